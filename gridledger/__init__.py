@@ -1,0 +1,1 @@
+"""GridLedger: a Hyperledger Fabric consortium for electricity data."""
