@@ -1,1 +1,23 @@
-def main(): print("hi")
+"""The `gridledger` command."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from gridledger.network.cli import network
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """GridLedger: a Hyperledger Fabric consortium for electricity data."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
+
+
+cli.add_command(network)
+
+
+def main() -> None:
+    cli()

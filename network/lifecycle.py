@@ -1,0 +1,157 @@
+"""Chaincode as a service through Fabric's lifecycle: package, install, approve, commit.
+
+A ccaas package holds no code, only where the chaincode server listens
+(``connection.json``).  Each organisation runs its own server, so each has its own
+package (same label, different address, hence a different package id); the chaincode
+definition the organisations approve (name, version, sequence, endorsement policy)
+is the same, and that is what Fabric compares.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .fabric_cli import FabricCommandError, OrgAdmin
+from .layout import Layout
+from .nodes import chaincode_address
+from .topology import ChaincodeDefinition, Organisation
+
+
+class LifecycleError(RuntimeError):
+    """A chaincode could not be installed, approved or committed."""
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0  # same inputs, same bytes, same package id
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def label(cc: ChaincodeDefinition) -> str:
+    return f"{cc.name}_{cc.version}"
+
+
+def package(layout: Layout, org: Organisation, cc: ChaincodeDefinition, index: int) -> Path:
+    """Write the organisation's ccaas package for ``cc`` and return its path."""
+    connection = {
+        "address": chaincode_address(org, index),
+        "dial_timeout": "10s",
+        "tls_required": True,
+        "client_auth_required": False,
+        "root_cert": layout.ca_cert(org.name).read_text(),
+    }
+    code = _tar({"connection.json": json.dumps(connection, indent=2).encode()})
+    metadata = json.dumps({"type": "ccaas", "label": label(cc)}).encode()
+    out = layout.chaincode_dir / f"{cc.name}-{org.name}.tar.gz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(_tar({"metadata.json": metadata, "code.tar.gz": code}))
+    return out
+
+
+def installed_package_id(admin: OrgAdmin, cc: ChaincodeDefinition) -> str | None:
+    body = json.loads(admin.peer("lifecycle", "chaincode", "queryinstalled", "-O", "json") or "{}")
+    for item in body.get("installed_chaincodes") or []:
+        if item["label"] == label(cc):
+            return item["package_id"]
+    return None
+
+
+def install(admin: OrgAdmin, pkg: Path, cc: ChaincodeDefinition) -> str:
+    """Install the package on the organisation's peer (idempotent) and return its id."""
+    existing = installed_package_id(admin, cc)
+    if existing:
+        return existing
+    admin.peer("lifecycle", "chaincode", "install", str(pkg), timeout=300)
+    pid = installed_package_id(admin, cc)
+    if not pid:
+        raise LifecycleError(f"{cc.name} installed on {admin.org.peer.id} but not listed")
+    return pid
+
+
+@dataclass(frozen=True)
+class Committed:
+    name: str
+    version: str
+    sequence: int
+    approvals: dict[str, bool]
+    validation_parameter: str
+
+
+def query_committed(admin: OrgAdmin, channel: str, name: str) -> Committed | None:
+    try:
+        out = admin.peer(
+            "lifecycle", "chaincode", "querycommitted", "-C", channel, "-n", name, "-O", "json"
+        )
+    except FabricCommandError as exc:
+        if "not found" in exc.stderr or "is not defined" in exc.stderr:
+            return None
+        raise
+    body = json.loads(out)
+    return Committed(
+        name=name,
+        version=body["version"],
+        sequence=int(body["sequence"]),
+        approvals=body.get("approvals", {}),
+        validation_parameter=body.get("validation_parameter", ""),
+    )
+
+
+def _definition_args(channel: str, cc: ChaincodeDefinition) -> list[str]:
+    return [
+        "-C", channel, "-n", cc.name, "--version", cc.version,
+        "--sequence", str(cc.sequence), "--signature-policy", cc.endorsement_policy,
+    ]  # fmt: skip
+
+
+def approve(admin: OrgAdmin, channel: str, cc: ChaincodeDefinition, package_id: str) -> None:
+    try:
+        admin.peer(
+            "lifecycle", "chaincode", "approveformyorg", *_definition_args(channel, cc),
+            "--package-id", package_id, *admin.orderer_tls_args(), "--waitForEvent",
+        )  # fmt: skip
+    except FabricCommandError as exc:
+        # Approving the same definition again is refused as "unchanged": that is success.
+        if "attempted to redefine uncommitted sequence" in exc.stderr and "unchanged" in (
+            exc.stderr
+        ):
+            return
+        if re.search(r"requested sequence is \d+, but new definition must be", exc.stderr):
+            return
+        raise
+
+
+def commit(admins: list[OrgAdmin], channel: str, cc: ChaincodeDefinition) -> None:
+    """Commit the definition, collecting endorsements from every organisation's peer."""
+    first = admins[0]
+    peers: list[str] = []
+    for a in admins:
+        peers += ["--peerAddresses", a.org.peer.address]
+        peers += ["--tlsRootCertFiles", str(a.layout.ca_cert(a.org.name))]
+    first.peer(
+        "lifecycle", "chaincode", "commit", *_definition_args(channel, cc),
+        *first.orderer_tls_args(), *peers, "--waitForEvent",
+    )  # fmt: skip
+
+
+def wait_ready(admin: OrgAdmin, channel: str, cc: ChaincodeDefinition, timeout: float = 30):
+    """Wait until the peer reports the definition committed at the expected sequence."""
+    deadline = time.monotonic() + timeout
+    while True:
+        committed = query_committed(admin, channel, cc.name)
+        if committed and committed.sequence >= cc.sequence:
+            return committed
+        if time.monotonic() > deadline:
+            raise LifecycleError(f"{cc.name} not committed on {admin.org.peer.id} in {timeout}s")
+        time.sleep(0.5)

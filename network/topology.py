@@ -1,0 +1,277 @@
+"""The consortium topology: organisations, their nodes and ports, from one YAML file.
+
+Everything else in ``network/`` is derived from a :class:`Topology`: certificates,
+node configuration, the channel's genesis block, connection profiles.  The dataclasses
+are frozen so a topology can be passed around without anyone changing it underway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
+
+
+class TopologyError(ValueError):
+    """The topology file is missing a field or holds a value that cannot work."""
+
+
+@dataclass(frozen=True)
+class CA:
+    org: str
+    host: str
+    port: int
+    operations_port: int
+
+    @property
+    def name(self) -> str:
+        return f"ca-{self.org}"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Peer:
+    org: str
+    msp_id: str
+    name: str
+    host: str
+    port: int
+    chaincode_port: int
+    operations_port: int
+
+    @property
+    def id(self) -> str:
+        """Process and log name, e.g. ``peer0-utility``."""
+        return f"{self.name}-{self.org}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Orderer:
+    org: str
+    msp_id: str
+    name: str
+    host: str
+    port: int
+    admin_port: int
+    operations_port: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.org}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def admin_address(self) -> str:
+        return f"{self.host}:{self.admin_port}"
+
+
+@dataclass(frozen=True)
+class ChaincodeServer:
+    org: str
+    host: str
+    port: int
+
+    @property
+    def id(self) -> str:
+        return f"chaincode-{self.org}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str
+    msp_id: str
+    host: str
+    ca: CA
+    peer: Peer
+    orderer: Orderer
+    chaincode_server: ChaincodeServer
+
+
+@dataclass(frozen=True)
+class ChaincodeDefinition:
+    name: str
+    version: str
+    sequence: int
+    contracts: tuple[str, ...]
+    endorsement_policy: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    channel: str
+    organisations: tuple[Organisation, ...]
+    chaincodes: tuple[ChaincodeDefinition, ...]
+
+    def org(self, name_or_msp: str) -> Organisation:
+        """The organisation called ``name_or_msp`` (its short name or its MSP ID)."""
+        for org in self.organisations:
+            if name_or_msp in (org.name, org.msp_id):
+                return org
+        known = ", ".join(o.name for o in self.organisations)
+        raise TopologyError(f"no organisation {name_or_msp!r} in the topology (known: {known})")
+
+    @property
+    def peers(self) -> tuple[Peer, ...]:
+        return tuple(o.peer for o in self.organisations)
+
+    @property
+    def orderers(self) -> tuple[Orderer, ...]:
+        return tuple(o.orderer for o in self.organisations)
+
+    def chaincode(self, name: str) -> ChaincodeDefinition:
+        for cc in self.chaincodes:
+            if cc.name == name:
+                return cc
+        raise TopologyError(f"no chaincode {name!r} in the topology")
+
+    def ports(self) -> dict[int, str]:
+        """Every port the network listens on, with the node that owns it."""
+        owners: dict[int, str] = {}
+        for org in self.organisations:
+            named = [
+                (org.ca.port, f"{org.ca.name} (CA)"),
+                (org.ca.operations_port, f"{org.ca.name} (operations)"),
+                (org.peer.port, f"{org.peer.id} (peer)"),
+                (org.peer.chaincode_port, f"{org.peer.id} (chaincode listener)"),
+                (org.peer.operations_port, f"{org.peer.id} (operations)"),
+                (org.orderer.port, f"{org.orderer.id} (orderer)"),
+                (org.orderer.admin_port, f"{org.orderer.id} (admin)"),
+                (org.orderer.operations_port, f"{org.orderer.id} (operations)"),
+                (org.chaincode_server.port, f"{org.chaincode_server.id} (chaincode server)"),
+            ]
+            for port, owner in named:
+                if port in owners:
+                    raise TopologyError(f"port {port} is given to both {owners[port]} and {owner}")
+                owners[port] = owner
+        return owners
+
+    def fingerprint(self) -> str:
+        """A digest of the topology, recorded with generated state to spot a changed file."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _field(mapping: dict[str, Any], key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise TopologyError(f"{where}: missing field {key!r}")
+    return mapping[key]
+
+
+def _port(mapping: dict[str, Any], key: str, where: str, offset: int) -> int:
+    value = _field(mapping, key, where)
+    if not isinstance(value, int) or not 1 <= value + offset <= 65535:
+        raise TopologyError(f"{where}.{key}: {value!r} is not a usable TCP port")
+    return value + offset
+
+
+def parse(data: dict[str, Any], port_offset: int = 0) -> Topology:
+    """Build a :class:`Topology` from parsed YAML, shifting every port by ``port_offset``.
+
+    The offset lets a second copy of the network (the test suite's) run beside the
+    main one on the same machine.
+    """
+    orgs = []
+    for i, raw in enumerate(_field(data, "organisations", "topology")):
+        where = f"organisations[{i}]"
+        name = _field(raw, "name", where)
+        msp_id = _field(raw, "msp_id", where)
+        host = raw.get("host", "127.0.0.1")
+        ca, peer, orderer, ccs = (
+            _field(raw, k, where) for k in ("ca", "peer", "orderer", "chaincode_server")
+        )
+        orgs.append(
+            Organisation(
+                name=name,
+                msp_id=msp_id,
+                host=host,
+                ca=CA(
+                    org=name,
+                    host=host,
+                    port=_port(ca, "port", f"{where}.ca", port_offset),
+                    operations_port=_port(ca, "operations_port", f"{where}.ca", port_offset),
+                ),
+                peer=Peer(
+                    org=name,
+                    msp_id=msp_id,
+                    name=_field(peer, "name", f"{where}.peer"),
+                    host=host,
+                    port=_port(peer, "port", f"{where}.peer", port_offset),
+                    chaincode_port=_port(peer, "chaincode_port", f"{where}.peer", port_offset),
+                    operations_port=_port(peer, "operations_port", f"{where}.peer", port_offset),
+                ),
+                orderer=Orderer(
+                    org=name,
+                    msp_id=msp_id,
+                    name=_field(orderer, "name", f"{where}.orderer"),
+                    host=host,
+                    port=_port(orderer, "port", f"{where}.orderer", port_offset),
+                    admin_port=_port(orderer, "admin_port", f"{where}.orderer", port_offset),
+                    operations_port=_port(
+                        orderer, "operations_port", f"{where}.orderer", port_offset
+                    ),
+                ),
+                chaincode_server=ChaincodeServer(
+                    org=name,
+                    host=host,
+                    port=_port(ccs, "port", f"{where}.chaincode_server", port_offset),
+                ),
+            )
+        )
+    if len({o.name for o in orgs}) != len(orgs) or len({o.msp_id for o in orgs}) != len(orgs):
+        raise TopologyError("organisation names and MSP IDs must be unique")
+    chaincodes = []
+    for i, raw in enumerate(data.get("chaincodes", [])):
+        where = f"chaincodes[{i}]"
+        chaincodes.append(
+            ChaincodeDefinition(
+                name=_field(raw, "name", where),
+                version=str(_field(raw, "version", where)),
+                sequence=int(_field(raw, "sequence", where)),
+                contracts=tuple(_field(raw, "contracts", where)),
+                endorsement_policy=_field(raw, "endorsement_policy", where),
+            )
+        )
+    topology = Topology(
+        name=_field(data, "name", "topology"),
+        channel=_field(data, "channel", "topology"),
+        organisations=tuple(orgs),
+        chaincodes=tuple(chaincodes),
+    )
+    topology.ports()  # refuse clashing ports now, not when a node fails to bind
+    return topology
+
+
+def load(path: Path | str = DEFAULT_TOPOLOGY, port_offset: int = 0) -> Topology:
+    """Read and check a topology file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TopologyError(f"topology file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise TopologyError(f"topology file {path} is not valid YAML: {exc}") from None
+    try:
+        return parse(data, port_offset=port_offset)
+    except TopologyError as exc:
+        raise TopologyError(f"{path}: {exc}") from None
