@@ -87,9 +87,9 @@ def _version_of(path: Path) -> str:
 
 def _dir_with(tools: tuple[str, ...], candidates: list[Path], version: str | None) -> Path | None:
     for d in candidates:
-        if all((d / t).is_file() and os.access(d / t, os.X_OK) for t in tools):
-            if version is None or all(_version_of(d / t) == version for t in tools[:1]):
-                return d
+        present = all((d / t).is_file() and os.access(d / t, os.X_OK) for t in tools)
+        if present and (version is None or _version_of(d / tools[0]) == version):
+            return d
     return None
 
 
@@ -101,7 +101,7 @@ def _path_dirs(tool: str) -> list[Path]:
 def _go() -> str:
     go = shutil.which("go")
     if not go:
-        raise BinaryError(f"Go is not installed, so Fabric cannot be built. {OFFICIAL_INSTALL_HINT}")
+        raise BinaryError(f"Go is not installed, so Fabric can't be built. {OFFICIAL_INSTALL_HINT}")
     out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
     nums = tuple(int(n) for n in re.findall(r"\d+", out)[:3])
     if nums < MIN_GO:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import re
 import shutil
 import sys
 import time
@@ -25,7 +24,7 @@ from . import channel as ch
 from . import enroll, lifecycle, nodes
 from .binaries import FabricBinaries, ensure_all
 from .fabric_cli import FabricCommandError, OrgAdmin
-from .health import check_ports_free, healthz, metrics, wait_healthy, wait_listening
+from .health import check_ports_free, gauge, healthz, metrics, wait_healthy, wait_listening
 from .layout import Layout
 from .supervisor import Supervisor, SupervisorError, tail
 from .topology import Topology
@@ -295,16 +294,10 @@ class Consortium:
                     entry["height"] = ch.peer_height(self.admin(proc.org), self.topology.channel)
             if proc.kind == "orderer" and entry["process"] == "RUNNING":
                 text = metrics(host, proc.ports[-1])
-                m = re.search(
-                    rf'consensus_etcdraft_is_leader\{{channel="{self.topology.channel}"\}} (\d)',
-                    text,
-                )
-                entry["raft_leader"] = bool(m and m.group(1) == "1")
-                m = re.search(
-                    rf'consensus_etcdraft_cluster_size\{{channel="{self.topology.channel}"\}} (\d+)',
-                    text,
-                )
-                entry["raft_cluster_size"] = int(m.group(1)) if m else None
+                channel = self.topology.channel
+                entry["raft_leader"] = gauge(text, "consensus_etcdraft_is_leader", channel) == 1
+                size = gauge(text, "consensus_etcdraft_cluster_size", channel)
+                entry["raft_cluster_size"] = int(size) if size is not None else None
             report["nodes"].append(entry)
         report["chaincodes"] = []
         peer_up = [n for n in report["nodes"] if n["kind"] == "peer" and n.get("health") == "OK"]

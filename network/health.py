@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import urllib.error
@@ -71,6 +72,12 @@ def metrics(host: str, port: int, timeout: float = 2.0) -> str:
             return resp.read().decode(errors="replace")
     except OSError:
         return ""
+
+
+def gauge(text: str, name: str, channel: str) -> float | None:
+    """The value of a per-channel gauge in Prometheus text, e.g. consensus_etcdraft_is_leader."""
+    m = re.search(rf'^{re.escape(name)}\{{channel="{re.escape(channel)}"\}} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def wait_healthy(name: str, host: str, port: int, alive, timeout: float = 60) -> None:

@@ -22,7 +22,7 @@ from .topology import ChaincodeDefinition, Organisation
 # Sane log levels for a long-running consortium on a small machine: the noisy
 # subsystems at WARNING, everything else at INFO.
 # Plain text (Fabric's default format has ANSI colours, unreadable in a log file).
-LOG_FORMAT = "%{time:2006-01-02 15:04:05.000 MST} %{level:.4s} [%{module}] %{shortfunc} -> %{message}"
+LOG_FORMAT = "%{time:2006-01-02 15:04:05.000 MST} %{level:.4s} [%{module}] %{message}"
 PEER_LOGGING = "info:gossip,comm.grpc,grpc,msp,cauthdsl,policies=warning"
 ORDERER_LOGGING = "info:comm.grpc,grpc,policies,msp=warning"
 

@@ -1,0 +1,32 @@
+# GridLedger: two commands on a fresh machine.
+#   make run    network up (CAs, Raft orderers, peers, channel `energy`, chaincode deployed)
+#   make test   unit tests and integration tests on a real network of their own
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: run test lint down purge status
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/gridledger network up
+	$(VENV)/bin/gridledger network status
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+status: $(VENV)/.installed
+	$(VENV)/bin/gridledger network status
+
+down: $(VENV)/.installed
+	$(VENV)/bin/gridledger network down
+
+purge: $(VENV)/.installed
+	$(VENV)/bin/gridledger network down --purge

@@ -1,0 +1,32 @@
+"""Test-wide fixtures: the real Fabric network, started once per test session.
+
+The test network runs beside any main network on this machine: its ports are the
+topology's shifted by GRIDLEDGER_TEST_PORT_OFFSET (default 1000) and its state lives in
+a temporary directory, removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from gridledger.network.consortium import Consortium
+from gridledger.network.layout import Layout
+from gridledger.network.topology import load
+
+PORT_OFFSET = int(os.environ.get("GRIDLEDGER_TEST_PORT_OFFSET", "1000"))
+
+
+@pytest.fixture(scope="session")
+def consortium(tmp_path_factory: pytest.TempPathFactory):
+    """A running three-organisation network with the `energy` channel and chaincode deployed."""
+    state = Path(tmp_path_factory.mktemp("network")) / "state"
+    net = Consortium(load(port_offset=PORT_OFFSET), Layout(state))
+    try:
+        net.up()
+    except BaseException:
+        net.down()
+        raise
+    yield net
+    net.down(purge=True)

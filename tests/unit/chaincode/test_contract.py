@@ -1,0 +1,142 @@
+"""Contract dispatch, argument checks and error mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from gridledger.chaincode.shim import (
+    ChaincodeError,
+    Contract,
+    ContractRouter,
+    Stub,
+    canonical_json,
+    evaluate,
+    parse_json_arg,
+    submit,
+)
+
+from .support import MemoryStub
+
+
+class Ledger(Contract):
+    name = "ledger"
+
+    @submit
+    def Store(self, stub: Stub, key: str, doc: str) -> dict:
+        stub.put_state(key, canonical_json(parse_json_arg(doc, "doc")))
+        return {"stored": key, "by": stub.creator.msp_id}
+
+    @evaluate
+    def Load(self, stub: Stub, key: str) -> bytes:
+        value = stub.get_state(key)
+        if value is None:
+            raise ChaincodeError(f"{key} not found", status=404)
+        return value
+
+    @evaluate
+    def Sneaky(self, stub: Stub, key: str) -> None:
+        stub.put_state(key, b"x")
+
+    @submit
+    def Crash(self, stub: Stub) -> None:
+        raise KeyError("secret-internal-detail")
+
+    def helper(self) -> None:  # not a transaction
+        raise AssertionError("must not be callable")
+
+
+class Other(Contract):
+    name = "other"
+
+    @evaluate
+    def Load(self, stub: Stub, key: str) -> str:
+        return "other:" + key
+
+
+def router() -> ContractRouter:
+    return ContractRouter([Ledger(), Other()])
+
+
+def test_plain_name_goes_to_first_contract_and_returns_canonical_json() -> None:
+    stub = MemoryStub("Store", ["k1", '{"b": 1, "a": [1, 2]}'])
+    res = router().invoke(stub)
+    assert res.status == 200
+    assert res.payload == b'{"by":"UtilityMSP","stored":"k1"}'
+    assert stub.state["k1"] == b'{"a":[1,2],"b":1}'
+
+
+def test_qualified_name_selects_contract() -> None:
+    res = router().invoke(MemoryStub("other:Load", ["k"]))
+    assert (res.status, res.payload) == (200, b"other:k")
+    res = router().invoke(MemoryStub("ledger:Load", ["k"]))
+    assert res.status == 404
+
+
+def test_explicit_default_contract() -> None:
+    r = ContractRouter([Ledger(), Other()], default="other")
+    assert r.invoke(MemoryStub("Load", ["z"])).payload == b"other:z"
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "fragment"),
+    [
+        ("", [], "no function name"),
+        ("Nope", [], "unknown function 'Nope'"),
+        ("ghost:Load", ["k"], "unknown function 'ghost:Load'"),
+        ("helper", [], "unknown function 'helper'"),
+        ("Load", [], "Load expects 1 argument(s) (key), got 0"),
+        ("Store", ["k", "{not json"], "doc is not valid JSON"),
+    ],
+)
+def test_bad_calls_are_400(function: str, args: list[str], fragment: str) -> None:
+    res = router().invoke(MemoryStub(function, args))
+    assert res.status == 400
+    assert fragment in res.message
+    assert res.payload == b""
+
+
+def test_typed_error_keeps_status_and_message() -> None:
+    res = router().invoke(MemoryStub("Load", ["missing"]))
+    assert (res.status, res.message) == (404, "missing not found")
+
+
+def test_unexpected_exception_is_500_without_internals(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        res = router().invoke(MemoryStub("Crash"))
+    assert res.status == 500
+    assert res.message == "internal error in Crash: KeyError"
+    assert "secret-internal-detail" not in res.message
+    assert "secret-internal-detail" in caplog.text  # but the operator sees it
+
+
+def test_evaluate_function_cannot_write() -> None:
+    stub = MemoryStub("Sneaky", ["k"])
+    res = router().invoke(stub)
+    assert res.status == 500
+    assert "evaluate-only" in res.message
+    assert stub.state == {}
+
+
+def test_router_refuses_bad_contract_sets() -> None:
+    with pytest.raises(ValueError, match="two contracts"):
+        ContractRouter([Ledger(), Ledger()])
+    with pytest.raises(ValueError, match="at least one"):
+        ContractRouter([])
+    with pytest.raises(ValueError, match="default contract"):
+        ContractRouter([Ledger()], default="other")
+
+
+def test_chaincode_error_status_range() -> None:
+    with pytest.raises(ValueError):
+        ChaincodeError("ok?", status=200)
+
+
+def test_canonical_json_is_sorted_compact_and_rejects_nan() -> None:
+    assert (
+        canonical_json({"z": 1, "a": {"c": 2, "b": "é"}}) == '{"a":{"b":"é","c":2},"z":1}'.encode()
+    )
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
+    assert json.loads(canonical_json([1, "2"])) == [1, "2"]

@@ -1,0 +1,72 @@
+"""The health contract over the in-memory stub."""
+
+from __future__ import annotations
+
+import json
+
+from gridledger.chaincode.health import CONTRACTS, HealthContract
+from gridledger.chaincode.shim import ContractRouter
+
+from .support import MemoryStub
+
+
+def call(stub: MemoryStub):
+    return ContractRouter([c() for c in CONTRACTS]).invoke(stub)
+
+
+def test_ping_reports_creator_channel_and_proposal_time() -> None:
+    res = call(MemoryStub("Ping", msp_id="RegulatorMSP"))
+    assert res.status == 200
+    assert json.loads(res.payload) == {
+        "msp": "RegulatorMSP",
+        "channel": "energy",
+        "txTimestamp": "2025-03-01T12:30:15.250Z",
+    }
+
+
+def test_put_stores_under_prefix_and_emits_event() -> None:
+    stub = MemoryStub("Put", ["meter-1", "ok"])
+    res = call(stub)
+    assert res.status == 200
+    assert json.loads(res.payload) == {"key": "meter-1"}
+    assert stub.state == {"health:meter-1": b"ok"}
+    assert stub.events == [("HealthPut", b'{"key":"meter-1"}')]
+
+
+def test_get_reads_back_and_qualified_name_works() -> None:
+    stub = MemoryStub("health:Get", ["k"], state={"health:k": b"v1"})
+    res = call(stub)
+    assert (res.status, res.payload) == (200, b"v1")
+
+
+def test_get_missing_is_404_with_clear_message() -> None:
+    res = call(MemoryStub("Get", ["absent"]))
+    assert res.status == 404
+    assert res.message == "health key 'absent' not found"
+
+
+def test_put_refuses_bad_input() -> None:
+    for args, fragment in (
+        (["", "v"], "key must not be empty"),
+        (["k", ""], "value must not be empty"),
+        (["a\x00b", "v"], "U+0000"),
+        (["k" * 257, "v"], "longer than 256"),
+    ):
+        stub = MemoryStub("Put", args)
+        res = call(stub)
+        assert res.status == 400, args
+        assert fragment in res.message
+        assert stub.state == {} and stub.events == []
+
+
+def test_contract_name() -> None:
+    assert HealthContract.name == "health"
+
+
+def test_memory_stub_satisfies_the_stub_protocol() -> None:
+    from gridledger.chaincode.shim import Stub
+
+    stub = MemoryStub(state={"a": b"1", "b": b"2", "c": b"3"})
+    assert isinstance(stub, Stub)
+    with stub.get_state_by_range("a", "c") as it:
+        assert [kv.key for kv in it] == ["a", "b"]

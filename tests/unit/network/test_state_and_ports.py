@@ -1,0 +1,81 @@
+import socket
+import stat
+
+import pytest
+import yaml
+from gridledger.network.channel import ChannelError, render_configtx
+from gridledger.network.consortium import Consortium, NetworkError
+from gridledger.network.health import PortInUseError, check_ports_free, port_owner
+from gridledger.network.layout import Layout, write_private
+from gridledger.network.nodes import Process
+from gridledger.network.supervisor import render_config
+from gridledger.network.topology import load
+
+
+def test_a_taken_port_is_reported_with_its_owner_process():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert "python" in (port_owner(port) or "")
+        expected = rf"port {port} \(for peer0-x \(peer\)\) is held by pid"
+        with pytest.raises(PortInUseError, match=expected):
+            check_ports_free({port: "peer0-x (peer)"})
+    assert port_owner(port) is None
+
+
+def test_a_foreign_directory_is_never_taken_over_or_deleted(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    net = Consortium(load(), Layout(tmp_path))
+    with pytest.raises(NetworkError, match=r"no state\.json"):
+        net._check_state_dir()
+    with pytest.raises(NetworkError, match="not removing"):
+        net.down(purge=True)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_state_made_for_another_topology_is_refused(tmp_path):
+    Consortium(load(), Layout(tmp_path))._check_state_dir()
+    other = Consortium(load(port_offset=5), Layout(tmp_path))
+    with pytest.raises(NetworkError, match="different topology"):
+        other._check_state_dir()
+
+
+def test_secrets_are_written_0600(tmp_path):
+    write_private(tmp_path / "s" / "secret", "pw")
+    assert stat.S_IMODE((tmp_path / "s" / "secret").stat().st_mode) == 0o600
+
+
+def test_configtx_is_filled_from_the_topology(tmp_path):
+    topo = load(port_offset=1000)
+    doc = render_configtx(topo, Layout(tmp_path))
+    orgs = doc["Profiles"]["Energy"]["Application"]["Organizations"]
+    assert [o["AnchorPeers"] for o in orgs] == [
+        [{"Host": "127.0.0.1", "Port": p}] for p in (8151, 8251, 8351)
+    ]
+    consenters = doc["Profiles"]["Energy"]["Orderer"]["EtcdRaft"]["Consenters"]
+    assert [c["Port"] for c in consenters] == [8150, 8250, 8350]
+    assert doc["Application"]["Policies"]["LifecycleEndorsement"]["Rule"] == "MAJORITY Endorsement"
+
+
+def test_configtx_and_topology_must_name_the_same_organisations(tmp_path):
+    source = tmp_path / "configtx.yaml"
+    from gridledger.network.channel import REPO_CONFIGTX
+
+    doc = yaml.safe_load(REPO_CONFIGTX.read_text())
+    doc["Organizations"] = doc["Organizations"][:2]
+    source.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ChannelError, match="AggregatorMSP"):
+        render_configtx(load(), Layout(tmp_path), source)
+
+
+def test_supervisor_config_quotes_values_and_never_autostarts(tmp_path):
+    proc = Process(
+        name="peer0-x", kind="peer", org="x", command=["/bin/peer", "node", "start"],
+        env={"SPEC": 'a%b "c"'}, cwd=str(tmp_path),
+    )  # fmt: skip
+    text = render_config(Layout(tmp_path), [proc])
+    assert "[program:peer0-x]" in text
+    assert "autostart=false" in text
+    assert 'SPEC="a%%b \\"c\\""' in text
+    assert f"stdout_logfile={tmp_path}/logs/peer0-x.log" in text

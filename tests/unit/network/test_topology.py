@@ -1,0 +1,60 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from gridledger.network.topology import DEFAULT_TOPOLOGY, TopologyError, load, parse
+
+RAW = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
+
+
+def test_default_topology_has_three_organisations_with_distinct_ports():
+    topo = load()
+    assert [o.msp_id for o in topo.organisations] == ["UtilityMSP", "RegulatorMSP", "AggregatorMSP"]
+    assert topo.channel == "energy"
+    assert len(topo.ports()) == 27  # 9 ports for each of the 3 organisations
+
+
+def test_port_offset_shifts_every_port():
+    base, shifted = load(), load(port_offset=1000)
+    assert sorted(p + 1000 for p in base.ports()) == sorted(shifted.ports())
+    assert shifted.org("utility").peer.address == "127.0.0.1:8151"
+    assert base.fingerprint() != shifted.fingerprint()
+
+
+def test_org_lookup_by_name_or_msp_and_a_clear_error_for_an_unknown_one():
+    topo = load()
+    assert topo.org("RegulatorMSP") is topo.org("regulator")
+    with pytest.raises(TopologyError, match=r"no organisation 'grid'.*utility"):
+        topo.org("grid")
+
+
+def test_a_port_given_twice_is_refused_naming_both_owners():
+    raw = copy.deepcopy(RAW)
+    raw["organisations"][1]["peer"]["port"] = raw["organisations"][0]["peer"]["port"]
+    with pytest.raises(TopologyError, match=r"port 7151 is given to both peer0-utility"):
+        parse(raw)
+
+
+def test_a_missing_field_names_where_it_is_missing():
+    raw = copy.deepcopy(RAW)
+    del raw["organisations"][2]["orderer"]["admin_port"]
+    expected = r"organisations\[2\]\.orderer: missing field 'admin_port'"
+    with pytest.raises(TopologyError, match=expected):
+        parse(raw)
+
+
+def test_a_port_out_of_range_is_refused():
+    raw = copy.deepcopy(RAW)
+    raw["organisations"][0]["ca"]["port"] = 70000
+    with pytest.raises(TopologyError, match="not a usable TCP port"):
+        parse(raw)
+
+
+def test_unreadable_files_give_the_path(tmp_path: Path):
+    with pytest.raises(TopologyError, match="not found"):
+        load(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(TopologyError, match="not valid YAML"):
+        load(bad)
