@@ -108,17 +108,24 @@ def query_committed(admin: OrgAdmin, channel: str, name: str) -> Committed | Non
     )
 
 
-def _definition_args(channel: str, cc: ChaincodeDefinition) -> list[str]:
-    return [
+def _definition_args(layout: Layout, channel: str, cc: ChaincodeDefinition) -> list[str]:
+    args = [
         "-C", channel, "-n", cc.name, "--version", cc.version,
         "--sequence", str(cc.sequence), "--signature-policy", cc.endorsement_policy,
     ]  # fmt: skip
+    if cc.collections:
+        path = layout.chaincode_dir / f"{cc.name}-collections.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(list(cc.collections), indent=2))
+        args += ["--collections-config", str(path)]
+    return args
 
 
 def approve(admin: OrgAdmin, channel: str, cc: ChaincodeDefinition, package_id: str) -> None:
     try:
+        definition = _definition_args(admin.layout, channel, cc)
         admin.peer(
-            "lifecycle", "chaincode", "approveformyorg", *_definition_args(channel, cc),
+            "lifecycle", "chaincode", "approveformyorg", *definition,
             "--package-id", package_id, *admin.orderer_tls_args(), "--waitForEvent",
         )  # fmt: skip
     except FabricCommandError as exc:
@@ -140,7 +147,7 @@ def commit(admins: list[OrgAdmin], channel: str, cc: ChaincodeDefinition) -> Non
         peers += ["--peerAddresses", a.org.peer.address]
         peers += ["--tlsRootCertFiles", str(a.layout.ca_cert(a.org.name))]
     first.peer(
-        "lifecycle", "chaincode", "commit", *_definition_args(channel, cc),
+        "lifecycle", "chaincode", "commit", *_definition_args(first.layout, channel, cc),
         *first.orderer_tls_args(), *peers, "--waitForEvent",
     )  # fmt: skip
 

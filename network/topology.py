@@ -114,6 +114,8 @@ class ChaincodeDefinition:
     sequence: int
     contracts: tuple[str, ...]
     endorsement_policy: str
+    # Private data collections, in the JSON shape `peer lifecycle --collections-config` takes.
+    collections: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,7 @@ def parse(data: dict[str, Any], port_offset: int = 0) -> Topology:
                 sequence=int(_field(raw, "sequence", where)),
                 contracts=tuple(_field(raw, "contracts", where)),
                 endorsement_policy=_field(raw, "endorsement_policy", where),
+                collections=tuple(raw.get("collections", ())),
             )
         )
     topology = Topology(
