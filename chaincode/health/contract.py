@@ -3,6 +3,8 @@
 - ``Ping`` (evaluate): who is asking, on which channel, at which proposal time.
 - ``Put(key, value)`` (submit): store a text value and emit event ``HealthPut``.
 - ``Get(key)`` (evaluate): read it back; status 404 when absent.
+- ``Increment(key)`` (submit): read, add one, write: a read-modify-write whose racing
+  copies conflict (MVCC_READ_CONFLICT), which blind ``Put`` never does.
 
 Integration tests use Put/Get to check endorsement policies end to end.
 """
@@ -60,3 +62,16 @@ class HealthContract(Contract):
         if value is None:
             raise ChaincodeError(f"health key {key!r} not found", status=404)
         return value
+
+    @submit
+    def Increment(self, stub: Stub, key: str) -> dict[str, int]:
+        """Add one to the counter under ``key`` (absent counts as 0); return the new value."""
+        lkey = ledger_key(key)
+        current = stub.get_state(lkey)
+        try:
+            count = int(current) if current is not None else 0
+        except ValueError:
+            msg = f"health key {key!r} does not hold a counter"
+            raise ChaincodeError(msg, status=409) from None
+        stub.put_state(lkey, str(count + 1).encode())
+        return {"value": count + 1}

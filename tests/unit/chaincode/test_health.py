@@ -70,3 +70,17 @@ def test_memory_stub_satisfies_the_stub_protocol() -> None:
     assert isinstance(stub, Stub)
     with stub.get_state_by_range("a", "c") as it:
         assert [kv.key for kv in it] == ["a", "b"]
+
+
+def test_increment_counts_from_zero_and_refuses_a_non_counter() -> None:
+    stub = MemoryStub("Increment", ["c"])
+    assert json.loads(call(stub).payload) == {"value": 1}
+    again = MemoryStub("Increment", ["c"], state=stub.state)
+    assert json.loads(call(again).payload) == {"value": 2}
+    assert again.state["health:c"] == b"2"
+
+    text = MemoryStub("Increment", ["t"], state={"health:t": b"hello"})
+    res = call(text)
+    assert res.status == 409
+    assert "does not hold a counter" in res.message
+    assert text.state == {"health:t": b"hello"}

@@ -1,0 +1,1 @@
+"""wattcoin chaincode contracts."""
