@@ -24,7 +24,15 @@ from . import channel as ch
 from . import enroll, lifecycle, nodes
 from .binaries import FabricBinaries, ensure_all
 from .fabric_cli import FabricCommandError, OrgAdmin
-from .health import check_ports_free, gauge, healthz, metrics, wait_healthy, wait_listening
+from .health import (
+    check_ports_free,
+    gauge,
+    healthz,
+    listening,
+    metrics,
+    wait_healthy,
+    wait_listening,
+)
 from .layout import Layout
 from .supervisor import Supervisor, SupervisorError, tail
 from .topology import Topology
@@ -289,6 +297,8 @@ class Consortium:
             if proc.kind in ("ca", "peer", "orderer") and entry["process"] == "RUNNING":
                 ok, _ = healthz(host, proc.ports[-1])
                 entry["health"] = "OK" if ok else "FAILING"
+            if proc.kind == "chaincode" and entry["process"] == "RUNNING":
+                entry["health"] = "OK" if listening(host, proc.ports[0]) else "FAILING"
             if proc.kind == "peer" and entry["process"] == "RUNNING":
                 with contextlib.suppress(FabricCommandError, ValueError):
                     entry["height"] = ch.peer_height(self.admin(proc.org), self.topology.channel)

@@ -94,13 +94,18 @@ def wait_healthy(name: str, host: str, port: int, alive, timeout: float = 60) ->
     raise TimeoutError(f"{name} not healthy after {timeout:.0f}s: {last}")
 
 
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
 def wait_listening(host: str, port: int, alive, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(1)
-            if s.connect_ex((host, port)) == 0:
-                return
+        if listening(host, port):
+            return
         if not alive():
             raise RuntimeError(f"process for {host}:{port} exited while starting")
         time.sleep(0.2)

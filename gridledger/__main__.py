@@ -1,0 +1,3 @@
+from gridledger.cli import main
+
+main()
