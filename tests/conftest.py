@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from gridledger.network.consortium import Consortium
 from gridledger.network.layout import Layout
 from gridledger.network.topology import load

@@ -11,6 +11,7 @@ import pytest
 from fabric_protos.common import policies_pb2
 from fabric_protos.msp import msp_principal_pb2
 from fabric_protos.peer import policy_pb2
+
 from gridledger.network import channel as ch
 from gridledger.network import lifecycle
 from gridledger.network.health import gauge, metrics

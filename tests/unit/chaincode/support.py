@@ -14,6 +14,7 @@ from fabric_protos.common import common_pb2
 from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import proposal_pb2
 from google.protobuf import timestamp_pb2
+
 from gridledger.chaincode.shim import KV, ClientIdentity
 from gridledger.chaincode.shim.identity import FABRIC_CA_ATTRS_OID
 

@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+
 from gridledger.chaincode.shim import (
     ChaincodeError,
     Contract,

@@ -16,6 +16,7 @@ from fabric_protos.peer import (
     chaincode_shim_pb2,
     proposal_response_pb2,
 )
+
 from gridledger.chaincode.health import HealthContract
 from gridledger.chaincode.shim import (
     Contract,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fabric_protos.common import common_pb2
+
 from gridledger.chaincode.shim import parse_creator
 from gridledger.chaincode.shim.proposal import parse_signed_proposal
 

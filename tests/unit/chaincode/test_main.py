@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from gridledger.chaincode.__main__ import build_parser, load_contracts, server_config
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fabric_protos.common import policies_pb2
 from fabric_protos.msp import msp_principal_pb2
+
 from gridledger.chaincode.shim import all_of_policy, policy_msp_ids
 
 

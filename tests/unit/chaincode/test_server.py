@@ -24,6 +24,7 @@ from fabric_protos.peer import (
     chaincode_shim_pb2_grpc,
     proposal_response_pb2,
 )
+
 from gridledger.chaincode.health import HealthContract
 from gridledger.chaincode.shim import ChaincodeServer, ContractRouter, ServerConfig, TLSConfig
 

@@ -3,6 +3,7 @@ import stat
 
 import pytest
 import yaml
+
 from gridledger.network.channel import ChannelError, render_configtx
 from gridledger.network.consortium import Consortium, NetworkError
 from gridledger.network.health import PortInUseError, check_ports_free, port_owner

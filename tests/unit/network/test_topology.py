@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from gridledger.network.topology import DEFAULT_TOPOLOGY, TopologyError, load, parse
 
 RAW = yaml.safe_load(DEFAULT_TOPOLOGY.read_text())
