@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psutil
+
 from gridledger.network.consortium import Consortium
 from gridledger.network.layout import Layout
 from gridledger.network.topology import load

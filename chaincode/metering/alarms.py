@@ -1,0 +1,67 @@
+"""Fire, flood and gas alarms from meters (seed 003): recorded publicly, raised as events.
+
+An alarm arrives either inside a signed reading (member ``alarms``) or on its own through
+RaiseAlarm, signed by the meter over the canonical JSON of {"at", "kind", "meterId"}
+(same rules as readings). Public state: ``alarm~<meterId>~<at>~<kind>``; the same alarm
+recorded twice is a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..shim import ChaincodeError, canonical_json
+from .encoding import ALARM_KINDS, decode_signature, verify_signature
+from .ledger import Overlay, check_id, key, load_json, prefix_range
+from .numbers import format_utc, parse_utc
+
+
+def alarm_key(meter_id: str, at: str, kind: str) -> str:
+    """Ledger key of one alarm."""
+    return key("alarm", meter_id, at, kind)
+
+
+def record(ov: Overlay, meter: dict[str, Any], kind: str, at: str,
+           source: str) -> dict[str, Any] | None:
+    """Record an alarm; return the event entry, or None if it was already recorded."""
+    akey = alarm_key(meter["meterId"], at, kind)
+    if ov.get(akey) is not None:
+        return None
+    entry = {"meterId": meter["meterId"], "kind": kind, "at": at,
+             "customerId": meter["customerId"], "location": meter["location"],
+             "source": source, "txId": ov.stub.tx_id}
+    ov.put_json(akey, entry)
+    return entry
+
+
+def parse_signed_alarm(obj: Any) -> tuple[dict[str, Any], bytes, bytes]:
+    """Validate {"alarm": {...}, "signature"}; return (alarm, canonical bytes, DER sig)."""
+    if not isinstance(obj, dict) or set(obj) != {"alarm", "signature"}:
+        raise ChaincodeError('alarm argument must be {"alarm": {...}, "signature": "..."}',
+                             status=400)
+    alarm = obj["alarm"]
+    if not isinstance(alarm, dict) or set(alarm) != {"at", "kind", "meterId"}:
+        raise ChaincodeError("alarm must have exactly at, kind, meterId", status=400)
+    check_id(alarm["meterId"], "meterId")
+    parse_utc(alarm["at"], "at")
+    if alarm["kind"] not in ALARM_KINDS:
+        raise ChaincodeError(f"alarm kind must be one of {', '.join(ALARM_KINDS)}", status=400)
+    return alarm, canonical_json(alarm), decode_signature(obj["signature"])
+
+
+def raise_signed(ov: Overlay, meter: dict[str, Any], alarm: dict[str, Any], canonical: bytes,
+                 signature: bytes) -> dict[str, Any] | None:
+    """Check the meter's signature and time, then record the alarm."""
+    if not verify_signature(meter["publicKeyPem"], meter["curve"], canonical, signature):
+        raise ChaincodeError(
+            f"alarm signature does not verify with meter {meter['meterId']}'s key", status=403
+        )
+    if alarm["at"] > format_utc(ov.stub.tx_timestamp):
+        raise ChaincodeError("alarm time is in the future of the transaction", status=400)
+    return record(ov, meter, alarm["kind"], alarm["at"], "RaiseAlarm")
+
+
+def by_meter(ov: Overlay, meter_id: str) -> list[dict[str, Any]]:
+    """Alarms of a meter, oldest first."""
+    start, end = prefix_range("alarm", check_id(meter_id, "meterId"))
+    return [load_json(kv.value) for kv in ov.scan(start, end)]

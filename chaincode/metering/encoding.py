@@ -1,0 +1,121 @@
+"""The canonical reading encoding a meter signs (specified in chaincode/README.md).
+
+A reading is a JSON object with exactly these members (optional ones omitted when unset):
+
+    meterId     string, 1-64 of A-Z a-z 0-9 . _ -
+    seq         integer >= 1, the meter's reading counter (1, 2, 3, ...)
+    intervalEnd string YYYY-MM-DDTHH:MM:SSZ (UTC, second precision)
+    importWh    integer >= 0, cumulative import register in watt-hours
+    exportWh    integer >= 0, cumulative export register in watt-hours
+    voltageDv   integer >= 0, voltage in decivolts (2301 = 230.1 V)
+    currentMa   integer >= 0, current in milliamperes
+    powerW      integer, active power in watts (negative while exporting)
+    quality     optional: "measured" | "estimated" | "substituted" | "suspect"
+    alarms      optional: non-empty, sorted, distinct list of "fire" | "flood" | "gas"
+
+Canonical bytes: UTF-8 JSON, members sorted by name, no whitespace, integers in plain
+decimal (all within +-(2**53-1)). The signature is ECDSA (P-256 or secp256k1) with SHA-256,
+DER-encoded, standard base64, over exactly those bytes; high-S and low-S both verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..shim import ChaincodeError, canonical_json
+from .ledger import check_id
+from .numbers import MAX_INT, check_int, parse_utc
+
+QUALITIES = ("measured", "estimated", "substituted", "suspect")
+ALARM_KINDS = ("fire", "flood", "gas")
+CURVES: dict[str, type[ec.EllipticCurve]] = {"P-256": ec.SECP256R1, "secp256k1": ec.SECP256K1}
+
+_REQUIRED = ("meterId", "seq", "intervalEnd", "importWh", "exportWh", "voltageDv", "currentMa",
+             "powerW")
+_OPTIONAL = ("quality", "alarms")
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+def validate_reading(obj: Any) -> dict[str, Any]:
+    """Check a reading object's members and types; return it. Raises ChaincodeError(400)."""
+    if not isinstance(obj, dict):
+        raise ChaincodeError("reading must be a JSON object", status=400)
+    missing = [f for f in _REQUIRED if f not in obj]
+    if missing:
+        raise ChaincodeError(f"reading lacks {', '.join(missing)}", status=400)
+    extra = sorted(set(obj) - set(_REQUIRED) - set(_OPTIONAL))
+    if extra:
+        raise ChaincodeError(f"reading has unknown member(s) {', '.join(extra)}", status=400)
+    check_id(obj["meterId"], "meterId")
+    check_int(obj["seq"], "seq", minimum=1)
+    parse_utc(obj["intervalEnd"], "intervalEnd")
+    for f in ("importWh", "exportWh", "voltageDv", "currentMa"):
+        check_int(obj[f], f)
+    check_int(obj["powerW"], "powerW", minimum=-MAX_INT)
+    if "quality" in obj and obj["quality"] not in QUALITIES:
+        raise ChaincodeError(
+            f"quality must be one of {', '.join(QUALITIES)}, got {obj['quality']!r}", status=400
+        )
+    if "alarms" in obj:
+        alarms = obj["alarms"]
+        if (
+            not isinstance(alarms, list)
+            or not alarms
+            or any(a not in ALARM_KINDS for a in alarms)
+            or alarms != sorted(set(alarms))
+        ):
+            raise ChaincodeError(
+                f"alarms must be a non-empty sorted list of distinct {'/'.join(ALARM_KINDS)}",
+                status=400,
+            )
+    return obj
+
+
+def encode_reading(obj: dict[str, Any]) -> bytes:
+    """Validate a reading and return its canonical bytes (what the meter signs)."""
+    return canonical_json(validate_reading(obj))
+
+
+def decode_signature(text: Any) -> bytes:
+    """Standard base64 (with padding) to DER bytes; else 400."""
+    if not isinstance(text, str) or not text:
+        raise ChaincodeError("signature must be a non-empty base64 string", status=400)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ChaincodeError("signature is not valid base64", status=400) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def load_public_key(pem: str, curve: str) -> ec.EllipticCurvePublicKey:
+    """Parse a meter's PEM public key and check it is on ``curve`` (cached: keys are hot)."""
+    if curve not in CURVES:
+        raise ChaincodeError(f"curve must be one of {', '.join(CURVES)}, got {curve!r}", status=400)
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError, TypeError):
+        raise ChaincodeError("publicKeyPem is not a PEM public key", status=400) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, CURVES[curve]):
+        raise ChaincodeError(f"publicKeyPem is not an EC key on {curve}", status=400)
+    return key
+
+
+def verify_signature(pem: str, curve: str, message: bytes, signature_der: bytes) -> bool:
+    """True when ``signature_der`` is a valid ECDSA/SHA-256 signature of ``message``."""
+    try:
+        load_public_key(pem, curve).verify(signature_der, message, _ECDSA_SHA256)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def sign(private_key: ec.EllipticCurvePrivateKey, message: bytes) -> str:
+    """Sign ``message`` the way a meter must (base64 DER); used by tests and simulators."""
+    return base64.b64encode(private_key.sign(message, _ECDSA_SHA256)).decode("ascii")

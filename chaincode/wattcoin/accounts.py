@@ -1,0 +1,255 @@
+"""Wattcoin accounts: balances, arrears, minting, transfers and per-account history.
+
+One token is one minor unit of the utility's currency (1 VND for VND; 1 cent for USD).
+
+Public state:
+    wcacct~<address>          the account (JSON, see ``new_account``)
+    wccust~<customerId>       address of the account that pays the customer's energy
+    wcmint~<paymentReference> the mint done for a payment (refuses a second one)
+    wchist~<address>~<n>      history entry n (1, 2, ...) of an account
+
+Counters per account: ``minted`` (tokens created into it), ``paid`` (tokens it paid to
+the utility, including arrears settled), ``charged`` (energy cost it was charged),
+``arrears`` (charged but unpaid: a debt, not tokens). Summed over all accounts:
+
+    sum(minted)  == sum(balance) + sum(paid)        tokens are conserved
+    sum(charged) == sum(paid)    + sum(arrears)     every charge is paid or owed
+
+The utility's account is the sum of ``paid``: paid tokens are retired, not held in a
+single utility balance, because one key updated by every reading transaction would make
+concurrent reading batches conflict (MVCC_READ_CONFLICT).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..metering.ledger import Overlay, check_id, key, load_json, prefix_range, seq_part
+from ..metering.numbers import MAX_INT, check_int, format_utc
+from ..shim import ChaincodeError
+
+IDENTITY, METER = "identity", "meter"
+POLICIES = ("notify", "power-saving")
+
+
+def account_key(address: str) -> str:
+    """Ledger key of an account."""
+    return key("wcacct", address)
+
+
+def customer_key(customer_id: str) -> str:
+    """Ledger key of a customer's paying-account binding."""
+    return key("wccust", customer_id)
+
+
+def new_account(ov: Overlay, address: str, kind: str, controller: str,
+                **owner: Any) -> dict[str, Any]:
+    """Create an account (409 if the address exists)."""
+    if ov.get(account_key(address)) is not None:
+        raise ChaincodeError(f"account {address} already exists", status=409)
+    account = {
+        "address": address,
+        "kind": kind,
+        "controller": controller,
+        "owner": owner,
+        "customerId": None,
+        "balance": 0,
+        "arrears": 0,
+        "minted": 0,
+        "paid": 0,
+        "charged": 0,
+        "lowBalanceThreshold": 0,
+        "policy": "notify",
+        "low": False,
+        "exhausted": False,
+        "entries": 0,
+        "openedAt": format_utc(ov.stub.tx_timestamp),
+    }
+    ov.put_json(account_key(address), account)
+    return account
+
+
+def get(ov: Overlay, address: str) -> dict[str, Any]:
+    """An account, or 404."""
+    account = ov.get_json(account_key(check_id(address, "address")))
+    if account is None:
+        raise ChaincodeError(f"account {address} does not exist", status=404)
+    return account
+
+
+def address_of_customer(ov: Overlay, customer_id: str) -> str | None:
+    """Address paying for ``customer_id`` (None: the customer is postpaid)."""
+    raw = ov.get(customer_key(customer_id))
+    return None if raw is None else raw.decode("ascii")
+
+
+def bind_customer(ov: Overlay, customer_id: str, address: str) -> dict[str, Any]:
+    """Make ``address`` the account that pays the customer's energy."""
+    check_id(customer_id, "customerId")
+    account = get(ov, address)
+    if account["customerId"] not in (None, customer_id):
+        raise ChaincodeError(
+            f"account {address} already pays for customer {account['customerId']}", status=409
+        )
+    previous = address_of_customer(ov, customer_id)
+    if previous is not None and previous != address:
+        old = get(ov, previous)
+        old["customerId"] = None
+        save(ov, old)
+    account["customerId"] = customer_id
+    ov.put(customer_key(customer_id), address.encode("ascii"))
+    return save(ov, account)
+
+
+def save(ov: Overlay, account: dict[str, Any]) -> dict[str, Any]:
+    """Write an account back."""
+    ov.put_json(account_key(account["address"]), account)
+    return account
+
+
+def add_history(ov: Overlay, account: dict[str, Any], kind: str, amount: int,
+                **detail: Any) -> dict[str, Any]:
+    """Append a history entry (call before ``save``: it bumps ``entries``)."""
+    account["entries"] += 1
+    entry = {
+        "n": account["entries"],
+        "kind": kind,
+        "amount": amount,
+        "balance": account["balance"],
+        "arrears": account["arrears"],
+        "at": format_utc(ov.stub.tx_timestamp),
+        "txId": ov.stub.tx_id,
+        **detail,
+    }
+    ov.put_json(key("wchist", account["address"], seq_part(account["entries"])), entry)
+    return entry
+
+
+def _refresh_flags(account: dict[str, Any]) -> bool:
+    """Clear low/exhausted once funds are back; True when supply may be restored."""
+    restored = False
+    if account["exhausted"] and account["balance"] > 0 and account["arrears"] == 0:
+        account["exhausted"] = False
+        restored = True
+    if account["low"] and account["balance"] >= account["lowBalanceThreshold"]:
+        account["low"] = False
+    return restored
+
+
+def credit(account: dict[str, Any], amount: int) -> tuple[int, bool]:
+    """Add tokens, paying arrears first; return (arrears settled, supply restored)."""
+    settled = min(amount, account["arrears"])
+    account["arrears"] -= settled
+    account["paid"] += settled
+    account["balance"] += amount - settled
+    return settled, _refresh_flags(account)
+
+
+def charge(account: dict[str, Any], due: int) -> dict[str, Any]:
+    """Take ``due`` tokens for energy; what the balance cannot pay becomes arrears.
+
+    Returns {"paid", "unpaid", "exhausted", "low"}: ``exhausted`` when the charge left the
+    balance at zero, ``low`` when it crossed the owner's threshold downward.
+    """
+    paid = min(account["balance"], due)
+    account["balance"] -= paid
+    account["paid"] += paid
+    account["charged"] += due
+    account["arrears"] += due - paid
+    exhausted = due > 0 and account["balance"] == 0
+    if exhausted:
+        account["exhausted"] = True
+    threshold = account["lowBalanceThreshold"]
+    low = threshold > 0 and account["balance"] < threshold and not account["low"]
+    if low:
+        account["low"] = True
+    return {"paid": paid, "unpaid": due - paid, "exhausted": exhausted, "low": low}
+
+
+def mint(ov: Overlay, address: str, amount: int, reference: str) -> dict[str, Any]:
+    """Create tokens for a top-up paid under ``reference`` (never twice for one reference)."""
+    check_int(amount, "amount", minimum=1)
+    if not isinstance(reference, str) or not 1 <= len(reference) <= 128 or "\x00" in reference:
+        raise ChaincodeError("payment reference must be 1-128 characters", status=400)
+    ref_key = key("wcmint", reference)
+    done = ov.get_json(ref_key)
+    if done is not None:
+        raise ChaincodeError(
+            f"payment reference {reference!r} was already minted in transaction {done['txId']}",
+            status=409,
+        )
+    account = get(ov, address)
+    if account["minted"] + amount > MAX_INT:
+        raise ChaincodeError("amount would overflow the account", status=400)
+    account["minted"] += amount
+    settled, restored = credit(account, amount)
+    add_history(ov, account, "mint", amount, reference=reference, arrearsSettled=settled)
+    save(ov, account)
+    ov.put_json(ref_key, {"address": address, "amount": amount, "txId": ov.stub.tx_id,
+                          "at": format_utc(ov.stub.tx_timestamp)})
+    return {"account": account, "arrearsSettled": settled, "restored": restored}
+
+
+def transfer(ov: Overlay, caller: str, source: str, target: str, amount: int) -> dict[str, Any]:
+    """Move tokens from an account the caller controls to another account."""
+    check_int(amount, "amount", minimum=1)
+    if source == target:
+        raise ChaincodeError("cannot transfer to the same account", status=400)
+    src = get(ov, source)
+    if src["controller"] != caller:
+        raise ChaincodeError(f"caller {caller} does not control account {source}", status=403)
+    dst = get(ov, target)
+    if src["balance"] < amount:
+        raise ChaincodeError(
+            f"insufficient balance: {src['balance']} < {amount}", status=409
+        )
+    src["balance"] -= amount
+    low = (src["lowBalanceThreshold"] > 0 and src["balance"] < src["lowBalanceThreshold"]
+           and not src["low"])
+    if low:
+        src["low"] = True
+    settled, restored = credit(dst, amount)
+    add_history(ov, src, "transfer-out", amount, counterparty=target)
+    add_history(ov, dst, "transfer-in", amount, counterparty=source, arrearsSettled=settled)
+    save(ov, src)
+    save(ov, dst)
+    return {"from": src, "to": dst, "arrearsSettled": settled, "restored": restored,
+            "lowBalance": low}
+
+
+def set_policy(ov: Overlay, caller: str, address: str, threshold: int,
+               policy: str) -> dict[str, Any]:
+    """Owner's low-balance threshold and what the bridge should do when crossed."""
+    account = get(ov, address)
+    if account["controller"] != caller:
+        raise ChaincodeError(f"caller {caller} does not control account {address}", status=403)
+    account["lowBalanceThreshold"] = check_int(threshold, "threshold")
+    if policy not in POLICIES:
+        raise ChaincodeError(f"policy must be one of {', '.join(POLICIES)}", status=400)
+    account["policy"] = policy
+    account["low"] = account["balance"] < account["lowBalanceThreshold"]
+    return save(ov, account)
+
+
+def history(ov: Overlay, address: str, from_n: int, limit: int) -> list[dict[str, Any]]:
+    """History entries n >= from_n, oldest first, at most ``limit``."""
+    start, end = prefix_range("wchist", check_id(address, "address"))
+    start = key("wchist", address, seq_part(from_n))
+    entries: list[dict[str, Any]] = []
+    for kv in ov.scan(start, end):
+        if len(entries) >= limit:
+            break
+        entries.append(load_json(kv.value))
+    return entries
+
+
+def totals(ov: Overlay) -> dict[str, int]:
+    """Sums over every account: the utility's view and the conservation check."""
+    start, end = prefix_range("wcacct")
+    sums = {"accounts": 0, "minted": 0, "balance": 0, "paid": 0, "charged": 0, "arrears": 0}
+    for kv in ov.scan(start, end):
+        account = load_json(kv.value)
+        sums["accounts"] += 1
+        for field in ("minted", "balance", "paid", "charged", "arrears"):
+            sums[field] += account[field]
+    return sums

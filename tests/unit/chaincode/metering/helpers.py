@@ -1,0 +1,186 @@
+"""A committed-state ledger over MemoryStub: writes land only when a transaction succeeds,
+and a transaction never reads its own writes (as on a Fabric peer). Plus meter keys,
+signed readings and an EVN-like tariff for the metering and wattcoin tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gridledger.chaincode.metering import CONTRACTS as METERING
+from gridledger.chaincode.metering.encoding import encode_reading, sign
+from gridledger.chaincode.shim import ClientIdentity, ContractRouter
+from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
+from tests.unit.chaincode.support import MemoryStub, make_cert
+
+T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN)])
+
+EVN_TIERS = [
+    {"upToKwh": 50, "pricePerKwh": 1984},
+    {"upToKwh": 100, "pricePerKwh": 2050},
+    {"upToKwh": 200, "pricePerKwh": 2380},
+    {"upToKwh": 300, "pricePerKwh": 2998},
+    {"upToKwh": 400, "pricePerKwh": 3350},
+    {"upToKwh": None, "pricePerKwh": 3460},
+]
+
+
+@functools.cache
+def cert_of(name: str) -> bytes:
+    """One stable certificate per identity name."""
+    return make_cert(name)
+
+
+class TxStub(MemoryStub):
+    """One transaction: reads committed state, buffers writes and events."""
+
+    def __init__(self, ledger: Ledger, function: str, args: Sequence[str], *, msp_id: str,
+                 name: str, attrs: dict[str, str], when: dt.datetime, tx_id: str) -> None:
+        super().__init__(function, args, msp_id=msp_id)
+        self.ledger = ledger
+        self.tx_id = tx_id
+        self.tx_timestamp = when
+        self.tx_timestamp_rfc3339 = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.creator = ClientIdentity(msp_id=msp_id, cert_pem=cert_of(name), subject=f"CN={name}",
+                                      issuer="CN=ca", common_name=name, attributes=dict(attrs))
+        self.state = {}  # this transaction's writes
+        self.reads: list[str] = []
+        self.multi_reads = 0
+
+    def get_state(self, key: str) -> bytes | None:
+        self.reads.append(key)
+        return self.ledger.state.get(key)
+
+    def get_state_multiple(self, keys: Sequence[str]) -> list[bytes | None]:
+        self.multi_reads += 1
+        return [self.ledger.state.get(k) for k in keys]
+
+    def get_state_by_range(self, start_key: str, end_key: str):  # type: ignore[override]
+        saved = self.state
+        self.state = self.ledger.state
+        try:
+            return super().get_state_by_range(start_key, end_key)
+        finally:
+            self.state = saved
+
+    def get_private_data(self, collection: str, key: str) -> bytes | None:
+        return self.ledger.private.get((collection, key))
+
+    def get_state_validation_parameter(self, key: str) -> bytes | None:
+        return self.ledger.metadata.get(key)
+
+
+@dataclass
+class Ledger:
+    """Committed world state shared by successive transactions."""
+
+    state: dict[str, bytes] = field(default_factory=dict)
+    private: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    metadata: dict[str, bytes] = field(default_factory=dict)
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    now: dt.datetime = T0
+    count: int = 0
+
+    def call(self, function: str, *args: str, msp: str = "UtilityMSP", name: str = "operator",
+             attrs: dict[str, str] | None = None, when: dt.datetime | None = None) -> Result:
+        """Run a transaction; commit its writes only when it succeeds."""
+        self.count += 1
+        stub = TxStub(self, function, args, msp_id=msp, name=name, attrs=attrs or {},
+                      when=when or self.now, tx_id=f"tx{self.count:05d}")
+        response = ROUTER.invoke(stub)
+        if response.status == 200:
+            self.state.update(stub.state)
+            self.private.update(stub.private)
+            self.metadata.update(stub.metadata)
+            self.events.extend((n, json.loads(p)) for n, p in stub.events)
+        payload = json.loads(response.payload) if response.payload else None
+        return Result(response.status, response.message, payload, stub)
+
+    def ok(self, function: str, *args: str, **kw: Any) -> Any:
+        """Run a transaction that must succeed; return its JSON answer."""
+        result = self.call(function, *args, **kw)
+        assert result.status == 200, (function, result.status, result.message)
+        return result.payload
+
+    def snapshot(self) -> tuple[dict[str, bytes], dict[tuple[str, str], bytes], dict[str, bytes]]:
+        """Copies of everything committed, to show that a refusal changed nothing."""
+        return dict(self.state), dict(self.private), dict(self.metadata)
+
+
+@dataclass
+class Result:
+    status: int
+    message: str
+    payload: Any
+    stub: TxStub
+
+
+@dataclass
+class Meter:
+    """A simulated meter: key, registers and a sequence counter."""
+
+    meter_id: str
+    customer_id: str
+    curve: str = "P-256"
+    seq: int = 0
+    import_wh: int = 0
+    export_wh: int = 0
+    key: ec.EllipticCurvePrivateKey = field(init=False)
+
+    def __post_init__(self) -> None:
+        cls = ec.SECP256K1 if self.curve == "secp256k1" else ec.SECP256R1
+        self.key = ec.generate_private_key(cls())
+
+    @property
+    def pem(self) -> str:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii")
+
+    def registration(self, tariff_id: str = "EVN-RES") -> str:
+        return json.dumps({
+            "meterId": self.meter_id, "publicKeyPem": self.pem, "curve": self.curve,
+            "customerId": self.customer_id, "tariffId": tariff_id, "deviceProfile": "EPM5500P",
+            "location": "Hanoi, Ba Dinh", "installDate": "2025-01-15",
+        })
+
+    def reading(self, end: dt.datetime, import_wh: int, export_wh: int = 0, **extra: Any
+                ) -> dict[str, Any]:
+        """Next signed reading adding ``import_wh``/``export_wh`` to the registers."""
+        self.seq += 1
+        self.import_wh += import_wh
+        self.export_wh += export_wh
+        body = {"meterId": self.meter_id, "seq": self.seq,
+                "intervalEnd": end.strftime("%Y-%m-%dT%H:%M:%SZ"), "importWh": self.import_wh,
+                "exportWh": self.export_wh, "voltageDv": 2301, "currentMa": 5120,
+                "powerW": 1100, **extra}
+        return {"reading": body, "signature": sign(self.key, encode_reading(body))}
+
+
+def tariff_json(effective: str = "2025-01-01T00:00:00Z", **overrides: Any) -> str:
+    """An EVN-style residential tariff in VND with VAT 8%."""
+    body = {"tariffId": "EVN-RES", "effectiveFrom": effective, "currency": "VND",
+            "currencyExponent": 0, "utcOffsetMinutes": 420, "tiers": EVN_TIERS,
+            "feedInPricePerKwh": 0, "taxes": [{"name": "VAT", "rateBasisPoints": 800}]}
+    body.update(overrides)
+    return json.dumps(body)
+
+
+def setup(ledger: Ledger, *meters: Meter, tariff: str | None = None) -> None:
+    """Set the tariff (as the Regulator) and register the meters (as the Utility)."""
+    ledger.ok("SetTariff", tariff or tariff_json(), msp="RegulatorMSP")
+    for meter in meters:
+        ledger.ok("RegisterMeter", meter.registration())
+
+
+def submit(ledger: Ledger, *items: dict[str, Any], **kw: Any) -> Result:
+    """SubmitReadings with the given signed items."""
+    return ledger.call("SubmitReadings", json.dumps(list(items)), **kw)

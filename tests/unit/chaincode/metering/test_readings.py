@@ -1,0 +1,207 @@
+"""SubmitReadings: acceptance, every refusal with nothing else changed, duplicates, event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from gridledger.chaincode.metering.encoding import encode_reading, sign
+from gridledger.chaincode.metering.ledger import DETAIL_COLLECTION
+
+from .helpers import T0, Ledger, Meter, setup, submit
+
+NOW = T0 + dt.timedelta(days=1)
+
+
+def at(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def fresh() -> tuple[Ledger, Meter]:
+    ledger = Ledger(now=NOW)
+    meter = Meter("m-1", "c-1")
+    setup(ledger, meter)
+    return ledger, meter
+
+
+def test_accepted_readings_extend_chain_and_split_public_from_private() -> None:
+    ledger, meter = fresh()
+    res = submit(ledger, meter.reading(at(15), 250), meter.reading(at(30), 300, 20))
+    assert res.status == 200
+    assert (res.payload["accepted"], res.payload["refused"]) == (2, 0)
+    record = json.loads(ledger.state["reading~m-1~000000000002"])
+    assert set(record) == {"meterId", "seq", "intervalEnd", "prevHash", "hash", "quality",
+                           "txId", "importDeltaWh", "exportDeltaWh"}
+    assert (record["importDeltaWh"], record["exportDeltaWh"]) == (300, 20)
+    assert record["quality"] == "measured"
+    # Voltage, current, power: only in the private collection.
+    public = b"".join(ledger.state.values())
+    assert b"voltageDv" not in public and b"currentMa" not in public
+    detail = json.loads(ledger.private[(DETAIL_COLLECTION, "reading~m-1~000000000002")])
+    assert json.loads(detail["canonical"])["voltageDv"] == 2301
+    head = ledger.ok("GetMeter", "m-1")["head"]
+    assert (head["seq"], head["importWh"], head["hash"]) == (2, 550, record["hash"])
+    usage = json.loads(ledger.state["usage~m-1~20250301"])
+    assert usage["importWh"][0] == 550 and usage["quality"] == {"measured": [2] + [0] * 23}
+    assert ledger.events[-1] == ("ReadingsProcessed", {
+        "accepted": 2, "duplicate": 0, "refused": 0, "alarms": [], "exhausted": [],
+        "lowBalance": []})
+
+
+def test_batch_reads_meters_and_heads_in_one_round_trip() -> None:
+    ledger = Ledger(now=NOW)
+    meters = [Meter(f"m-{i}", "c-1") for i in range(5)]
+    setup(ledger, *meters)
+    res = submit(ledger, *[m.reading(at(15), 10) for m in meters])
+    assert res.payload["accepted"] == 5
+    assert res.stub.reads == []  # every read went through get_state_multiple
+    assert res.stub.multi_reads <= 3
+
+
+def _refusal(ledger: Ledger, item: dict, code: str, fragment: str) -> None:
+    before = ledger.snapshot()
+    res = submit(ledger, item)
+    assert res.status == 200
+    verdict = res.payload["results"][0]
+    assert (verdict["status"], verdict["code"]) == ("refused", code), verdict
+    assert fragment in verdict["reason"]
+    assert ledger.snapshot() == before  # nothing else changed
+
+
+def test_forged_signature() -> None:
+    ledger, meter = fresh()
+    item = meter.reading(at(15), 10)
+    item["signature"] = sign(Meter("evil", "x").key, encode_reading(item["reading"]))
+    _refusal(ledger, item, "bad-signature", "does not verify")
+
+
+def test_tampered_reading_under_a_valid_signature() -> None:
+    ledger, meter = fresh()
+    item = meter.reading(at(15), 10)
+    item["reading"]["importWh"] = 5
+    _refusal(ledger, item, "bad-signature", "does not verify")
+
+
+def test_replay_with_different_content_and_skip_and_rollback() -> None:
+    ledger, meter = fresh()
+    submit(ledger, meter.reading(at(15), 100), meter.reading(at(30), 100))
+    meter.seq = 1
+    _refusal(ledger, meter.reading(at(45), 100), "replay", "already recorded")
+    meter.seq = 3
+    _refusal(ledger, meter.reading(at(45), 100), "skip", "expected 3")
+    meter.seq = 2
+    meter.import_wh = 150
+    _refusal(ledger, meter.reading(at(45), 0), "register-backwards", "importWh runs backwards")
+
+
+def test_future_and_out_of_order_timestamps() -> None:
+    ledger, meter = fresh()
+    submit(ledger, meter.reading(at(60), 100))
+    _refusal(ledger, meter.reading(NOW + dt.timedelta(seconds=1), 1), "future", "after the")
+    meter.seq = 1
+    _refusal(ledger, meter.reading(at(60), 1), "out-of-order", "not after")
+
+
+def test_unknown_suspended_and_decommissioned_meters() -> None:
+    ledger, meter = fresh()
+    _refusal(ledger, Meter("ghost", "c").reading(at(15), 1), "unknown-meter", "not registered")
+    ledger.ok("SuspendMeter", "m-1", "inspection")
+    _refusal(ledger, meter.reading(at(15), 1), "meter-suspended", "suspended")
+    ledger.ok("ResumeMeter", "m-1", "ok")
+    ledger.ok("DecommissionMeter", "m-1", "gone")
+    meter.seq = 0
+    _refusal(ledger, meter.reading(at(15), 1), "meter-decommissioned", "decommissioned")
+
+
+def test_malformed_item_is_refused_alone() -> None:
+    ledger, meter = fresh()
+    good = meter.reading(at(15), 10)
+    res = submit(ledger, {"reading": {"meterId": "m-1"}, "signature": "x"}, good)
+    verdicts = res.payload["results"]
+    assert verdicts[0]["code"] == "invalid" and "lacks" in verdicts[0]["reason"]
+    assert verdicts[1]["status"] == "accepted"
+
+
+def test_duplicate_is_a_no_op_in_a_later_batch_and_the_same_batch() -> None:
+    ledger, meter = fresh()
+    first = meter.reading(at(15), 100)
+    submit(ledger, first)
+    before = ledger.snapshot()
+    res = submit(ledger, first)
+    assert res.payload["results"][0]["status"] == "duplicate"
+    assert res.payload["results"][0]["reason"] == "duplicate: no-op, already recorded"
+    assert ledger.snapshot() == before
+    second = meter.reading(at(30), 100)
+    res = submit(ledger, second, second).payload
+    assert [r["status"] for r in res["results"]] == ["accepted", "duplicate"]
+
+
+def test_rest_of_batch_counts_and_later_readings_follow_in_batch_head() -> None:
+    ledger, meter = fresh()
+    a = meter.reading(at(15), 10)
+    bad = meter.reading(at(30), 10)
+    bad["reading"]["powerW"] = 7  # signature no longer matches
+    meter.seq -= 1
+    c = meter.reading(at(30), 10)
+    d = meter.reading(at(45), 10)
+    res = submit(ledger, a, bad, c, d).payload
+    assert [r["status"] for r in res["results"]] == ["accepted", "refused", "accepted",
+                                                     "accepted"]
+    assert ledger.ok("GetMeter", "m-1")["head"]["seq"] == 3
+    assert ledger.ok("VerifyMeterChain", "m-1") == {"ok": True, "seq": 3}
+
+
+def test_quality_flags_and_alarms_in_readings() -> None:
+    ledger, meter = fresh()
+    res = submit(ledger, meter.reading(at(15), 10, quality="estimated"),
+                 meter.reading(at(30), 10, alarms=["fire", "gas"]))
+    event = res.payload
+    assert event["accepted"] == 2
+    name, payload = ledger.events[-1]
+    assert name == "ReadingsProcessed"
+    assert [(a["kind"], a["meterId"]) for a in payload["alarms"]] == [("fire", "m-1"),
+                                                                      ("gas", "m-1")]
+    assert [a["kind"] for a in ledger.ok("AlarmsByMeter", "m-1")] == ["fire", "gas"]
+    assert json.loads(ledger.state["reading~m-1~000000000001"])["quality"] == "estimated"
+
+
+def test_raise_alarm_signed_event_and_duplicate() -> None:
+    ledger, meter = fresh()
+    body = {"meterId": "m-1", "kind": "flood", "at": "2025-03-01T08:00:00Z"}
+    from gridledger.chaincode.shim import canonical_json
+
+    arg = json.dumps({"alarm": body, "signature": sign(meter.key, canonical_json(body))})
+    res = ledger.ok("RaiseAlarm", arg)
+    assert res["recorded"] is True
+    assert ledger.events[-1][0] == "Alarm" and ledger.events[-1][1]["kind"] == "flood"
+    assert ledger.ok("RaiseAlarm", arg)["recorded"] is False
+    forged = json.dumps({"alarm": body, "signature": sign(Meter("x", "y").key,
+                                                          canonical_json(body))})
+    assert ledger.call("RaiseAlarm", forged).status == 403
+
+
+@pytest.mark.parametrize("batch", ["{}", "[]", "not json", json.dumps([{}] * 1001)])
+def test_bad_batches_fail_whole(batch: str) -> None:
+    ledger, _ = fresh()
+    assert ledger.call("SubmitReadings", batch).status == 400
+
+
+def test_submit_caller_must_be_a_collection_member_operator() -> None:
+    ledger, meter = fresh()
+    item = meter.reading(at(15), 10)
+    assert submit(ledger, item, msp="AggregatorMSP").status == 403
+    assert submit(ledger, item, attrs={"role": "customer", "customerId": "c-1"}).status == 403
+    assert submit(ledger, item, msp="RegulatorMSP").status == 200
+
+
+def test_get_readings_pages_public_records() -> None:
+    ledger, meter = fresh()
+    submit(ledger, *[meter.reading(at(15 * (i + 1)), 10) for i in range(5)])
+    page = ledger.ok("GetReadings", "m-1", "2", "2")
+    assert [r["seq"] for r in page] == [2, 3]
+    assert ledger.call("GetReadings", "m-1", "x", "2").status == 400
+    detail = ledger.ok("GetReadingDetail", "m-1", "2")
+    assert detail["reading"]["seq"] == 2
+    assert ledger.call("GetReadingDetail", "m-1", "2", msp="AggregatorMSP").status == 403
