@@ -160,7 +160,11 @@ class Topology:
                 (org.orderer.port, f"{org.orderer.id} (orderer)"),
                 (org.orderer.admin_port, f"{org.orderer.id} (admin)"),
                 (org.orderer.operations_port, f"{org.orderer.id} (operations)"),
-                (org.chaincode_server.port, f"{org.chaincode_server.id} (chaincode server)"),
+            ]
+            # One chaincode server per chaincode, from the organisation's base port up.
+            named += [
+                (org.chaincode_server.port + i, f"cc-{cc.name}-{org.name} (chaincode server)")
+                for i, cc in enumerate(self.chaincodes)
             ]
             for port, owner in named:
                 if port in owners:
@@ -169,8 +173,13 @@ class Topology:
         return owners
 
     def fingerprint(self) -> str:
-        """A digest of the topology, recorded with generated state to spot a changed file."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        """A digest of what generated state depends on: organisations, nodes, channel.
+
+        Chaincodes are left out: adding one or raising its sequence is an ordinary
+        lifecycle change on a running network, not a new network.
+        """
+        nodes = {"name": self.name, "channel": self.channel, "orgs": asdict(self)["organisations"]}
+        blob = json.dumps(nodes, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -13,7 +13,8 @@ def test_default_topology_has_three_organisations_with_distinct_ports():
     topo = load()
     assert [o.msp_id for o in topo.organisations] == ["UtilityMSP", "RegulatorMSP", "AggregatorMSP"]
     assert topo.channel == "energy"
-    assert len(topo.ports()) == 27  # 9 ports for each of the 3 organisations
+    # Per organisation: CA 2, peer 3, orderer 3, and one server per chaincode.
+    assert len(topo.ports()) == 3 * (8 + len(topo.chaincodes))
 
 
 def test_port_offset_shifts_every_port():
@@ -59,3 +60,12 @@ def test_unreadable_files_give_the_path(tmp_path: Path):
     bad.write_text("name: [unclosed")
     with pytest.raises(TopologyError, match="not valid YAML"):
         load(bad)
+
+
+def test_adding_a_chaincode_keeps_the_fingerprint_but_moving_a_node_does_not():
+    raw = copy.deepcopy(RAW)
+    raw["chaincodes"] = raw["chaincodes"][:1]
+    fewer = parse(raw)
+    assert fewer.fingerprint() == load().fingerprint()
+    raw["organisations"][0]["peer"]["port"] = 7199
+    assert parse(raw).fingerprint() != load().fingerprint()
