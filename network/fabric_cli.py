@@ -23,7 +23,19 @@ class FabricCommandError(RuntimeError):
         super().__init__(f"`{' '.join(command[:4])} ...` failed ({returncode}): {reason}")
 
 
-def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> str:
+class Output(str):
+    """What a command printed: stdout then stderr as one text, each also kept apart."""
+
+    stdout: str
+    stderr: str
+
+    def __new__(cls, stdout: str, stderr: str) -> Output:
+        out = super().__new__(cls, stdout + stderr)
+        out.stdout, out.stderr = stdout, stderr
+        return out
+
+
+def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> Output:
     proc = subprocess.run(
         command,
         env={**os.environ, **(env or {})},
@@ -33,7 +45,7 @@ def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 
     )
     if proc.returncode != 0:
         raise FabricCommandError(command, proc.returncode, proc.stderr + proc.stdout)
-    return proc.stdout + proc.stderr
+    return Output(proc.stdout, proc.stderr)
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,7 @@ class OrgAdmin:
     layout: Layout
     org: Organisation
 
-    def peer(self, *args: str, timeout: float = 120) -> str:
+    def peer(self, *args: str, timeout: float = 120) -> Output:
         return run([self.bins["peer"], *args], admin_env(self.bins, self.layout, self.org), timeout)
 
     def orderer_tls_args(self) -> list[str]:
@@ -54,7 +66,7 @@ class OrgAdmin:
             "--tls", "--cafile", str(self.layout.ca_cert(self.org.name)),
         ]  # fmt: skip
 
-    def osnadmin(self, *args: str) -> str:
+    def osnadmin(self, *args: str) -> Output:
         tls = self.layout.tls(self.org.name, "Admin")
         return run(
             [

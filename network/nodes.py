@@ -198,7 +198,8 @@ def admin_env(bins: FabricBinaries, layout: Layout, org: Organisation) -> dict[s
     """Environment for the ``peer`` CLI acting as the organisation's admin on its peer."""
     return {
         "FABRIC_CFG_PATH": str(peer_config_dir(bins, layout, org)),
-        "FABRIC_LOGGING_SPEC": "warning",
+        # The invoke result ("Chaincode invoke successful. result: ...") is an INFO line.
+        "FABRIC_LOGGING_SPEC": "warning:chaincodeCmd=info",
         "CORE_PEER_LOCALMSPID": org.msp_id,
         "CORE_PEER_MSPCONFIGPATH": str(layout.msp(org.name, "Admin")),
         "CORE_PEER_ADDRESS": org.peer.address,

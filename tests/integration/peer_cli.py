@@ -8,7 +8,9 @@ from gridledger.network.consortium import Consortium
 from gridledger.network.fabric_cli import FabricCommandError
 
 
-def invoke(net: Consortium, org: str, endorsers: list[str], fn: str, *args: str) -> str:
+def invoke(
+    net: Consortium, org: str, endorsers: list[str], fn: str, *args: str, chaincode: str = "health"
+) -> str:
     """Submit through the peer CLI, endorsed by ``endorsers``' peers; waits for the commit."""
     admin = net.admin(org)
     peers: list[str] = []
@@ -17,20 +19,19 @@ def invoke(net: Consortium, org: str, endorsers: list[str], fn: str, *args: str)
         peers += ["--peerAddresses", o.peer.address]
         peers += ["--tlsRootCertFiles", str(net.layout.ca_cert(o.name))]
     return admin.peer(
-        "chaincode", "invoke", "-C", net.topology.channel, "-n", "health",
+        "chaincode", "invoke", "-C", net.topology.channel, "-n", chaincode,
         "-c", json.dumps({"Args": [fn, *args]}), *admin.orderer_tls_args(), *peers,
         "--waitForEvent",
     )  # fmt: skip
 
 
-def query(net: Consortium, org: str, fn: str, *args: str) -> str:
+def query(net: Consortium, org: str, fn: str, *args: str, chaincode: str = "health") -> str:
     admin = net.admin(org)
     out = admin.peer(
-        "chaincode", "query", "-C", net.topology.channel, "-n", "health",
+        "chaincode", "query", "-C", net.topology.channel, "-n", chaincode,
         "-c", json.dumps({"Args": [fn, *args]}),
     )  # fmt: skip
-    # The CLI may log warnings before the result; the result is the last line.
-    return out.strip().splitlines()[-1]
+    return out.stdout.strip()
 
 
 __all__ = ["FabricCommandError", "invoke", "query"]
