@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..shim import ChaincodeError, canonical_json
-from .ledger import check_id
+from .ledger import check_id, check_object
 from .numbers import MAX_INT, check_int, parse_utc
 
 QUALITIES = ("measured", "estimated", "substituted", "suspect")
@@ -45,14 +45,10 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 def validate_reading(obj: Any) -> dict[str, Any]:
     """Check a reading object's members and types; return it. Raises ChaincodeError(400)."""
-    if not isinstance(obj, dict):
-        raise ChaincodeError("reading must be a JSON object", status=400)
+    check_object(obj, "reading", {*_REQUIRED, *_OPTIONAL})
     missing = [f for f in _REQUIRED if f not in obj]
     if missing:
         raise ChaincodeError(f"reading lacks {', '.join(missing)}", status=400)
-    extra = sorted(set(obj) - set(_REQUIRED) - set(_OPTIONAL))
-    if extra:
-        raise ChaincodeError(f"reading has unknown member(s) {', '.join(extra)}", status=400)
     check_id(obj["meterId"], "meterId")
     check_int(obj["seq"], "seq", minimum=1)
     parse_utc(obj["intervalEnd"], "intervalEnd")

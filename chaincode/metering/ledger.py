@@ -37,6 +37,16 @@ def check_id(value: Any, what: str) -> str:
     return value
 
 
+def check_object(value: Any, what: str, allowed: set[str] | frozenset[str]) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object with no members outside ``allowed``; else 400."""
+    if not isinstance(value, dict):
+        raise ChaincodeError(f"{what} must be a JSON object", status=400)
+    extra = sorted(set(value) - set(allowed))
+    if extra:
+        raise ChaincodeError(f"{what} has unknown member(s) {', '.join(extra)}", status=400)
+    return value
+
+
 def key(*parts: str) -> str:
     """Join key parts with ``~``."""
     return SEP.join(parts)

@@ -16,7 +16,7 @@ from typing import Any
 from ..shim import ChaincodeError
 from .chain import GENESIS_HASH
 from .encoding import load_public_key
-from .ledger import Overlay, check_id, key, prefix_range
+from .ledger import Overlay, check_id, check_object, key, prefix_range
 from .numbers import check_int, format_utc
 
 ACTIVE, SUSPENDED, DECOMMISSIONED = "active", "suspended", "decommissioned"
@@ -50,11 +50,7 @@ def _text(value: Any, what: str, max_len: int = 256) -> str:
 
 def parse_registration(obj: Any) -> dict[str, Any]:
     """Validate a RegisterMeter argument; return the normalised fields."""
-    if not isinstance(obj, dict):
-        raise ChaincodeError("meter must be a JSON object", status=400)
-    extra = sorted(set(obj) - _REGISTER_FIELDS)
-    if extra:
-        raise ChaincodeError(f"meter has unknown member(s) {', '.join(extra)}", status=400)
+    check_object(obj, "meter", _REGISTER_FIELDS)
     pem = _text(obj.get("publicKeyPem"), "publicKeyPem", 4096)
     curve = obj.get("curve", "P-256")
     load_public_key(pem, curve)  # 400 unless a PEM EC key on that curve

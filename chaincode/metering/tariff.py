@@ -21,7 +21,7 @@ from typing import Any
 
 from ..shim import ChaincodeError, all_of_policy
 from .access import REGULATOR
-from .ledger import Overlay, check_id, key
+from .ledger import Overlay, check_id, check_object, key
 from .numbers import check_int, div_round, format_utc, parse_hour
 
 REGISTRY_KEY = "tariffreg"
@@ -50,11 +50,7 @@ def _list(value: Any, what: str) -> list[Any]:
 
 def parse_version(obj: Any) -> dict[str, Any]:
     """Validate a SetTariff argument; return the version fields (without "version")."""
-    if not isinstance(obj, dict):
-        raise ChaincodeError("tariff must be a JSON object", status=400)
-    extra = sorted(set(obj) - _FIELDS)
-    if extra:
-        raise ChaincodeError(f"tariff has unknown member(s) {', '.join(extra)}", status=400)
+    check_object(obj, "tariff", _FIELDS)
     tariff_id = check_id(obj.get("tariffId"), "tariffId")
     effective = parse_hour(obj.get("effectiveFrom"), "effectiveFrom")
     currency = obj.get("currency")
