@@ -25,11 +25,12 @@ def test_status_reports_every_node_healthy_with_heights_and_the_chaincode(consor
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     nodes = {n["name"]: n for n in report["nodes"]}
-    assert len(nodes) == 12  # 3 CAs, 3 orderers, 3 peers, 3 chaincode servers
+    # Per organisation: a CA, an orderer, a peer, and a server per chaincode.
+    assert len(nodes) == 3 * (3 + len(consortium.topology.chaincodes))
     assert {n["health"] for n in nodes.values()} == {"OK"}
     assert len({nodes[p.id]["height"] for p in consortium.topology.peers}) == 1
     assert sum(n.get("raft_leader", False) for n in nodes.values()) == 1
-    assert [c["name"] for c in report["chaincodes"]] == ["health"]
+    assert [c["name"] for c in report["chaincodes"]] == ["health", "metering"]
 
     table = gridledger(consortium, "status")
     assert table.returncode == 0 and "Raft leader" in table.stdout
