@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from gridledger.clients.cli import COMMANDS as CLIENT_COMMANDS
 from gridledger.network.cli import network
 
 
@@ -17,6 +18,8 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(network)
+for command in CLIENT_COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -13,13 +13,15 @@ A second run finds the cache and costs a few ``version`` calls.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +159,22 @@ def _build(src: Path, packages: list[str], out_dir: Path, ldflags: str = "", say
     tmp.rmdir()
 
 
+@contextlib.contextmanager
+def _build_lock(say: Progress) -> Iterator[None]:
+    """One build at a time per cache: a second `up` (or test run) waits, then finds it built."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / ".build.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another process is building Fabric binaries into the cache; waiting for it")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ensure_fabric_ca(say: Progress = _say) -> Path:
     """Directory holding fabric-ca-server and fabric-ca-client v1.5.21."""
     cached = cache_dir() / f"fabric-ca-{FABRIC_CA_VERSION}" / "bin"
@@ -165,10 +183,13 @@ def ensure_fabric_ca(say: Progress = _say) -> Path:
     found = _dir_with(CA_TOOLS, candidates, FABRIC_CA_VERSION)
     if found:
         return found
-    say(f"Fabric CA {FABRIC_CA_VERSION} not found; building it with Go into {cached}")
-    src = _module_source("github.com/hyperledger/fabric-ca", f"v{FABRIC_CA_VERSION}")
-    ld = f"-X github.com/hyperledger/fabric-ca/lib/metadata.Version={FABRIC_CA_VERSION}"
-    _build(src, [f"./cmd/{t}" for t in CA_TOOLS], cached, ld, say)
+    with _build_lock(say):
+        if _dir_with(CA_TOOLS, [cached], FABRIC_CA_VERSION):
+            return cached
+        say(f"Fabric CA {FABRIC_CA_VERSION} not found; building it with Go into {cached}")
+        src = _module_source("github.com/hyperledger/fabric-ca", f"v{FABRIC_CA_VERSION}")
+        ld = f"-X github.com/hyperledger/fabric-ca/lib/metadata.Version={FABRIC_CA_VERSION}"
+        _build(src, [f"./cmd/{t}" for t in CA_TOOLS], cached, ld, say)
     return cached
 
 
