@@ -7,6 +7,7 @@ import logging
 import click
 
 from gridledger.clients.cli import COMMANDS as CLIENT_COMMANDS
+from gridledger.clients.metering_cli import COMMANDS as METERING_COMMANDS
 from gridledger.network.cli import network
 
 
@@ -18,7 +19,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(network)
-for command in CLIENT_COMMANDS:
+for command in (*CLIENT_COMMANDS, *METERING_COMMANDS):
     cli.add_command(command)
 
 

@@ -221,3 +221,27 @@ def test_block_events_show_our_transaction_with_its_validation_code(utility):
                               stop_block=status.block_number, timeout=30) as pair:
         prev, this = list(pair)
     assert this.previous_hash == prev.header_hash
+
+
+def test_a_customer_registered_and_enrolled_at_the_utility_ca_can_transact(consortium, tmp_path):
+    from gridledger.clients.ca import CAClient
+    from gridledger.clients.profile import ConnectionProfile
+    from gridledger.clients.wallet import Wallet
+    from gridledger.network.enroll import ca_admin_password
+
+    org = consortium.topology.org("utility")
+    ca_info = ConnectionProfile.load(consortium.layout.connection_profile(org.name)).ca()
+    name = _key("customer")
+    with CAClient(ca_info.url, ca_info.tls_root, ca_name=ca_info.name) as ca:
+        registrar = ca.enroll("admin", ca_admin_password(consortium.layout, org.name))
+        secret = ca.register(registrar, name,
+                             attributes={"role": "customer", "customerId": "C-1001"})
+        enrollment = ca.enroll(name, secret)
+    wallet = Wallet(tmp_path / "wallet")
+    wallet.put(name, org.msp_id, enrollment)
+    identity, signer = wallet.get(name)
+    with Gateway.connect(endpoint(consortium, "utility"), identity, signer) as gw:
+        health = gw.network(CHANNEL).contract("health")
+        assert json.loads(health.evaluate("Ping"))["msp"] == "UtilityMSP"
+        health.submit("Put", name, "a customer wrote this")
+    assert peer_cli.query(consortium, "aggregator", "Get", name) == "a customer wrote this"

@@ -18,7 +18,8 @@ def test_check_profile_lists_quantities_and_names_errors(tmp_path: Path) -> None
     assert result.exit_code == 0
     assert "import_energy  fc4 @72" in result.output and "[assumed]" in result.output
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nstatus: verified\nquantities:\n  voltage: {address: x, type: uint16, unit: V}\n")
+    bad.write_text("name: x\nstatus: verified\nquantities:\n"
+                   "  voltage: {address: x, type: uint16, unit: V}\n")
     result = CliRunner().invoke(check_profile, [str(bad)])
     assert result.exit_code == 1
     assert f"{bad}:4: quantities.voltage.address: must be an integer" in result.output

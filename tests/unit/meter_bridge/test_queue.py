@@ -110,6 +110,7 @@ def test_depth_and_oldest_age(path: Path) -> None:
     clock.t += 12
     assert (q.depth(), q.oldest_age()) == (2, 42.0)
     assert q.meters_waiting() == ["m-1", "m-2"]
+    assert q.waiting() == [("m-1", 1, 1000.0), ("m-2", 1, 1030.0)]
 
 
 CRASHING_WRITER = textwrap.dedent("""
