@@ -1,10 +1,15 @@
 """Benchmark: device-signed readings committed per second, by batch size.
 
-Runs on its own fresh network (ports +2000, temporary state), endorsed by two
-organisations (Utility and Regulator peers), submitted with Fabric's `peer` CLI and
---waitForEvent, W workers in parallel on disjoint meters (so no MVCC conflicts).
+A fresh network of its own (ports +2000). The Regulator sets a tariff; W worker threads,
+each with its own meters (no MVCC conflicts between workers), submit `SubmitReadings`
+batches through our Gateway client, endorsed by the Utility and Regulator peers, one
+batch in flight per worker, and wait for each commit. Readings are signed beforehand,
+as meters sign them, so client-side signing is not in the figure.
 
-    .venv/bin/python bench/readings.py [--batches 1,10,100,500] [--workers 4] [--seconds 30]
+Where the time goes comes from the peers' Prometheus metrics (endorsement, block
+validation and commit) and from timing each Gateway phase.
+
+    .venv/bin/python bench/readings.py [--batches 1,10,100,500] [--workers 4]
 """
 
 from __future__ import annotations
@@ -12,122 +17,191 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import platform
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+import psutil
+from common import fresh_network, gateway, peer_metric_sums
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.chaincode.metering.encoding import encode_reading, sign
-from gridledger.network.consortium import Consortium
-from gridledger.network.layout import Layout
-from gridledger.network.topology import load
+from gridledger.clients.metering import Metering
 
 TARIFF = {
     "tariffId": "BENCH", "effectiveFrom": "2020-01-01T00:00:00Z", "currency": "VND",
     "currencyExponent": 0, "utcOffsetMinutes": 420,
     "tiers": [{"upToKwh": 50, "pricePerKwh": 1984}, {"upToKwh": None, "pricePerKwh": 3460}],
 }  # fmt: skip
+PER_METER = 10  # readings of one meter in one batch (2.5 h of 15-minute intervals)
+METRICS = ("endorser_proposal_duration", "ledger_block_processing_time",
+           "ledger_blockstorage_commit_time", "ledger_statedb_commit_time",
+           "gossip_privdata_commit_block_duration", "ledger_transaction_count")
 
 
-class Bench:
-    def __init__(self, net: Consortium):
-        self.net = net
-        self.admin = net.admin("utility")
-        self.peers: list[str] = []
-        for name in ("utility", "regulator"):
-            o = net.topology.org(name)
-            self.peers += ["--peerAddresses", o.peer.address,
-                           "--tlsRootCertFiles", str(net.layout.ca_cert(o.name))]
+def verify_rate(n: int = 3000) -> float:
+    """P-256 signature verifications per second on one core, as the chaincode does them."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pub = key.public_key()
+    msg = b'{"exportWh":0,"importWh":1000,"meterId":"M"}'
+    sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
+    return n / (time.perf_counter() - t0)
 
-    def invoke(self, org: str, *args: str) -> None:
-        admin = self.net.admin(org)
-        admin.peer(
-            "chaincode", "invoke", "-C", "energy", "-n", "metering",
-            "-c", json.dumps({"Args": list(args)}), *admin.orderer_tls_args(), *self.peers,
-            "--waitForEvent",
-        )  # fmt: skip
 
-    def meter(self) -> tuple[str, ec.EllipticCurvePrivateKey]:
+def register_meters(metering: Metering, count: int) -> list[tuple[str, ec.EllipticCurvePrivateKey]]:
+    meters = []
+    commits = []
+    for _ in range(count):
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
         mid = "B-" + uuid.uuid4().hex[:10]
-        self.invoke("utility", "RegisterMeter", json.dumps({
+        commits.append(metering.contract.submit_async("RegisterMeter", json.dumps({
             "meterId": mid, "publicKeyPem": pem, "curve": "P-256", "customerId": "C-" + mid,
             "tariffId": "BENCH", "deviceProfile": "sim", "location": "bench",
             "installDate": "2020-01-01",
-        }))  # fmt: skip
-        return mid, key
+        })))  # fmt: skip
+        meters.append((mid, key))
+    for c in commits:
+        c.wait()
+    return meters
 
 
-def worker(bench: Bench, batch: int, seconds: float, start: dt.datetime, out: list, lock):
-    per_meter = min(batch, 100)
-    meters = [bench.meter() for _ in range(max(1, batch // per_meter))]
-    seqs = {m: 0 for m, _ in meters}
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def batches_for(meters, txs: int, start: dt.datetime) -> list[str]:
+    """``txs`` batches over ``meters``, PER_METER consecutive readings each, pre-signed."""
+    out, seq = [], 0
+    for _ in range(txs):
         items = []
         for mid, key in meters:
-            for _ in range(per_meter):
-                seqs[mid] += 1
-                s = seqs[mid]
+            for s in range(seq + 1, seq + 1 + PER_METER):
                 r = {"meterId": mid, "seq": s,
                      "intervalEnd": (start + dt.timedelta(minutes=15 * s)).strftime(
                          "%Y-%m-%dT%H:%M:%SZ"),
                      "importWh": 250 * s, "exportWh": 0, "voltageDv": 2300,
                      "currentMa": 4000, "powerW": 900}  # fmt: skip
                 items.append({"reading": r, "signature": sign(key, encode_reading(r))})
+        seq += PER_METER
+        out.append(json.dumps(items, separators=(",", ":")))
+    return out
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lat: list[float] = []
+        self.split: dict[str, list[float]] = {"endorse": [], "submit": [], "commit": []}
+        self.errors: list[str] = []
+
+
+def work(gw, metering: Metering, payloads: list[str], stats: Stats) -> None:
+    """Submit each payload in turn, one in flight, timing each Gateway phase."""
+    for p in payloads:
         t0 = time.perf_counter()
-        bench.invoke("utility", "SubmitReadings", json.dumps(items))
-        with lock:
-            out.append((time.perf_counter() - t0, len(items)))
+        tx = gw.endorse(metering.contract.new_proposal("SubmitReadings", p))
+        t1 = time.perf_counter()
+        commit = gw.submit(tx)
+        t2 = time.perf_counter()
+        status = commit.status()
+        t3 = time.perf_counter()
+        report = json.loads(commit.result)
+        with stats.lock:
+            if not status.successful or report["refused"]:
+                stats.errors.append(f"{status.code_name} refused={report['refused']}")
+            stats.lat.append(t3 - t0)
+            stats.split["endorse"].append(t1 - t0)
+            stats.split["submit"].append(t2 - t1)
+            stats.split["commit"].append(t3 - t2)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="1,10,100,500")
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--readings", type=int, default=20000,
+                    help="readings per batch size (fewer for batch 1)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        net = Consortium(load(port_offset=2000), Layout(Path(tmp) / "state"))
-        net.up()
-        try:
-            bench = Bench(net)
-            bench.invoke("regulator", "SetTariff", json.dumps(TARIFF))
-            # Readings 15 minutes apart from a year ago: enough room before "now".
-            start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-            start -= dt.timedelta(days=365)
-            print("| batch | workers | txs | readings/s | tx latency p50 | p99 |")
-            print("|---|---|---|---|---|---|")
-            for batch in (int(b) for b in args.batches.split(",")):
-                out: list = []
-                lock = threading.Lock()
-                threads = [threading.Thread(target=worker, args=(
-                    bench, batch, args.seconds, start, out, lock)) for _ in range(args.workers)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                if not out:
-                    print(f"| {batch} | {args.workers} | 0 | failed (see errors above) | | |")
-                    continue
-                lat = sorted(x[0] for x in out)
-                total = sum(x[1] for x in out)
-                # Rate over the measured window: sum of readings / the longest worker's wall
-                # time is close to `seconds`; use the sum of latencies per worker instead.
-                rate = total / (sum(lat) / args.workers)
-                p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-                print(f"| {batch} | {args.workers} | {len(lat)} | {rate:,.0f} | "
-                      f"{statistics.median(lat):.2f} s | {p99:.2f} s |", flush=True)
-        finally:
-            net.down(purge=True)
+    print(f"# {platform.machine()}, {psutil.cpu_count()} cores, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB, load before: {os.getloadavg()[0]:.2f}")
+    print(f"# P-256 verifications/s on one core (cryptography): {verify_rate():,.0f}")
+    with fresh_network() as net:
+        with gateway(net, "regulator") as reg:
+            Metering(reg.network("energy")).set_tariff(TARIFF)
+        gw = gateway(net, "utility")
+        metering = Metering(gw.network("energy"))
+        start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        start -= dt.timedelta(days=365)
+        rows, phases = [], []
+        for batch in (int(b) for b in args.batches.split(",")):
+            per_meter = min(batch, PER_METER)
+            meters_per_tx = max(1, batch // per_meter)
+            total = args.readings if batch > 1 else min(args.readings, 2000)
+            txs_per_worker = max(2, total // (batch * args.workers))
+            workers = []
+            for _ in range(args.workers):
+                meters = register_meters(metering, meters_per_tx)
+                if per_meter < PER_METER:  # batch 1: one reading of one meter per tx
+                    payloads = batches_single(meters[0], txs_per_worker, start)
+                else:
+                    payloads = batches_for(meters, txs_per_worker, start)
+                workers.append(payloads)
+            stats = Stats()
+            before = peer_metric_sums(net, METRICS)
+            threads = [threading.Thread(target=work, args=(gw, metering, w, stats))
+                       for w in workers]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            after = peer_metric_sums(net, METRICS)
+            d = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+            readings = sum(len(w) for w in workers) * batch
+            lat, split, errors = sorted(stats.lat), stats.split, stats.errors
+            rows.append(
+                f"| {batch} | {args.workers} | {len(lat)} | {readings:,} | "
+                f"{readings / wall:,.0f} | {statistics.median(lat) * 1000:.0f} ms | "
+                f"{lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000:.0f} ms | "
+                f"{len(errors)} |")
+            per_endorse = d["endorser_proposal_duration_sum"] / max(1, d["endorser_proposal_duration_count"])  # noqa: E501
+            blocks = d["ledger_block_processing_time_count"] / 3
+            phases.append(
+                f"| {batch} | {statistics.median(split['endorse']) * 1000:.0f} ms | "
+                f"{per_endorse * 1000:.0f} ms | {statistics.median(split['submit']) * 1000:.0f} ms | "  # noqa: E501
+                f"{statistics.median(split['commit']) * 1000:.0f} ms | {blocks:.0f} | "
+                f"{len(lat) / max(1, blocks):.1f} | "
+                f"{d['ledger_block_processing_time_sum'] / max(1, d['ledger_block_processing_time_count']) * 1000:.0f} ms |")  # noqa: E501
+            print(rows[-1], flush=True)
+            if errors:
+                print(f"#   errors: {errors[:3]}", flush=True)
+        gw.close()
+    print("\n| batch | workers | txs | readings | readings/s | p50 submit→commit | p99 | failed |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print("\n| batch | endorse (client, p50) | endorse per peer (metrics, mean) | submit | "
+          "wait for commit | blocks | txs/block | block validate+commit per peer |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(phases))
+
+
+def batches_single(meter, txs: int, start: dt.datetime) -> list[str]:
+    mid, key = meter
+    out = []
+    for s in range(1, txs + 1):
+        r = {"meterId": mid, "seq": s,
+             "intervalEnd": (start + dt.timedelta(minutes=15 * s)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "importWh": 250 * s, "exportWh": 0, "voltageDv": 2300, "currentMa": 4000,
+             "powerW": 900}  # fmt: skip
+        out.append(json.dumps([{"reading": r, "signature": sign(key, encode_reading(r))}]))
+    return out
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 from ..shim import ChaincodeError
@@ -38,9 +39,17 @@ def parse_utc(text: object, what: str) -> dt.datetime:
             f"{what} must be RFC 3339 UTC like 2025-03-01T10:15:00Z, got {text!r}", status=400
         )
     try:
-        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        return _utc(text)
     except ValueError:
         raise ChaincodeError(f"{what} is not a valid date and time: {text!r}", status=400) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc(text: str) -> dt.datetime:
+    # The pattern is already checked; building the datetime directly is several times
+    # cheaper than strptime, and each reading's instant is parsed more than once.
+    return dt.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
+                       int(text[14:16]), int(text[17:19]), tzinfo=dt.UTC)
 
 
 def format_utc(when: dt.datetime) -> str:
