@@ -126,6 +126,7 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     counts = {"accepted": 0, "duplicate": 0, "refused": 0}
     raised: list[dict[str, Any]] = []
+    tampered: list[dict[str, Any]] = []
     dues: dict[str, dict[str, Any]] = {}
     for index, entry in enumerate(parsed):
         if isinstance(entry, Refused):
@@ -150,6 +151,9 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
             continue
         results.append({**base, "status": "accepted", "hash": outcome["hash"]})
         counts["accepted"] += 1
+        if outcome["tamper"]:
+            tampered.append({"meterId": reading["meterId"], "seq": reading["seq"],
+                             "detail": outcome["tamper"]})
         meter = meters[reading["meterId"]]
         for kind in reading.get("alarms", []):
             recorded = alarms.record(ov, meter, kind, reading["intervalEnd"], "reading")
@@ -163,6 +167,8 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
             exhaustion.add_due(dues, payer, meter["customerId"], meter["meterId"], due)
     signals = exhaustion.settle(ov, dues)
     event = {**counts, "alarms": raised, **signals}
+    if tampered:
+        event["tamper"] = tampered
     ov.stub.set_event(EVENT, canonical_json(event))
     return {**counts, "results": results, "event": event}
 
@@ -198,10 +204,12 @@ def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
     if head["intervalEnd"] is not None and end <= head["intervalEnd"]:
         raise Refused("out-of-order",
                       f"intervalEnd {end} is not after the previous {head['intervalEnd']}")
-    for register in ("importWh", "exportWh"):
-        if reading[register] < head[register]:
-            raise Refused("register-backwards", f"{register} runs backwards: "
-                          f"{reading[register]} < {head[register]}")
+    quality = reading.get("quality", QUALITIES[0])
+    backwards = [f"{register} runs backwards: {reading[register]} < {head[register]}"
+                 for register in ("importWh", "exportWh") if reading[register] < head[register]]
+    if backwards and quality != "suspect":
+        raise Refused("register-backwards", "; ".join(backwards) + " (a bridge that suspects "
+                      "tampering submits such a reading with quality \"suspect\")")
     version = None
     if prepaid:
         try:
@@ -209,11 +217,14 @@ def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
         except ChaincodeError as exc:
             raise Refused("no-tariff", exc.message) from None
     new_hash = link_hash(head["hash"], canonical)
-    deltas = {"importDeltaWh": reading["importWh"] - head["importWh"],
-              "exportDeltaWh": reading["exportWh"] - head["exportWh"]}
-    quality = reading.get("quality", QUALITIES[0])
+    # A suspect reading whose register ran backwards is recorded (tamper evidence on the
+    # chain) but bills nothing for that register; later readings bill from its value.
+    deltas = {"importDeltaWh": max(0, reading["importWh"] - head["importWh"]),
+              "exportDeltaWh": max(0, reading["exportWh"] - head["exportWh"])}
     record = {"meterId": meter_id, "seq": seq, "intervalEnd": end, "prevHash": head["hash"],
               "hash": new_hash, "quality": quality, "txId": ov.stub.tx_id, **deltas}
+    if backwards:
+        record["tamper"] = backwards
     if "alarms" in reading:
         record["alarms"] = reading["alarms"]
     rkey = reading_key(meter_id, seq)
@@ -224,7 +235,7 @@ def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
                        "importWh": reading["importWh"], "exportWh": reading["exportWh"]}
     ov.put_json(head_key(meter_id), heads[meter_id])
     _add_usage(ov, meter_id, end, quality, deltas)
-    return {"hash": new_hash, "version": version, **deltas}
+    return {"hash": new_hash, "version": version, "tamper": backwards, **deltas}
 
 
 def _b64(raw: bytes) -> str:

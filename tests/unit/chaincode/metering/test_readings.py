@@ -205,3 +205,21 @@ def test_get_readings_pages_public_records() -> None:
     detail = ledger.ok("GetReadingDetail", "m-1", "2")
     assert detail["reading"]["seq"] == 2
     assert ledger.call("GetReadingDetail", "m-1", "2", msp="AggregatorMSP").status == 403
+
+
+def test_a_suspect_reading_that_runs_backwards_is_recorded_not_billed_and_chain_goes_on() -> None:
+    ledger, meter = fresh()
+    submit(ledger, meter.reading(at(15), 100), meter.reading(at(30), 100))  # import at 200
+    meter.import_wh = 150  # the register rolled back by 50 Wh
+    res = submit(ledger, meter.reading(at(45), 0, quality="suspect"))
+    assert (res.payload["accepted"], res.payload["refused"]) == (1, 0)
+    record = json.loads(ledger.state["reading~m-1~000000000003"])
+    assert record["quality"] == "suspect" and record["importDeltaWh"] == 0
+    assert record["tamper"] == ["importWh runs backwards: 150 < 200"]
+    event = ledger.events[-1][1]
+    assert event["tamper"] == [{"meterId": "m-1", "seq": 3, "detail": record["tamper"]}]
+    # The next reading bills from the rolled-back value, and the chain still verifies.
+    after = submit(ledger, meter.reading(at(60), 40))
+    assert after.payload["accepted"] == 1
+    assert json.loads(ledger.state["reading~m-1~000000000004"])["importDeltaWh"] == 40
+    assert ledger.ok("VerifyMeterChain", "m-1")["ok"] is True
