@@ -73,7 +73,7 @@ class GatewayError(GridLedgerError):
         if transaction_id:
             text += f" (transaction {transaction_id})"
         text += "".join(f"\n  - {d}" for d in details)
-        hint = _hint(code)
+        hint = _hint(code, _access_denied(message, details))
         if hint:
             text += f"\n  {hint}"
         super().__init__(text)
@@ -88,9 +88,16 @@ class GatewayError(GridLedgerError):
         return None
 
     @property
+    def access_denied(self) -> bool:
+        """A peer refused the caller's identity (wrong MSP, unknown CA, expired, revoked)."""
+        return _access_denied(self.grpc_message, self.details)
+
+    @property
     def retryable(self) -> bool:  # type: ignore[override]
-        # The Gateway reports a chaincode's refusal as ABORTED too; that is not transient.
-        return self.code in RETRYABLE_GRPC_CODES and self.chaincode_status is None
+        # The Gateway reports a chaincode's refusal, and an endorser's refusal of the
+        # creator, as ABORTED too; neither is transient.
+        return (self.code in RETRYABLE_GRPC_CODES and self.chaincode_status is None
+                and not self.access_denied)
 
     @classmethod
     def from_rpc_error(cls, err: grpc.RpcError, transaction_id: str = "") -> GatewayError:
@@ -173,12 +180,24 @@ def _error_details(err: grpc.RpcError) -> tuple[EndpointDetail, ...]:
     return ()
 
 
-def _hint(code: grpc.StatusCode) -> str:
+def _access_denied(message: str, details: tuple[EndpointDetail, ...]) -> bool:
+    return any("access denied" in m for m in (message, *(d.message for d in details)))
+
+
+_IDENTITY_HINT = (
+    "the peer refused this identity: check its MSP ID, that its certificate comes from "
+    "that organisation's CA, has not expired and is not revoked (revocations reach the "
+    "peers through the CRL in the channel configuration; the peer's log names the reason)"
+)
+
+
+def _hint(code: grpc.StatusCode, access_denied: bool = False) -> str:
+    if access_denied:
+        return _IDENTITY_HINT
     return {
         grpc.StatusCode.UNAVAILABLE: "is the peer running and the TLS root right? "
         "(`gridledger network status`)",
         grpc.StatusCode.DEADLINE_EXCEEDED: "the call took longer than its deadline; "
         "retry, or pass a longer timeout",
-        grpc.StatusCode.PERMISSION_DENIED: "the peer refused this identity: check its MSP ID, "
-        "that its certificate comes from that organisation's CA and is not revoked",
+        grpc.StatusCode.PERMISSION_DENIED: _IDENTITY_HINT,
     }.get(code, "")

@@ -126,3 +126,33 @@ def logs(ctx: click.Context, node: str, follow: bool, lines: int) -> None:
     path = _run(lambda: consortium(ctx).log_path(node))
     cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
     os.execvp(cmd[0], cmd) if follow else subprocess.run(cmd, check=False)
+
+
+@network.command()
+@click.argument("org")
+@click.argument("name")
+@click.option("--reason", default="unspecified", show_default=True,
+              help="RFC 5280 reason, e.g. keycompromise, superseded, cessationofoperation.")
+@click.pass_context
+def revoke(ctx: click.Context, org: str, name: str, reason: str) -> None:
+    """Revoke NAME at ORG's CA and publish the CRL to the channel, so every peer refuses it."""
+    from gridledger.clients.errors import GridLedgerError
+    from gridledger.clients.session import Session
+
+    from .crl import CRLError, publish_crl
+
+    net = consortium(ctx)
+    session = Session(net.layout.root, org)
+    try:
+        registrar = session.registrar()
+        with session.ca() as ca:
+            revocation = ca.revoke(registrar, name, reason=reason, gencrl=True)
+        if not revocation.crl:
+            raise CRLError(f"{org}'s CA revoked no certificate of {name} (never enrolled?); "
+                           "nothing to publish")
+        click.echo(f"revoked {len(revocation.revoked)} certificate(s) of {name} at {org}'s CA")
+        block = _run(lambda: publish_crl(net, org, revocation.crl))
+    except (GridLedgerError, CRLError) as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"CRL in config block {block}; every peer now refuses those certificates")
