@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from gridledger.network.layout import default_state_dir
 from .blocks import iso
 from .errors import CommitError, GridLedgerError
 from .events import FileCheckpoint
-from .session import ORGS, Session
+from .session import ORGS, PASSPHRASE_ENV, Session
 
 console = Console(stderr=True)
 
@@ -107,10 +108,6 @@ def register(session: Session, name: str, id_type: str, attrs: tuple[str, ...],
 def enroll(session: Session, name: str, secret: str, as_label: str | None, encrypt: bool,
            label: str, as_json: bool) -> None:
     """Enroll NAME with its secret; keep the certificate and key in the wallet."""
-    import os
-
-    from .session import PASSPHRASE_ENV
-
     passphrase = os.environ.get(PASSPHRASE_ENV) if encrypt else None
     if encrypt and not passphrase:
         raise click.UsageError(f"--encrypt needs the passphrase in {PASSPHRASE_ENV}")
@@ -204,16 +201,19 @@ def invoke(session: Session, chaincode: str, function: str, args: tuple[str, ...
             st.update(f"waiting for commit of {commit.transaction_id[:12]} ...")
             status = commit.status()
     if not status.successful:
-        raise_commit = CommitError(commit.transaction_id, status.code, status.block_number)
-        click.secho(f"error: {raise_commit}", fg="red", err=True)
+        failed = CommitError(commit.transaction_id, status.code, status.block_number)
+        click.secho(f"error: {failed}", fg="red", err=True)
         sys.exit(2)
     data = {"transactionId": commit.transaction_id, "blockNumber": status.block_number,
             "status": status.code_name, "result": _decode(commit.result)}
-    _emit(as_json, data, lambda: (
+
+    def human() -> None:
         console.print(f"[green]committed[/] {commit.transaction_id} in block "
-                      f"{status.block_number}"),
-        click.echo(json.dumps(data["result"], indent=2) if commit.result else ""),
-    ))
+                      f"{status.block_number}")
+        if commit.result:
+            click.echo(json.dumps(data["result"], indent=2))
+
+    _emit(as_json, data, human)
 
 
 @chaincode.command()

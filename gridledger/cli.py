@@ -8,6 +8,7 @@ import click
 
 from gridledger.clients.cli import COMMANDS as CLIENT_COMMANDS
 from gridledger.clients.metering_cli import COMMANDS as METERING_COMMANDS
+from gridledger.meter_bridge.cli import COMMANDS as BRIDGE_COMMANDS
 from gridledger.network.cli import network
 
 
@@ -19,7 +20,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(network)
-for command in (*CLIENT_COMMANDS, *METERING_COMMANDS):
+for command in (*CLIENT_COMMANDS, *METERING_COMMANDS, *BRIDGE_COMMANDS):
     cli.add_command(command)
 
 

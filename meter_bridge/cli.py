@@ -1,19 +1,26 @@
 """Command-line entry points of the meter bridge (registered in the ``gridledger`` CLI).
 
-``simulate``       run simulated meters (Modbus TCP/RTU, line protocol) for demos
-``check-profile``  validate a device profile file and show what it reads
+``simulate``        run simulated meters (Modbus TCP/RTU, line protocol) for demos
+``check-profile``   validate a device profile file and show what it reads
+``bridge run``      run the bridge from a configuration file (see :mod:`.config`)
+``bridge status``   what its queue holds: waiting, refused, each meter's last reading
+``bridge requeue``  send a meter's refused readings again (an operator's decision)
+``demo up|status``  simulated meters and a bridge on a running network (see :mod:`.demo`)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import signal
 import sys
 
 import click
 
-from .errors import ProfileError
+from .demo import demo
+from .errors import ConfigError, ProfileError
 from .profiles import resolve_profile
 from .simulator import Simulation, run_simulator
 
@@ -49,13 +56,19 @@ def _control(sim: Simulation, line: str) -> str:
 
 async def _simulate(meters: int, port: int, speed: float, rtu: bool, serial: bool,
                     line_meters: int, push_interval: float, noise: float,
-                    seed: int | None, control: bool) -> None:
+                    seed: int | None, control: bool, state: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     started: asyncio.Future[Simulation] = loop.create_future()
     task = asyncio.ensure_future(run_simulator(
         meters, port, rtu, serial, speed=speed, line_meters=line_meters,
-        push_interval=push_interval, noise=noise, seed=seed, started=started))
-    sim = await started
+        push_interval=push_interval, noise=noise, seed=seed, state=state, started=started))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+    if not started.done():      # failed before it started (a port in use): say why
+        await task
+        return
+    sim = started.result()
     click.echo(f"GridLedger meter simulator, time x{speed:g}")
     for line in sim.describe():
         click.echo(f"  {line}")
@@ -66,7 +79,8 @@ async def _simulate(meters: int, port: int, speed: float, rtu: bool, serial: boo
         loop.add_reader(sys.stdin.fileno(),
                         lambda: click.echo(_control(sim, sys.stdin.readline())))
     try:
-        await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     finally:
         with contextlib.suppress(ValueError, OSError):
             loop.remove_reader(sys.stdin.fileno())
@@ -92,8 +106,11 @@ async def _simulate(meters: int, port: int, speed: float, rtu: bool, serial: boo
 @click.option("--seed", type=int, default=None, help="Seed for reproducible meters.")
 @click.option("--control/--no-control", default=True, show_default=True,
               help="Read commands (alarms, relays) from the terminal.")
+@click.option("--state", "state", metavar="FILE", default=None,
+              help="Keep the Modbus meters' registers in FILE across restarts.")
 def simulate(meters: int, port: int, speed: float, rtu: bool, serial: bool, line_meters: int,
-             push_interval: float, noise: float, seed: int | None, control: bool) -> None:
+             push_interval: float, noise: float, seed: int | None, control: bool,
+             state: str | None) -> None:
     """Run simulated meters for demos and tests; print where they listen."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING)
@@ -101,7 +118,7 @@ def simulate(meters: int, port: int, speed: float, rtu: bool, serial: bool, line
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_simulate(meters, port, speed, rtu, serial, line_meters, push_interval,
-                              noise, seed, control))
+                              noise, seed, control, state))
 
 
 @click.command("check-profile")
@@ -122,4 +139,78 @@ def check_profile(profile: str) -> None:
                    f"{' inverted' if bit.invert else ''} [{bit.status}]")
 
 
-COMMANDS = [simulate, check_profile]
+def _config(path: str):  # -> BridgeConfig
+    from .config import load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("bridge")
+def bridge() -> None:
+    """The meter bridge: meters -> signed readings -> queue -> ledger, and relays back."""
+
+
+_CONFIG = click.option("--config", "config_path", required=True, metavar="FILE",
+                       help="The bridge's YAML configuration.")
+
+
+@bridge.command("run")
+@_CONFIG
+def bridge_run(config_path: str) -> None:
+    """Run the bridge until SIGTERM/SIGINT; metrics and health on 127.0.0.1."""
+    from .service import main
+
+    main(_config(config_path))
+
+
+@bridge.command("status")
+@_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def bridge_status(config_path: str, as_json: bool) -> None:
+    """What the queue holds: waiting and refused readings, each meter's last reading."""
+    from .queue import ReadingQueue
+
+    config = _config(config_path)
+    queue = ReadingQueue(config.queue)
+    try:
+        meters = {}
+        for spec in config.meters:
+            seq, last = queue.last(spec["id"])
+            meters[spec["id"]] = {"lastSeq": seq,
+                                  "lastIntervalEnd": last["intervalEnd"] if last else None}
+        report = {
+            "queue": str(config.queue), "waiting": queue.depth(),
+            "oldestAgeSeconds": queue.oldest_age(), "meters": meters,
+            "refused": [{"meterId": r.meter_id, "seq": r.seq, "code": r.code,
+                         "reason": r.reason} for r in queue.refused()],
+        }
+    finally:
+        queue.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"queue {report['queue']}: {report['waiting']} waiting")
+    for meter_id, info in meters.items():
+        click.echo(f"  {meter_id:20} last seq {info['lastSeq']:>6}  {info['lastIntervalEnd']}")
+    for r in report["refused"]:
+        click.echo(f"  refused {r['meterId']} seq {r['seq']}: {r['code']} {r['reason']}")
+
+
+@bridge.command("requeue")
+@_CONFIG
+@click.argument("meter_id")
+def bridge_requeue(config_path: str, meter_id: str) -> None:
+    """Queue METER_ID's refused readings again (after fixing what the ledger refused)."""
+    from .queue import ReadingQueue
+
+    queue = ReadingQueue(_config(config_path).queue)
+    try:
+        click.echo(f"{queue.requeue_refused(meter_id)} readings of {meter_id} queued again")
+    finally:
+        queue.close()
+
+
+COMMANDS = [simulate, check_profile, bridge, demo]

@@ -14,7 +14,11 @@ caller never catches one of theirs from us by accident::
      │    ├── ModbusExceptionError   the device answered with a Modbus exception code
      │    └── DecodeError            registers that do not make a valid value
      ├── QueueError                  the store-and-forward queue refused an operation
-     └── KeyStoreError               a bridge-held meter key cannot be read or created
+     ├── KeyStoreError               a bridge-held meter key cannot be read or created
+     ├── ConfigError                 the bridge's configuration file is wrong (file, field)
+     └── LedgerError (ledger.py)     a submission failed as a whole
+          ├── LedgerUnavailable      outcome unknown / ledger unreachable: resend later
+          └── BatchRefused           refused as a whole: resending cannot help
 
 A caller decides "retry or give up" from the type alone: ``MeterTimeout``, ``FrameError``
 and ``MeterUnreachable`` are transient; ``ModbusExceptionError`` with ILLEGAL_* codes and
@@ -115,3 +119,7 @@ class QueueError(MeterBridgeError):
 
 class KeyStoreError(MeterBridgeError):
     """A meter key held by the bridge cannot be read, parsed or created."""
+
+
+class ConfigError(MeterBridgeError):
+    """The bridge's configuration file is wrong; names the file and the field."""
