@@ -91,9 +91,12 @@ class FileCheckpoint(Checkpoint):
         os.replace(tmp, self.path)
 
 
-def _seek_position(start_block: int | None) -> ab_pb2.SeekPosition:
+def _seek_position(start_block: int | None, deliver: bool = False) -> ab_pb2.SeekPosition:
     if start_block is None:
-        return ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
+        # The Gateway's event service takes "next commit" only; Deliver takes "newest".
+        if deliver:
+            return ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
+        return ab_pb2.SeekPosition(next_commit=ab_pb2.SeekNextCommit())
     if start_block < 0:
         raise ArgumentError(f"start block must be >= 0, got {start_block}")
     return ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=start_block))
@@ -185,7 +188,9 @@ class BlockEvents:
             else ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=2**63 - 1))
         )
         seek = ab_pb2.SeekInfo(
-            start=_seek_position(start_block), stop=stop, behavior=ab_pb2.SeekInfo.BLOCK_UNTIL_READY
+            start=_seek_position(start_block, deliver=True),
+            stop=stop,
+            behavior=ab_pb2.SeekInfo.BLOCK_UNTIL_READY,
         )
         nonce = os.urandom(NONCE_LENGTH)
         ts = timestamp_pb2.Timestamp()

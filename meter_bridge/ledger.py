@@ -1,8 +1,8 @@
 """The seam between the meter bridge and the ledger: what the bridge needs, nothing more.
 
 The bridge depends only on the :class:`ReadingLedger` protocol below; the Fabric-backed
-implementation (gateway client, SubmitReadings on the metering chaincode, chaincode event
-listener) lives with the clients. Unit tests use an in-memory fake.
+implementation (our Gateway client, SubmitReadings on the metering chaincode, chaincode
+event listener) is :mod:`.fabric_ledger`. Unit tests use an in-memory fake.
 
 Contract for implementers:
 

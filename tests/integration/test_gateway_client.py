@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 
 import grpc
 import pytest
@@ -246,3 +247,17 @@ def test_a_customer_registered_and_enrolled_at_the_utility_ca_can_transact(conso
         assert json.loads(health.evaluate("Ping"))["msp"] == "UtilityMSP"
         health.submit("Put", name, "a customer wrote this")
     assert peer_cli.query(consortium, "aggregator", "Get", name) == "a customer wrote this"
+
+
+def test_chaincode_events_without_a_start_block_begin_at_the_next_commit(utility):
+    network = utility.network(CHANNEL)
+    key = _key("next")
+    stream = network.chaincode_events("health", timeout=60)
+    got: list = []
+    t = threading.Thread(target=_collect, args=(stream, 1, Checkpoint(), got))
+    t.start()
+    time.sleep(1)  # let the stream open before the transaction commits
+    network.contract("health").submit("Put", key, "v")
+    t.join(60)
+    assert not t.is_alive(), "no event within 60 s"
+    assert got[0][2] == key
