@@ -1,5 +1,6 @@
 # GridLedger: two commands on a fresh machine.
-#   make run    network up (CAs, Raft orderers, peers, channel `energy`, chaincode deployed)
+#   make run    network up (CAs, Raft orderers, peers, channel `energy`, chaincode deployed),
+#               then simulated meters feeding the ledger through the meter bridge
 #   make test   unit tests and integration tests on a real network of their own
 PYTHON ?= python3.11
 VENV   := .venv
@@ -16,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: $(VENV)/.installed
 	$(VENV)/bin/gridledger network up
+	$(VENV)/bin/gridledger demo up
 	$(VENV)/bin/gridledger network status
 
 test: $(VENV)/.installed
