@@ -57,14 +57,48 @@ TARIFF = {
 }  # fmt: skip
 
 
-def register(metering: Metering, keys: KeyStore, meter_id: str, import_wh: int,
-             export_wh: int = 0) -> None:
-    metering.register_meter({
-        "meterId": meter_id, "publicKeyPem": keys.public_key_pem(meter_id), "curve": "P-256",
-        "customerId": "BC-" + meter_id, "tariffId": TARIFF["tariffId"],
-        "deviceProfile": "gridledger-sim", "location": "bench", "installDate": "2026-01-01",
-        "initialImportWh": import_wh, "initialExportWh": export_wh,
-    })  # fmt: skip
+def register_all(metering: Metering, keys: KeyStore, meters: list[tuple[str, int, int]]) -> None:
+    """Register (meter id, import Wh, export Wh) meters, 100 transactions in flight at a time."""
+    for i in range(0, len(meters), 100):
+        commits = [metering.contract.submit_async("RegisterMeter", json.dumps({
+            "meterId": meter_id, "publicKeyPem": keys.public_key_pem(meter_id),
+            "curve": "P-256", "customerId": "BC-" + meter_id, "tariffId": TARIFF["tariffId"],
+            "deviceProfile": "gridledger-sim", "location": "bench", "installDate": "2026-01-01",
+            "initialImportWh": import_wh, "initialExportWh": export_wh,
+        })) for meter_id, import_wh, export_wh in meters[i:i + 100]]  # fmt: skip
+        for c in commits:
+            c.wait()
+
+
+class Usage:
+    """CPU seconds and peak resident memory of this process between start() and stop()."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.peak_rss = 0
+        self._cpu0 = 0.0
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        t = self.proc.cpu_times()
+        self._cpu0, self._t0 = t.user + t.system, time.perf_counter()
+
+    def sample(self) -> None:
+        self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
+
+    def stop(self) -> dict[str, float]:
+        t = self.proc.cpu_times()
+        wall = time.perf_counter() - self._t0
+        cpu = t.user + t.system - self._cpu0
+        self.sample()
+        return {"cpu_percent_of_one_core": round(100 * cpu / wall, 1),
+                "peak_rss_mib": round(self.peak_rss / 2**20, 1)}
+
+
+async def _sample_usage(usage: Usage) -> None:
+    while True:
+        usage.sample()
+        await asyncio.sleep(0.5)
 
 
 class Timed:
@@ -111,8 +145,8 @@ async def steady(state: Path, work: Path, meters: int, interval: float,
     keys = KeyStore(work / "keys")
     with Session(state, "utility").gateway() as gw:
         metering = Metering(gw.network("energy"))
-        for m in sim.modbus.meters.values():
-            register(metering, keys, m.meter_id, int(m.import_wh), int(m.export_wh))
+        register_all(metering, keys, [(m.meter_id, int(m.import_wh), int(m.export_wh))
+                                      for m in sim.modbus.meters.values()])
     specs = [{"id": m.meter_id, "modbus": f"tcp://127.0.0.1:{sim.tcp_port}", "unit": u,
               "profile": "gridledger-sim"} for u, m in sim.modbus.meters.items()]
     ledger = Timed(FabricLedger.from_session(Session(state, "utility")))
@@ -120,10 +154,15 @@ async def steady(state: Path, work: Path, meters: int, interval: float,
     bridge = Bridge(open_meters(specs, timeout=2.0), queue, keys, ledger,
                     poll=PollConfig(interval=interval),
                     send=SendConfig(max_age=interval / 2, meters_per_batch=meters))
+    usage = Usage()
+    usage.start()
     task = asyncio.ensure_future(bridge.run())
+    sampler = asyncio.ensure_future(_sample_usage(usage))
     await asyncio.sleep(seconds)
     task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    sampler.cancel()
+    await asyncio.gather(task, sampler, return_exceptions=True)
+    used = usage.stop()
     await sim.stop()
     ledger.ledger.close()
     return {"meters": meters, "interval_s": interval, "seconds": seconds,
@@ -131,7 +170,8 @@ async def steady(state: Path, work: Path, meters: int, interval: float,
             "left_in_queue": queue.depth(),
             "delay_p50_s": round(statistics.median(ledger.delays), 3) if ledger.delays else None,
             "delay_p95_s": round(pct(ledger.delays, 0.95), 3),
-            "delay_max_s": round(max(ledger.delays, default=float("nan")), 3)}
+            "delay_max_s": round(max(ledger.delays, default=float("nan")), 3),
+            "bridge_and_simulator_process": used}
 
 
 async def catch_up(state: Path, work: Path, meters: int, backlog: int,
@@ -141,8 +181,7 @@ async def catch_up(state: Path, work: Path, meters: int, backlog: int,
     ids = [f"{prefix}{i}" for i in range(1, meters + 1)]
     with Session(state, "utility").gateway() as gw:
         metering = Metering(gw.network("energy"))
-        for meter_id in ids:
-            register(metering, keys, meter_id, 1_000_000)
+        register_all(metering, keys, [(m, 1_000_000, 0) for m in ids])
     queue = ReadingQueue(work / f"backlog-{per_batch}.sqlite")
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=backlog + 5)
     for seq in range(1, backlog + 1):
@@ -156,9 +195,14 @@ async def catch_up(state: Path, work: Path, meters: int, backlog: int,
     ledger = FabricLedger.from_session(Session(state, "utility"))
     sender = Sender(queue, ledger, SendConfig(max_batch=1000, max_age=0.0,
                                               meters_per_batch=per_batch, max_in_flight=4))
+    usage = Usage()
+    usage.start()
+    sampler = asyncio.ensure_future(_sample_usage(usage))
     t0 = time.perf_counter()
     await sender.drain(timeout=900)
     wall = time.perf_counter() - t0
+    sampler.cancel()
+    used = usage.stop()
     ledger.close()
     with Session(state, "utility").gateway() as gw:
         metering = Metering(gw.network("energy"))
@@ -166,7 +210,7 @@ async def catch_up(state: Path, work: Path, meters: int, backlog: int,
     assert queue.depth() == 0 and heads == [backlog] * meters, (queue.depth(), heads)
     return {"meters": meters, "backlog_per_meter": backlog, "meters_per_batch": per_batch,
             "readings": meters * backlog, "seconds": round(wall, 2),
-            "readings_per_s": round(meters * backlog / wall, 1)}
+            "readings_per_s": round(meters * backlog / wall, 1), "bridge_process": used}
 
 
 def main() -> None:

@@ -5,3 +5,36 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def utility(consortium):
+    """Our Gateway client connected to the Utility peer as the Utility admin."""
+    from .gateways import connect
+
+    with connect(consortium, "utility") as gw:
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def regulator(consortium):
+    """Our Gateway client connected to the Regulator peer as the Regulator admin."""
+    from .gateways import connect
+
+    with connect(consortium, "regulator") as gw:
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def tariff(regulator):
+    """The tests' tariff, set by the Regulator through our client (once per ledger)."""
+    from gridledger.clients.errors import EndorseError
+    from gridledger.clients.metering import Metering
+
+    from .test_metering import TARIFF
+
+    try:
+        Metering(regulator.network("energy")).set_tariff(TARIFF)
+    except EndorseError as exc:  # already set on this ledger
+        assert exc.chaincode_status == 409, exc
+    return TARIFF

@@ -20,18 +20,6 @@ from .gateways import connect, endpoint
 CHANNEL = "energy"
 
 
-@pytest.fixture(scope="module")
-def utility(consortium):
-    with connect(consortium, "utility") as gw:
-        yield gw
-
-
-@pytest.fixture(scope="module")
-def regulator(consortium):
-    with connect(consortium, "regulator") as gw:
-        yield gw
-
-
 def _key(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 

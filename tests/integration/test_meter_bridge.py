@@ -42,7 +42,6 @@ import yaml
 
 from gridledger.chaincode.wattcoin.address import address_of_pem_key
 from gridledger.clients.errors import EndorseError
-from gridledger.clients.gateway import Gateway
 from gridledger.clients.metering import Metering, Wattcoin
 from gridledger.meter_bridge.keys import KeyStore
 from gridledger.meter_bridge.reading import MeterSample
@@ -262,22 +261,6 @@ def bridges(consortium: Consortium, tmp_path: Path) -> Iterator[Callable[..., Br
 
 
 # -- the ledger side -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def utility(consortium: Consortium) -> Iterator[Gateway]:
-    with connect(consortium, "utility") as gw:
-        yield gw
-
-
-@pytest.fixture(scope="module")
-def tariff(consortium: Consortium) -> dict[str, Any]:
-    with connect(consortium, "regulator") as gw:
-        try:
-            Metering(gw.network(CHANNEL)).set_tariff(TARIFF)
-        except EndorseError as exc:   # set by another module on this ledger
-            assert exc.chaincode_status == 409, exc
-    return TARIFF
 
 
 def register(metering: Metering, keys: KeyStore, sim: SimThread, unit: int,

@@ -10,7 +10,6 @@ import sys
 import threading
 import uuid
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -18,26 +17,9 @@ from gridledger.chaincode.metering.encoding import encode_reading, sign
 from gridledger.clients.errors import EndorseError
 from gridledger.clients.metering import Metering, SignedReading, Wattcoin
 
-from .gateways import connect
 from .test_metering import TARIFF
 
 CHANNEL = "energy"
-
-
-@pytest.fixture(scope="module")
-def utility(consortium):
-    with connect(consortium, "utility") as gw:
-        yield gw
-
-
-@pytest.fixture(scope="module")
-def tariff(consortium):
-    with connect(consortium, "regulator") as gw:
-        try:
-            Metering(gw.network(CHANNEL)).set_tariff(TARIFF)
-        except EndorseError as exc:  # set by another module on this ledger
-            assert exc.chaincode_status == 409, exc
-    return TARIFF
 
 
 def _new_meter(metering: Metering) -> tuple[str, str, ec.EllipticCurvePrivateKey]:
