@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
-from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
+from fabric_protos.peer import (
+    chaincode_event_pb2,
+    chaincode_pb2,
+    proposal_pb2,
+    proposal_response_pb2,
+    transaction_pb2,
+)
 from google.protobuf import timestamp_pb2
 
 from .errors import ArgumentError
@@ -180,17 +186,28 @@ class Transaction:
         env = common_pb2.Envelope(payload=self.envelope.payload, signature=signature)
         return Transaction(self.channel, self.transaction_id, env)
 
-    @property
-    def result(self) -> bytes:
-        """What the chaincode function returned, as agreed by the endorsers."""
+    def _chaincode_action(self) -> proposal_pb2.ChaincodeAction:
         payload = common_pb2.Payload.FromString(self.envelope.payload)
         tx = transaction_pb2.Transaction.FromString(payload.data)
         action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
         prp = proposal_response_pb2.ProposalResponsePayload.FromString(
             action.action.proposal_response_payload
         )
-        cc_action = proposal_pb2.ChaincodeAction.FromString(prp.extension)
-        return cc_action.response.payload
+        return proposal_pb2.ChaincodeAction.FromString(prp.extension)
+
+    @property
+    def result(self) -> bytes:
+        """What the chaincode function returned, as agreed by the endorsers."""
+        return self._chaincode_action().response.payload
+
+    @property
+    def chaincode_event(self) -> chaincode_event_pb2.ChaincodeEvent | None:
+        """The event the function set (None if it set none); it fires once committed."""
+        raw = self._chaincode_action().events
+        if not raw:
+            return None
+        event = chaincode_event_pb2.ChaincodeEvent.FromString(raw)
+        return event if event.event_name else None
 
     def to_bytes(self) -> bytes:
         """Serialize for handing over; channel and ID are recovered from the envelope."""

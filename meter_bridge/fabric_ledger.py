@@ -37,13 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from fabric_protos.common import common_pb2, ledger_pb2
-from fabric_protos.peer import (
-    chaincode_event_pb2,
-    proposal_pb2,
-    proposal_response_pb2,
-    transaction_pb2,
-)
+from fabric_protos.common import ledger_pb2
 
 from gridledger.clients.errors import CommitError, GatewayError, GridLedgerError
 from gridledger.clients.events import ChaincodeEvent, Checkpoint, FileCheckpoint
@@ -196,7 +190,7 @@ class FabricLedger:
             proposal = contract.new_proposal(
                 "SubmitReadings", json.dumps(batch, separators=(",", ":"), sort_keys=True))
             transaction = gateway.endorse(proposal)
-            event = chaincode_event_of(transaction.envelope)
+            event = transaction.chaincode_event
             commit = gateway.submit(transaction)
             status = commit.status()
         except GatewayError as exc:
@@ -387,20 +381,6 @@ class FabricLedger:
         finally:
             stop.set()
             stream.close()
-
-
-def chaincode_event_of(envelope: common_pb2.Envelope) -> chaincode_event_pb2.ChaincodeEvent | None:
-    """The chaincode event an endorsed transaction sets (None when it sets none)."""
-    payload = common_pb2.Payload.FromString(envelope.payload)
-    tx = transaction_pb2.Transaction.FromString(payload.data)
-    action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
-    response = proposal_response_pb2.ProposalResponsePayload.FromString(
-        action.action.proposal_response_payload)
-    cc_action = proposal_pb2.ChaincodeAction.FromString(response.extension)
-    if not cc_action.events:
-        return None
-    event = chaincode_event_pb2.ChaincodeEvent.FromString(cc_action.events)
-    return event if event.event_name else None
 
 
 def parse_outcomes(batch: Sequence[dict[str, Any]], report: dict[str, Any]

@@ -38,7 +38,6 @@ from gridledger.clients.proposal import Proposal, Transaction
 from gridledger.meter_bridge.fabric_ledger import (
     FabricLedger,
     LedgerConfig,
-    chaincode_event_of,
     parse_outcomes,
 )
 from gridledger.meter_bridge.ledger import BatchRefused, LedgerUnavailable
@@ -324,9 +323,9 @@ def test_report_without_a_result_for_an_item_is_an_unknown_outcome() -> None:
 
 def test_chaincode_event_is_read_from_the_endorsed_envelope() -> None:
     env = envelope(b"{}", ("ReadingsProcessed", {"exhausted": []}))
-    event = chaincode_event_of(env)
+    event = Transaction("energy", "tx", env).chaincode_event
     assert event is not None and event.event_name == "ReadingsProcessed"
-    assert chaincode_event_of(envelope(b"{}", None)) is None
+    assert Transaction("energy", "tx", envelope(b"{}", None)).chaincode_event is None
 
 
 async def _take(ledger: FabricLedger, count: int, timeout: float = 5.0) -> list[Any]:
