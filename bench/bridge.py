@@ -215,7 +215,9 @@ async def catch_up(state: Path, work: Path, meters: int, backlog: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--meters", type=int, default=20)
+    parser.add_argument("--meters", type=int, default=20, help="meters in the catch-up run")
+    parser.add_argument("--steady-meters", type=int, default=None,
+                        help="meters polled in the steady run (at most 247: one Modbus link)")
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--backlog", type=int, default=50)
@@ -233,7 +235,8 @@ def main() -> None:
             except EndorseError as exc:
                 assert exc.chaincode_status == 409, exc
         state, work = net.layout.root, Path(tmp)
-        report["steady"] = asyncio.run(steady(state, work, args.meters, args.interval,
+        report["steady"] = asyncio.run(steady(state, work, args.steady_meters or args.meters,
+                                              args.interval,
                                               args.seconds))
         report["catch_up"] = [asyncio.run(catch_up(state, work, args.meters, args.backlog,
                                                    int(n)))

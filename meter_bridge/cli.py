@@ -88,6 +88,7 @@ async def _simulate(meters: int, port: int, speed: float, rtu: bool, serial: boo
 
 @click.command("simulate")
 @click.option("--meters", "meters", default=3, show_default=True,
+              type=click.IntRange(1, 247),
               help="Modbus meters (unit ids 1..N); every third is a prosumer with solar.")
 @click.option("--port", default=5020, show_default=True,
               help="Modbus TCP port on 127.0.0.1 (0 picks a free one).")

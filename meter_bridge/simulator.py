@@ -81,6 +81,9 @@ class Simulation:
             self._pty.close()
 
 
+MAX_UNITS = 247
+
+
 async def start_simulator(meters: int = 3, tcp_port: int | None = 0, rtu: bool = False,
                           serial: bool = False, *, speed: float = 1.0, line_meters: int = 1,
                           push_interval: float = 5.0, noise: float = 0.0,
@@ -92,6 +95,10 @@ async def start_simulator(meters: int = 3, tcp_port: int | None = 0, rtu: bool =
     ``speed=0`` freezes simulated time at ``start`` (default: now), for exact tests.
     Modbus meters are ``<prefix><unit>``.
     """
+    if not 1 <= meters <= MAX_UNITS:
+        # Modbus addresses units 1..247 on one link; more meters need more links.
+        raise ValueError(f"one simulated Modbus link serves 1 to {MAX_UNITS} meters, "
+                         f"not {meters}; run several simulators for more")
     clock = SimClock(speed, start)
     modbus = ModbusSimulator(make_meters(meters, prefix, clock, seed), clock)
     port = await modbus.start_tcp(host, tcp_port) if tcp_port is not None else None
