@@ -115,7 +115,8 @@ class MeteringContract(Contract):
         """Verify and record a batch; one verdict per reading; event ReadingsProcessed."""
         # Collection members only: the batch writes interval detail (memberOnlyWrite).
         require_operator(stub, UTILITY, REGULATOR, action="SubmitReadings")
-        result = readings.submit_readings(Overlay(stub), parse_json_arg(batch_json, "batch"))
+        result = readings.submit_readings(Overlay(stub, defer_json=True),
+                                          parse_json_arg(batch_json, "batch"))
         result.pop("event")
         return result
 

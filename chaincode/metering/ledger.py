@@ -76,12 +76,18 @@ def load_json(raw: bytes | None) -> Any:
 class Overlay:
     """Read-through, write-through cache of one transaction's public state."""
 
-    def __init__(self, stub: Stub) -> None:
+    def __init__(self, stub: Stub, *, defer_json: bool = False) -> None:
         self.stub = stub
         self._cache: dict[str, bytes | None] = {}
+        # With defer_json, JSON values are kept as objects and encoded once at flush():
+        # a batch rewrites a meter's head and usage day once per reading.
+        self._defer = defer_json
+        self._objects: dict[str, Any] = {}
 
     def get(self, k: str) -> bytes | None:
         """Value of ``k`` as this transaction left it."""
+        if k in self._objects:
+            return dump_json(self._objects[k])
         if k not in self._cache:
             self._cache[k] = self.stub.get_state(k)
         return self._cache[k]
@@ -100,19 +106,32 @@ class Overlay:
 
     def get_json(self, k: str) -> Any:
         """Decoded JSON value of ``k`` (None if absent)."""
+        if k in self._objects:
+            return self._objects[k]
         return load_json(self.get(k))
 
     def put(self, k: str, value: bytes) -> None:
         """Write ``k`` (visible to later reads of this overlay)."""
+        self._objects.pop(k, None)
         self.stub.put_state(k, value)
         self._cache[k] = value
 
     def put_json(self, k: str, value: Any) -> None:
-        """Write ``value`` as canonical JSON."""
-        self.put(k, dump_json(value))
+        """Write ``value`` as canonical JSON (at flush() when deferring)."""
+        if self._defer:
+            self._objects[k] = value
+        else:
+            self.put(k, dump_json(value))
+
+    def flush(self) -> None:
+        """Encode and write the deferred JSON values; a deferring caller must call it."""
+        objects, self._objects = self._objects, {}
+        for k, value in objects.items():
+            self.put(k, dump_json(value))
 
     def scan(self, start: str, end: str) -> Iterator[KV]:
         """Committed keys in [start, end), overlaid with this transaction's writes."""
+        self.flush()
         with self.stub.get_state_by_range(start, end) as it:
             seen: dict[str, bytes] = {kv.key: kv.value for kv in it}
         for k, v in self._cache.items():

@@ -170,6 +170,7 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
     if tampered:
         event["tamper"] = tampered
     ov.stub.set_event(EVENT, canonical_json(event))
+    ov.flush()
     return {**counts, "results": results, "event": event}
 
 
