@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -27,12 +26,11 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
-from common import BENCH_PORT_OFFSET, gateway
+from common import BENCH_PORT_OFFSET, fresh_network, gateway, pct, register_meters
 
 from gridledger.clients.errors import EndorseError
 from gridledger.clients.metering import Metering
@@ -46,9 +44,6 @@ from gridledger.meter_bridge.queue import ReadingQueue
 from gridledger.meter_bridge.reading import format_utc, parse_utc
 from gridledger.meter_bridge.sender import SendConfig, Sender
 from gridledger.meter_bridge.simulator import start_simulator
-from gridledger.network.consortium import Consortium
-from gridledger.network.layout import Layout
-from gridledger.network.topology import load
 
 TARIFF = {
     "tariffId": "BENCH-BRIDGE", "effectiveFrom": "2020-01-01T00:00:00Z", "currency": "VND",
@@ -57,17 +52,15 @@ TARIFF = {
 }  # fmt: skip
 
 
-def register_all(metering: Metering, keys: KeyStore, meters: list[tuple[str, int, int]]) -> None:
-    """Register (meter id, import Wh, export Wh) meters, 100 transactions in flight at a time."""
-    for i in range(0, len(meters), 100):
-        commits = [metering.contract.submit_async("RegisterMeter", json.dumps({
-            "meterId": meter_id, "publicKeyPem": keys.public_key_pem(meter_id),
-            "curve": "P-256", "customerId": "BC-" + meter_id, "tariffId": TARIFF["tariffId"],
-            "deviceProfile": "gridledger-sim", "location": "bench", "installDate": "2026-01-01",
-            "initialImportWh": import_wh, "initialExportWh": export_wh,
-        })) for meter_id, import_wh, export_wh in meters[i:i + 100]]  # fmt: skip
-        for c in commits:
-            c.wait()
+def meter_record(keys: KeyStore, meter_id: str, import_wh: int, export_wh: int = 0
+                 ) -> dict[str, Any]:
+    """RegisterMeter's record for a bench meter with a bridge-held key."""
+    return {
+        "meterId": meter_id, "publicKeyPem": keys.public_key_pem(meter_id), "curve": "P-256",
+        "customerId": "BC-" + meter_id, "tariffId": TARIFF["tariffId"],
+        "deviceProfile": "gridledger-sim", "location": "bench", "installDate": "2026-01-01",
+        "initialImportWh": import_wh, "initialExportWh": export_wh,
+    }  # fmt: skip
 
 
 class Usage:
@@ -122,31 +115,15 @@ class Timed:
         return self.ledger.events()
 
 
-@contextlib.contextmanager
-def fresh_network(port_offset: int) -> Iterator[Consortium]:
-    """As common.fresh_network, on ports +``port_offset`` (beside another benchmark)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        net = Consortium(load(port_offset=port_offset), Layout(Path(tmp) / "state"))
-        try:
-            net.up()
-            yield net
-        finally:
-            net.down(purge=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
-
-
 async def steady(state: Path, work: Path, meters: int, interval: float,
                  seconds: float) -> dict[str, Any]:
     sim = await start_simulator(meters, 0, seed=3, prefix=f"BS{uuid.uuid4().hex[:4]}-")
     keys = KeyStore(work / "keys")
     with Session(state, "utility").gateway() as gw:
         metering = Metering(gw.network("energy"))
-        register_all(metering, keys, [(m.meter_id, int(m.import_wh), int(m.export_wh))
-                                      for m in sim.modbus.meters.values()])
+        register_meters(metering, [meter_record(keys, m.meter_id, int(m.import_wh),
+                                                int(m.export_wh))
+                                   for m in sim.modbus.meters.values()])
     specs = [{"id": m.meter_id, "modbus": f"tcp://127.0.0.1:{sim.tcp_port}", "unit": u,
               "profile": "gridledger-sim"} for u, m in sim.modbus.meters.items()]
     ledger = Timed(FabricLedger.from_session(Session(state, "utility")))
@@ -181,7 +158,7 @@ async def catch_up(state: Path, work: Path, meters: int, backlog: int,
     ids = [f"{prefix}{i}" for i in range(1, meters + 1)]
     with Session(state, "utility").gateway() as gw:
         metering = Metering(gw.network("energy"))
-        register_all(metering, keys, [(m, 1_000_000, 0) for m in ids])
+        register_meters(metering, [meter_record(keys, m, 1_000_000) for m in ids])
     queue = ReadingQueue(work / f"backlog-{per_batch}.sqlite")
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=backlog + 5)
     for seq in range(1, backlog + 1):

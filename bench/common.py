@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import statistics
 import tempfile
 import threading
@@ -10,8 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gridledger.clients.gateway import Gateway
+from gridledger.clients.metering import Metering
 from gridledger.clients.profile import ConnectionProfile
 from gridledger.clients.wallet import Wallet
 from gridledger.network.consortium import Consortium
@@ -23,15 +26,30 @@ BENCH_PORT_OFFSET = 2000
 
 
 @contextlib.contextmanager
-def fresh_network() -> Iterator[Consortium]:
-    """A network on ports +2000 with temporary state, purged afterwards."""
+def fresh_network(port_offset: int = BENCH_PORT_OFFSET) -> Iterator[Consortium]:
+    """A network on ports +``port_offset`` with temporary state, purged afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
-        net = Consortium(load(port_offset=BENCH_PORT_OFFSET), Layout(Path(tmp) / "state"))
-        net.up()
+        net = Consortium(load(port_offset=port_offset), Layout(Path(tmp) / "state"))
         try:
+            net.up()
             yield net
         finally:
             net.down(purge=True)
+
+
+def pct(values: list[float], p: float) -> float:
+    """The ``p`` quantile (0..1) of ``values``, nearest rank; NaN when empty."""
+    v = sorted(values)
+    return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
+
+
+def register_meters(metering: Metering, meters: list[dict[str, Any]]) -> None:
+    """Register meter records (RegisterMeter's JSON), 100 transactions in flight at a time."""
+    for i in range(0, len(meters), 100):
+        commits = [metering.contract.submit_async("RegisterMeter", json.dumps(m))
+                   for m in meters[i:i + 100]]
+        for c in commits:
+            c.wait()
 
 
 def gateway(net: Consortium, org: str) -> Gateway:
@@ -54,8 +72,7 @@ class Run:
         return self.items / self.wall if self.wall else 0.0
 
     def pct(self, p: float) -> float:
-        lat = sorted(self.latencies)
-        return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+        return pct(self.latencies, p)
 
     @property
     def p50(self) -> float:

@@ -25,7 +25,7 @@ import time
 import uuid
 
 import psutil
-from common import fresh_network, gateway, peer_metric_sums
+from common import fresh_network, gateway, pct, peer_metric_sums, register_meters
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -55,40 +55,39 @@ def verify_rate(n: int = 3000) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def register_meters(metering: Metering, count: int) -> list[tuple[str, ec.EllipticCurvePrivateKey]]:
-    meters = []
-    commits = []
+def new_meters(metering: Metering, count: int) -> list[tuple[str, ec.EllipticCurvePrivateKey]]:
+    """``count`` meters with their own keys, registered for the bench tariff."""
+    meters, records = [], []
     for _ in range(count):
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
         mid = "B-" + uuid.uuid4().hex[:10]
-        commits.append(metering.contract.submit_async("RegisterMeter", json.dumps({
+        records.append({
             "meterId": mid, "publicKeyPem": pem, "curve": "P-256", "customerId": "C-" + mid,
             "tariffId": "BENCH", "deviceProfile": "sim", "location": "bench",
             "installDate": "2020-01-01",
-        })))  # fmt: skip
+        })  # fmt: skip
         meters.append((mid, key))
-    for c in commits:
-        c.wait()
+    register_meters(metering, records)
     return meters
 
 
-def batches_for(meters, txs: int, start: dt.datetime) -> list[str]:
-    """``txs`` batches over ``meters``, PER_METER consecutive readings each, pre-signed."""
+def batches_for(meters, txs: int, start: dt.datetime, per_meter: int) -> list[str]:
+    """``txs`` batches over ``meters``, ``per_meter`` consecutive readings each, pre-signed."""
     out, seq = [], 0
     for _ in range(txs):
         items = []
         for mid, key in meters:
-            for s in range(seq + 1, seq + 1 + PER_METER):
+            for s in range(seq + 1, seq + 1 + per_meter):
                 r = {"meterId": mid, "seq": s,
                      "intervalEnd": (start + dt.timedelta(minutes=15 * s)).strftime(
                          "%Y-%m-%dT%H:%M:%SZ"),
                      "importWh": 250 * s, "exportWh": 0, "voltageDv": 2300,
                      "currentMa": 4000, "powerW": 900}  # fmt: skip
                 items.append({"reading": r, "signature": sign(key, encode_reading(r))})
-        seq += PER_METER
+        seq += per_meter
         out.append(json.dumps(items, separators=(",", ":")))
     return out
 
@@ -146,12 +145,8 @@ def main() -> None:
             txs_per_worker = max(2, total // (batch * args.workers))
             workers = []
             for _ in range(args.workers):
-                meters = register_meters(metering, meters_per_tx)
-                if per_meter < PER_METER:  # batch 1: one reading of one meter per tx
-                    payloads = batches_single(meters[0], txs_per_worker, start)
-                else:
-                    payloads = batches_for(meters, txs_per_worker, start)
-                workers.append(payloads)
+                meters = new_meters(metering, meters_per_tx)
+                workers.append(batches_for(meters, txs_per_worker, start, per_meter))
             stats = Stats()
             before = peer_metric_sums(net, METRICS)
             threads = [threading.Thread(target=work, args=(gw, metering, w, stats))
@@ -165,11 +160,11 @@ def main() -> None:
             after = peer_metric_sums(net, METRICS)
             d = {k: after.get(k, 0) - before.get(k, 0) for k in after}
             readings = sum(len(w) for w in workers) * batch
-            lat, split, errors = sorted(stats.lat), stats.split, stats.errors
+            lat, split, errors = stats.lat, stats.split, stats.errors
             rows.append(
                 f"| {batch} | {args.workers} | {len(lat)} | {readings:,} | "
                 f"{readings / wall:,.0f} | {statistics.median(lat) * 1000:.0f} ms | "
-                f"{lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000:.0f} ms | "
+                f"{pct(lat, 0.99) * 1000:.0f} ms | "
                 f"{len(errors)} |")
             per_endorse = d["endorser_proposal_duration_sum"] / max(1, d["endorser_proposal_duration_count"])  # noqa: E501
             blocks = d["ledger_block_processing_time_count"] / 3
@@ -190,18 +185,6 @@ def main() -> None:
           "wait for commit | blocks | txs/block | block validate+commit per peer |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(phases))
-
-
-def batches_single(meter, txs: int, start: dt.datetime) -> list[str]:
-    mid, key = meter
-    out = []
-    for s in range(1, txs + 1):
-        r = {"meterId": mid, "seq": s,
-             "intervalEnd": (start + dt.timedelta(minutes=15 * s)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "importWh": 250 * s, "exportWh": 0, "voltageDv": 2300, "currentMa": 4000,
-             "powerW": 900}  # fmt: skip
-        out.append(json.dumps([{"reading": r, "signature": sign(key, encode_reading(r))}]))
-    return out
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fabric_protos.common import common_pb2
+from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import events_pb2, transaction_pb2
 
 from .errors import validation_code_name
@@ -93,8 +94,6 @@ def header_hash(number: int, previous_hash: bytes, data_hash_: bytes) -> bytes:
 
 
 def _creator_msp(signature_header: bytes) -> str:
-    from fabric_protos.msp import identities_pb2
-
     try:
         sh = common_pb2.SignatureHeader.FromString(signature_header)
         return identities_pb2.SerializedIdentity.FromString(sh.creator).mspid

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
+from fabric_protos.peer import chaincode_event_pb2
 
 from .errors import (
     ArgumentError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .events import BlockEvents, ChaincodeEvents
 
 T = TypeVar("T")
+S = TypeVar("S", Proposal, Transaction, SignableRequest)
 
 
 @dataclass(frozen=True)
@@ -150,12 +152,9 @@ class Gateway:
             )
         return self._signer(message)
 
-    def _signed(self, item: T) -> T:
-        if getattr(item, "signature", b"") or (
-            isinstance(item, Transaction) and item.signed_by
-        ):
-            return item
-        return item.signed(self.sign(item.bytes))  # type: ignore[attr-defined]
+    def _signed(self, item: S) -> S:
+        """``item`` as given if already signed (offline), else signed by our signer."""
+        return item if item.signature else item.signed(self.sign(item.bytes))
 
     # -- the four Gateway calls ---------------------------------------------------
 
@@ -203,7 +202,7 @@ class Gateway:
             lambda: self.stub.Submit(request, timeout=timeout or self.deadlines.submit),
         )  # fmt: skip
         return Commit(self, transaction.channel, transaction.transaction_id,
-                      transaction.result)
+                      transaction.result, transaction.chaincode_event)
 
     def commit_status(
         self,
@@ -245,13 +244,16 @@ class Status:
 
 
 class Commit:
-    """A submitted transaction: its ID, the endorsed result, and its commit status."""
+    """A submitted transaction: its ID, the endorsed result and chaincode event, and its
+    commit status."""
 
-    def __init__(self, gateway: Gateway, channel: str, transaction_id: str, result: bytes):
+    def __init__(self, gateway: Gateway, channel: str, transaction_id: str, result: bytes,
+                 chaincode_event: chaincode_event_pb2.ChaincodeEvent | None = None):
         self._gateway = gateway
         self.channel = channel
         self.transaction_id = transaction_id
         self.result = result
+        self.chaincode_event = chaincode_event  # fires only if the commit is valid
         self._status: Status | None = None
 
     def status(self, timeout: float | None = None) -> Status:

@@ -179,6 +179,10 @@ class Transaction:
         return hashlib.sha256(self.bytes).digest()
 
     @property
+    def signature(self) -> bytes:
+        return self.envelope.signature
+
+    @property
     def signed_by(self) -> bool:
         return bool(self.envelope.signature)
 

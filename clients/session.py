@@ -8,6 +8,7 @@ the node.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,9 @@ class Session:
         object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser())
         object.__setattr__(self, "org", self.org.lower().removesuffix("msp"))
 
-    @property
+    @functools.cached_property
     def profile(self) -> ConnectionProfile:
+        """Read once per Session: every credential and gateway lookup needs it."""
         return ConnectionProfile.load(self.state_dir / f"connection-{self.org}.yaml")
 
     @property

@@ -58,10 +58,6 @@ EVENT_READINGS = "ReadingsProcessed"
 EVENT_MINTED = "WattcoinMinted"
 EVENT_TRANSFERRED = "WattcoinTransferred"
 
-#: gRPC codes meaning "the network, not the request": the outcome is unknown.
-_UNAVAILABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                                grpc.StatusCode.CANCELLED})
-
 # Deadlines for a bridge: fail fast while the network is away; the sender retries.
 BRIDGE_DEADLINES = Deadlines(evaluate=5.0, endorse=15.0, submit=10.0, commit_status=30.0)
 
@@ -177,21 +173,17 @@ class FabricLedger:
         return result
 
     def _submit(self, batch: list[dict[str, Any]]) -> SubmitResult:
-        # Metering.submit_readings_async in its two steps: the endorsed transaction carries
-        # the chaincode event (exhausted / lowBalance), which the function's result omits.
+        # The commit handle carries the chaincode event (exhausted / lowBalance), which
+        # the function's result omits.
         try:
             gateway = self.gateway()
         except GridLedgerError as exc:   # profile, wallet: the operator must fix it
             log.error("cannot connect to the ledger: %s", exc)
             raise LedgerUnavailable(f"cannot connect: {exc}") from None
         try:
-            contract = Metering(gateway.network(self.config.channel),
-                                self.config.chaincode).contract
-            proposal = contract.new_proposal(
-                "SubmitReadings", json.dumps(batch, separators=(",", ":"), sort_keys=True))
-            transaction = gateway.endorse(proposal)
-            event = transaction.chaincode_event
-            commit = gateway.submit(transaction)
+            commit = Metering(gateway.network(self.config.channel),
+                              self.config.chaincode).submit_readings_async(batch)
+            event = commit.chaincode_event
             status = commit.status()
         except GatewayError as exc:
             raise _translate(exc) from None
@@ -414,14 +406,12 @@ def _translate(exc: GatewayError) -> Exception:
     if status is not None and 400 <= status < 500:
         detail = next((d.message for d in exc.details if str(status) in d.message), first)
         return BatchRefused(detail, f"chaincode-{status}")
-    if getattr(exc, "access_denied", False):
+    if exc.access_denied:
         # The peers refuse the bridge's identity (revoked, expired, wrong MSP). No batch
         # can pass until an operator fixes it, but the readings are not at fault: they
         # stay queued (the sender backs off; a redial reloads the credentials).
         log.error("the ledger refuses the bridge's identity: %s", exc)
         return LedgerUnavailable(f"identity refused: {first}")
-    if exc.retryable or exc.code in _UNAVAILABLE_CODES or (status is not None and status >= 500):
-        return LedgerUnavailable(first)
-    # Anything else (an unexpected gRPC code): the outcome is not known to be final, so
-    # treat it as unknown and let the sender retry with backoff rather than drop readings.
+    # Unavailable, deadline, a chaincode 5xx, or an unexpected gRPC code: the outcome is
+    # not known to be final, so the sender retries with backoff rather than drop readings.
     return LedgerUnavailable(first)

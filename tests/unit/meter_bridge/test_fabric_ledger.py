@@ -82,8 +82,9 @@ def envelope(result: bytes, event: tuple[str, dict[str, Any]] | None) -> common_
 
 
 class FakeCommit:
-    def __init__(self, gw: FakeGateway, txid: str, result: bytes) -> None:
-        self.gw, self.transaction_id, self.result = gw, txid, result
+    def __init__(self, gw: FakeGateway, transaction: Transaction) -> None:
+        self.gw, self.transaction_id = gw, transaction.transaction_id
+        self.result, self.chaincode_event = transaction.result, transaction.chaincode_event
 
     def status(self, timeout: float | None = None) -> Status:
         failure = self.gw.fail.pop("status", None)
@@ -191,7 +192,7 @@ class FakeGateway:
         failure = self.fail.pop("submit", None)
         if failure:
             raise failure
-        return FakeCommit(self, transaction.transaction_id, transaction.result)
+        return FakeCommit(self, transaction)
 
     def evaluate(self, proposal: Proposal, timeout: float | None = None) -> bytes:
         args = args_of(proposal)
