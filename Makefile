@@ -6,7 +6,16 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint down purge status
+# Fabric v3 cannot come from the Go module proxy; it is built from its source archive
+# (network/fabric_source.py). Use the one shipped beside the project unless told otherwise.
+SHARED_FABRIC_SOURCE := $(abspath ../shared/fabric/fabric-3.1.5-86c1172-src.tar.gz)
+ifeq ($(GRIDLEDGER_FABRIC_SOURCE),)
+ifneq ($(wildcard $(SHARED_FABRIC_SOURCE)),)
+export GRIDLEDGER_FABRIC_SOURCE := $(SHARED_FABRIC_SOURCE)
+endif
+endif
+
+.PHONY: run test lint down purge status binaries
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -23,6 +32,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+binaries: $(VENV)/.installed
+	$(VENV)/bin/gridledger network binaries
 
 status: $(VENV)/.installed
 	$(VENV)/bin/gridledger network status

@@ -1,49 +1,64 @@
 """Fabric and Fabric CA binaries at the pinned versions: found, or built with Go.
 
-Resolution order for each tool set:
+Where each tool set comes from, in order (the first that has every tool at the pinned
+version wins):
 
-1. an explicit directory (``GRIDLEDGER_FABRIC_BIN``, ``GRIDLEDGER_FABRIC_CA_BIN``,
-   ``GRIDLEDGER_CCAAS_BUILDER``);
-2. our cache, ``~/.cache/gridledger/`` (or ``$GRIDLEDGER_CACHE``);
-3. ``PATH`` (as Fabric's install script leaves them), checked by ``<tool> version``;
-4. a build through the Go module proxy into the cache, with ``GOTOOLCHAIN=local``.
+Fabric (peer, orderer, osnadmin, configtxgen) and the ccaas builder
+  1. ``GRIDLEDGER_FABRIC_BIN`` / ``GRIDLEDGER_CCAAS_BUILDER``;
+  2. our cache, ``~/.cache/gridledger/fabric-3.1.5/`` (``$GRIDLEDGER_CACHE``);
+  3. ``PATH`` (as Fabric's install script leaves them; ccaas: ``/opt/hyperledger/ccaas_builder``);
+  4. a build from Fabric's source archive or tree named by ``GRIDLEDGER_FABRIC_SOURCE``
+     (:mod:`.fabric_source`).
+Fabric CA (fabric-ca-server, fabric-ca-client)
+  1. ``GRIDLEDGER_FABRIC_CA_BIN``; 2. the cache; 3. ``PATH``;
+  4. a build through the Go module proxy, which serves Fabric CA v1.5.21.
 
-A second run finds the cache and costs a few ``version`` calls.
+A second run finds the cache and costs a few ``version`` calls. Builds hold a file lock,
+so two ``up``s at once wait for one build instead of racing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-FABRIC_VERSION = "3.1.5"
-FABRIC_COMMIT = "86c1172bec37e6590c6b1ae6f847833df48d65fc"
-# Fabric's v3 tags carry no /v3 module path, so Go can only name the commit by a
-# pseudo-version; this is the canonical one for the v3.1.5 commit.
-FABRIC_PSEUDO_VERSION = "v1.4.0-rc1.0.20260618074816-86c1172bec37"
-FABRIC_CA_VERSION = "1.5.21"
-MIN_GO = (1, 26, 4)  # fabric v3.1.5's go.mod
-
-FABRIC_TOOLS = ("peer", "orderer", "osnadmin", "configtxgen")
-CA_TOOLS = ("fabric-ca-server", "fabric-ca-client")
-CCAAS_TOOLS = ("detect", "build", "release")
-
-OFFICIAL_INSTALL_HINT = (
-    "Install the official Fabric v3.1.5 binaries instead: Fabric's install script "
-    "(install-fabric.sh binary --fabric-version 3.1.5 --ca-version 1.5.21) puts bin/ and "
-    "config/ side by side; put that bin/ on PATH (or set GRIDLEDGER_FABRIC_BIN), and point "
-    "GRIDLEDGER_CCAAS_BUILDER at a directory holding bin/{detect,build,release} of the "
-    "ccaas builder (the fabric-peer image keeps them in /opt/hyperledger/ccaas_builder)."
+from .fabric_source import (
+    CCAAS_TOOLS,
+    FABRIC_COMMIT,
+    FABRIC_TOOLS,
+    FABRIC_VERSION,
+    GITHUB_ARCHIVE_URL,
+    SourceError,
+    assembling,
+    build_from_source,
+    build_info,
+    inspect_source,
 )
+from .go import GoError, download_module, find_go, run_go
+
+FABRIC_CA_VERSION = "1.5.21"
+CA_TOOLS = ("fabric-ca-server", "fabric-ca-client")
+OPT_CCAAS_BUILDER = Path("/opt/hyperledger/ccaas_builder")  # where the fabric-peer image has it
+
+__all__ = ["CA_TOOLS", "CCAAS_TOOLS", "FABRIC_CA_VERSION", "FABRIC_COMMIT", "FABRIC_TOOLS",
+           "FABRIC_VERSION", "BinaryError", "FabricBinaries", "Located", "ensure_all", "locate"]
+
+SOURCE_HINT = (
+    f"Set GRIDLEDGER_FABRIC_SOURCE to Fabric's v{FABRIC_VERSION} source: the archive shipped "
+    f"beside the project, or GitHub's ({GITHUB_ARCHIVE_URL}); `make run`/`make test` use "
+    "../shared/fabric/fabric-3.1.5-86c1172-src.tar.gz when it exists. Or put official "
+    f"v{FABRIC_VERSION} binaries (with config/ beside bin/) on PATH."
+)
+
+Progress = Callable[[str], None]
 
 
 class BinaryError(RuntimeError):
@@ -65,11 +80,34 @@ class FabricBinaries:
         return str(self.bin_dir / tool)
 
 
+@dataclass(frozen=True)
+class Located:
+    """One tool set: where it was found and why it counts, or why it is missing."""
+
+    name: str  # "fabric", "fabric-ca", "ccaas-builder"
+    tools: tuple[str, ...]
+    directory: Path | None = None
+    origin: str = ""  # "GRIDLEDGER_FABRIC_BIN", "cache", "PATH", ...
+    version: str = ""
+    detail: str = ""
+    fix: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def found(self) -> bool:
+        return self.directory is not None
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("GRIDLEDGER_CACHE", Path.home() / ".cache" / "gridledger"))
 
 
-Progress = Callable[[str], None]
+def fabric_cache() -> Path:
+    return cache_dir() / f"fabric-{FABRIC_VERSION}"
+
+
+def fabric_ca_cache() -> Path:
+    return cache_dir() / f"fabric-ca-{FABRIC_CA_VERSION}"
 
 
 def _say(msg: str) -> None:
@@ -87,76 +125,117 @@ def _version_of(path: Path) -> str:
     return match.group(1) if match else ""
 
 
-def _dir_with(tools: tuple[str, ...], candidates: list[Path], version: str | None) -> Path | None:
-    for d in candidates:
-        present = all((d / t).is_file() and os.access(d / t, os.X_OK) for t in tools)
-        if present and (version is None or _version_of(d / tools[0]) == version):
-            return d
+def _has_tools(d: Path, tools: tuple[str, ...]) -> bool:
+    return all((d / t).is_file() and os.access(d / t, os.X_OK) for t in tools)
+
+
+def _first(name: str, tools: tuple[str, ...], candidates: list[tuple[str, Path]],
+           version: str | None, notes: list[str] | None = None) -> Located | None:
+    """The first candidate directory holding every tool (at ``version``, when given)."""
+    for origin, d in candidates:
+        if not _has_tools(d, tools):
+            continue
+        found = _version_of(d / tools[0]) if version else ""
+        if version is None or found == version:
+            return Located(name, tools, d, origin, found)
+        if notes is not None:
+            notes.append(f"{d} ({origin}) holds version {found or 'unknown'}, not {version}")
     return None
 
 
-def _path_dirs(tool: str) -> list[Path]:
+def _path_dir(tool: str) -> list[tuple[str, Path]]:
     found = shutil.which(tool)
-    return [Path(found).resolve().parent] if found else []
+    return [("PATH", Path(found).resolve().parent)] if found else []
 
 
-def _go() -> str:
-    go = shutil.which("go")
-    if not go:
-        raise BinaryError(f"Go is not installed, so Fabric can't be built. {OFFICIAL_INSTALL_HINT}")
-    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
-    nums = tuple(int(n) for n in re.findall(r"\d+", out)[:3])
-    if nums < MIN_GO:
-        need = ".".join(map(str, MIN_GO))
-        raise BinaryError(
-            f"Go {need} or newer is needed to build Fabric {FABRIC_VERSION}; found {out}. "
-            f"{OFFICIAL_INSTALL_HINT}"
-        )
-    return go
+def _env_dir(var: str) -> list[tuple[str, Path]]:
+    value = os.environ.get(var)
+    return [(var, Path(value).expanduser())] if value else []
 
 
-def _go_env() -> dict[str, str]:
-    return {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "1"}
+def _sampleconfig(bin_dir: Path) -> Path | None:
+    # Official releases ship config/ beside bin/; our build keeps sampleconfig/ there.
+    for cfg in (bin_dir.parent / "config", bin_dir.parent / "sampleconfig"):
+        if (cfg / "core.yaml").is_file() and (cfg / "orderer.yaml").is_file():
+            return cfg
+    return None
 
 
-def _module_source(module: str, version: str) -> Path:
-    """Download one module version into Go's module cache and return its directory."""
-    go = _go()
-    proc = subprocess.run(
-        [go, "mod", "download", "-json", f"{module}@{version}"],
-        capture_output=True,
-        text=True,
-        env=_go_env(),
-    )
+def _cache_detail(cache: Path) -> str:
+    info = build_info(cache)
+    if not info:
+        return ""
+    return (f"built from {info.get('source_kind')} {info.get('source')} (commit "
+            f"{str(info.get('commit'))[:7]}) with {info.get('go')} on {info.get('built_at')}")
+
+
+def _fabric_candidates() -> list[tuple[str, Path]]:
+    cache = fabric_cache()
+    # Only a finished build counts: it has BUILD.json, written last before the rename.
+    cached = [("cache", cache / "bin")] if build_info(cache) else []
+    return [*_env_dir("GRIDLEDGER_FABRIC_BIN"), *cached, *_path_dir("peer")]
+
+
+def _ccaas_candidates() -> list[tuple[str, Path]]:
+    cache = fabric_cache()
+    cached = [("cache", cache / "ccaas_builder")] if build_info(cache) else []
+    return [*_env_dir("GRIDLEDGER_CCAAS_BUILDER"), *cached,
+            ("/opt/hyperledger/ccaas_builder", OPT_CCAAS_BUILDER)]
+
+
+def locate() -> list[Located]:
+    """Where each tool set would come from now, without building anything."""
+    notes: list[str] = []
+    fabric = None
+    for origin, d in _fabric_candidates():
+        hit = _first("fabric", FABRIC_TOOLS, [(origin, d)], FABRIC_VERSION, notes)
+        if hit is None:
+            continue
+        config = _sampleconfig(d)
+        if config is None:
+            notes.append(f"{d} ({origin}) has no config/ (core.yaml, orderer.yaml) beside it; "
+                         "keep the release's config/ directory beside its bin/")
+            continue
+        detail = _cache_detail(fabric_cache()) if origin == "cache" else ""
+        fabric = Located("fabric", FABRIC_TOOLS, d, origin, hit.version, detail,
+                         extra={"sampleconfig": str(config)})
+        break
+    out = [fabric or Located("fabric", FABRIC_TOOLS, fix=_source_fix(notes))]
+    ccaas = _first("ccaas-builder", CCAAS_TOOLS,
+                   [(o, d / "bin") for o, d in _ccaas_candidates()], None)
+    if ccaas:
+        detail = _cache_detail(fabric_cache()) if ccaas.origin == "cache" else ""
+        ccaas = Located("ccaas-builder", CCAAS_TOOLS, ccaas.directory.parent, ccaas.origin,
+                        FABRIC_VERSION if ccaas.origin == "cache" else "", detail)
+    out.append(ccaas or Located("ccaas-builder", CCAAS_TOOLS, fix=_source_fix([])))
+    ca_notes: list[str] = []
+    ca = _first("fabric-ca", CA_TOOLS, [*_env_dir("GRIDLEDGER_FABRIC_CA_BIN"),
+                                        ("cache", fabric_ca_cache() / "bin"),
+                                        *_path_dir("fabric-ca-server")],
+                FABRIC_CA_VERSION, ca_notes)
+    if ca and ca.origin == "cache":
+        ca = Located(ca.name, ca.tools, ca.directory, ca.origin, ca.version,
+                     "built through the Go module proxy")
+    out.append(ca or Located("fabric-ca", CA_TOOLS, fix=_joined(ca_notes, (
+        "built through the Go module proxy on the next `gridledger network up` (or "
+        "`gridledger network binaries --build`); that needs Go and gcc"))))
+    return out
+
+
+def _joined(notes: list[str], fix: str) -> str:
+    return "; ".join([*notes, fix])
+
+
+def _source_fix(notes: list[str]) -> str:
+    source = os.environ.get("GRIDLEDGER_FABRIC_SOURCE")
+    if not source:
+        return _joined(notes, f"not found. {SOURCE_HINT}")
     try:
-        info = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        info = {"Error": proc.stderr.strip() or "go mod download printed nothing"}
-    if info.get("Error") or not info.get("Dir"):
-        raise BinaryError(
-            f"the Go module proxy did not provide {module}@{version}:\n  {info.get('Error')}\n"
-            f"{OFFICIAL_INSTALL_HINT}"
-        )
-    return Path(info["Dir"])
-
-
-def _build(src: Path, packages: list[str], out_dir: Path, ldflags: str = "", say: Progress = _say):
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for pkg in packages:
-        name = pkg.rsplit("/", 1)[-1]
-        say(f"building {name} (several minutes on 2 cores, once) ...")
-        cmd = [_go(), "build", "-trimpath", "-o", str(tmp / name)]
-        if ldflags:
-            cmd += ["-ldflags", ldflags]
-        proc = subprocess.run([*cmd, pkg], cwd=src, env=_go_env(), capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BinaryError(f"go build {pkg} failed:\n{proc.stderr[-3000:]}")
-    for f in tmp.iterdir():
-        os.replace(f, out_dir / f.name)  # a half-finished build never looks finished
-    tmp.rmdir()
+        found = inspect_source(Path(source))
+    except SourceError as exc:
+        return _joined(notes, f"not found, and GRIDLEDGER_FABRIC_SOURCE cannot be used: {exc}")
+    return _joined(notes, f"built from {found.describe()} on the next `gridledger network up` "
+                   "(or `gridledger network binaries --build`)")
 
 
 @contextlib.contextmanager
@@ -175,66 +254,56 @@ def _build_lock(say: Progress) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_fabric_ca(say: Progress = _say) -> Path:
-    """Directory holding fabric-ca-server and fabric-ca-client v1.5.21."""
-    cached = cache_dir() / f"fabric-ca-{FABRIC_CA_VERSION}" / "bin"
-    env_dir = os.environ.get("GRIDLEDGER_FABRIC_CA_BIN")
-    candidates = ([Path(env_dir)] if env_dir else []) + [cached] + _path_dirs("fabric-ca-server")
-    found = _dir_with(CA_TOOLS, candidates, FABRIC_CA_VERSION)
-    if found:
-        return found
-    with _build_lock(say):
-        if _dir_with(CA_TOOLS, [cached], FABRIC_CA_VERSION):
-            return cached
-        say(f"Fabric CA {FABRIC_CA_VERSION} not found; building it with Go into {cached}")
-        src = _module_source("github.com/hyperledger/fabric-ca", f"v{FABRIC_CA_VERSION}")
+def _build_fabric(missing: str, say: Progress) -> None:
+    source = os.environ.get("GRIDLEDGER_FABRIC_SOURCE")
+    if not source:
+        raise BinaryError(f"{missing}. {SOURCE_HINT}")
+    try:
+        checked = inspect_source(Path(source))
+        go = find_go()
+        say(f"Fabric {FABRIC_VERSION} not found; building it from {checked.describe()} with "
+            f"{go.version} into {fabric_cache()} (about two minutes on 2 cores, once)")
+        build_from_source(checked, fabric_cache(), go, say)
+    except (SourceError, GoError) as exc:
+        raise BinaryError(str(exc)) from None
+
+
+def _build_fabric_ca(say: Progress) -> None:
+    try:
+        go = find_go(need_cgo=True)
+        say(f"Fabric CA {FABRIC_CA_VERSION} not found; building it through the Go module proxy "
+            f"with {go.version} into {fabric_ca_cache()}")
+        src = download_module(go, "github.com/hyperledger/fabric-ca", f"v{FABRIC_CA_VERSION}")
         ld = f"-X github.com/hyperledger/fabric-ca/lib/metadata.Version={FABRIC_CA_VERSION}"
-        _build(src, [f"./cmd/{t}" for t in CA_TOOLS], cached, ld, say)
-    return cached
-
-
-def ensure_fabric(say: Progress = _say) -> tuple[Path, Path]:
-    """Directories of peer/orderer/osnadmin/configtxgen and of Fabric's sampleconfig."""
-    cached = cache_dir() / f"fabric-{FABRIC_VERSION}"
-    env_dir = os.environ.get("GRIDLEDGER_FABRIC_BIN")
-    candidates = ([Path(env_dir)] if env_dir else []) + [cached / "bin"] + _path_dirs("peer")
-    found = _dir_with(FABRIC_TOOLS, candidates, FABRIC_VERSION)
-    if found:
-        # Official releases ship config/ beside bin/; our build keeps sampleconfig/ there.
-        for cfg in (found.parent / "config", found.parent / "sampleconfig"):
-            if (cfg / "core.yaml").is_file() and (cfg / "orderer.yaml").is_file():
-                return found, cfg
-        raise BinaryError(
-            f"found Fabric {FABRIC_VERSION} binaries in {found} but no core.yaml/orderer.yaml in "
-            f"{found.parent / 'config'}; keep the release's config/ directory beside its bin/."
-        )
-    say(f"Fabric {FABRIC_VERSION} not found; building it with Go into {cached}")
-    src = _module_source("github.com/hyperledger/fabric", FABRIC_PSEUDO_VERSION)
-    meta = "github.com/hyperledger/fabric/common/metadata"
-    ld = f"-X {meta}.Version={FABRIC_VERSION} -X {meta}.CommitSHA={FABRIC_COMMIT[:7]}"
-    _build(src, [f"./cmd/{t}" for t in FABRIC_TOOLS], cached / "bin", ld, say)
-    shutil.copytree(src / "sampleconfig", cached / "sampleconfig", dirs_exist_ok=True)
-    return cached / "bin", cached / "sampleconfig"
-
-
-def ensure_ccaas_builder(say: Progress = _say) -> Path:
-    """Directory holding bin/{detect,build,release} of Fabric's ccaas external builder."""
-    cached = cache_dir() / f"ccaas-builder-{FABRIC_VERSION}"
-    env_dir = os.environ.get("GRIDLEDGER_CCAAS_BUILDER")
-    candidates = [Path(env_dir)] if env_dir else []
-    candidates += [cached, Path("/opt/hyperledger/ccaas_builder")]
-    found = _dir_with(CCAAS_TOOLS, [c / "bin" for c in candidates], None)
-    if found:
-        return found.parent
-    say(f"ccaas builder not found; building it with Go into {cached}")
-    src = _module_source("github.com/hyperledger/fabric/ccaas_builder", FABRIC_PSEUDO_VERSION)
-    _build(src, [f"./cmd/{t}" for t in CCAAS_TOOLS], cached / "bin", "", say)
-    return cached
+        env = {**go.env, "CGO_ENABLED": "1"}
+        with assembling(fabric_ca_cache()) as out:
+            for n, tool in enumerate(CA_TOOLS, 1):
+                run_go(go, ["build", "-trimpath", "-ldflags", ld, "-o", str(out / "bin" / tool),
+                            f"./cmd/{tool}"], cwd=src, label=f"[{n}/{len(CA_TOOLS)}] {tool}",
+                       say=say, env=env)
+    except GoError as exc:
+        raise BinaryError(str(exc)) from None
 
 
 def ensure_all(say: Progress = _say) -> FabricBinaries:
     """Find or build every binary the network needs; raise :class:`BinaryError` if impossible."""
-    ca = ensure_fabric_ca(say)
-    fabric_bin, sampleconfig = ensure_fabric(say)
-    builder = ensure_ccaas_builder(say)
-    return FabricBinaries(fabric_bin, ca, builder, sampleconfig)
+    found = {loc.name: loc for loc in locate()}
+    if not all(loc.found for loc in found.values()):
+        with _build_lock(say):
+            found = {loc.name: loc for loc in locate()}  # built meanwhile by another process?
+            if not found["fabric-ca"].found:
+                _build_fabric_ca(say)
+            missing = [n for n in ("fabric", "ccaas-builder") if not found[n].found]
+            if missing:
+                what = {"fabric": f"Fabric {FABRIC_VERSION} (peer, orderer, osnadmin, "
+                                  "configtxgen) was not found",
+                        "ccaas-builder": "the ccaas builder (detect, build, release) was not "
+                                         "found"}
+                _build_fabric(" and ".join(what[n] for n in missing), say)
+            found = {loc.name: loc for loc in locate()}
+    missing = [loc for loc in found.values() if not loc.found]
+    if missing:
+        raise BinaryError("; ".join(f"{m.name}: {m.fix}" for m in missing))
+    fabric = found["fabric"]
+    return FabricBinaries(fabric.directory, found["fabric-ca"].directory,
+                          found["ccaas-builder"].directory, Path(fabric.extra["sampleconfig"]))

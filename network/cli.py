@@ -75,6 +75,37 @@ def up(ctx: click.Context) -> None:
 
 
 @network.command()
+@click.option("--build", is_flag=True, help="Build what is missing now (as `up` would).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def binaries(build: bool, as_json: bool) -> None:
+    """Where each Fabric tool comes from (env, cache, PATH, source build), and what is missing."""
+    from .binaries import ensure_all, locate
+
+    if build:
+        _run(ensure_all)
+    located = locate()
+    if as_json:
+        click.echo(json.dumps([{
+            "name": loc.name, "tools": list(loc.tools), "found": loc.found,
+            "directory": str(loc.directory) if loc.directory else None, "origin": loc.origin,
+            "version": loc.version, "detail": loc.detail, "fix": loc.fix, **loc.extra,
+        } for loc in located], indent=2))  # fmt: skip
+    else:
+        for loc in located:
+            head = f"{loc.name} ({', '.join(loc.tools)})"
+            if loc.found:
+                click.echo(f"{head}: {loc.version or 'version not reported'}, from {loc.origin}")
+                click.echo(f"  {loc.directory}")
+                if loc.detail:
+                    click.echo(f"  {loc.detail}")
+            else:
+                click.secho(f"{head}: missing", fg="red")
+                click.echo(f"  {loc.fix}")
+    if not all(loc.found for loc in located):
+        sys.exit(1)
+
+
+@network.command()
 @click.option("--purge", is_flag=True, help="Also delete ledgers, crypto material and logs.")
 @click.pass_context
 def down(ctx: click.Context, purge: bool) -> None:
