@@ -35,15 +35,15 @@ from common import BENCH_PORT_OFFSET, fresh_network, gateway, pct, register_mete
 from gridledger.clients.errors import EndorseError
 from gridledger.clients.metering import Metering
 from gridledger.clients.session import Session
+from gridledger.formats.utc import format_utc, parse_utc
 from gridledger.meter_bridge.bridge import Bridge, open_meters
 from gridledger.meter_bridge.fabric_ledger import FabricLedger
 from gridledger.meter_bridge.keys import KeyStore
 from gridledger.meter_bridge.ledger import SubmitResult
 from gridledger.meter_bridge.poller import PollConfig
 from gridledger.meter_bridge.queue import ReadingQueue
-from gridledger.meter_bridge.reading import format_utc, parse_utc
 from gridledger.meter_bridge.sender import SendConfig, Sender
-from gridledger.meter_bridge.simulator import start_simulator
+from gridledger.meter_bridge.simulators import start_simulator
 
 TARIFF = {
     "tariffId": "BENCH-BRIDGE", "effectiveFrom": "2020-01-01T00:00:00Z", "currency": "VND",

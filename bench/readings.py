@@ -29,8 +29,8 @@ from common import fresh_network, gateway, pct, peer_metric_sums, register_meter
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.chaincode.metering.encoding import encode_reading, sign
 from gridledger.clients.metering import Metering
+from gridledger.formats.reading import encode_reading, sign
 
 TARIFF = {
     "tariffId": "BENCH", "effectiveFrom": "2020-01-01T00:00:00Z", "currency": "VND",

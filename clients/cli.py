@@ -2,12 +2,14 @@
 
 Tables and progress for people, ``--json`` for scripts. Every command acts as one
 identity of one organisation (``--org``, ``--identity``), found through the network's
-state directory (``--state-dir``).
+state directory (``--state-dir``); the options are in :mod:`.cli_options`.
+
+``gridledger network revoke`` is here too: it speaks to the CA through this package, so
+the top-level command adds it to the ``network`` group (:data:`NETWORK_COMMANDS`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -19,43 +21,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gridledger.network.layout import default_state_dir
+from gridledger.network.cli import consortium
+from gridledger.network.crl import CRLError
+from gridledger.network.crl_publish import publish_crl
 
 from .blocks import iso
+from .cli_options import channel_option, common, console, emit, fail
 from .errors import CommitError, GridLedgerError
 from .events import FileCheckpoint
-from .session import ORGS, PASSPHRASE_ENV, Session
-
-console = Console(stderr=True)
-
-
-def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--state-dir, --org, --identity, --json on every command; user errors without traces."""
-
-    @click.option(
-        "--state-dir", type=click.Path(path_type=Path), default=default_state_dir,
-        show_default=True, help="The network's state directory (env GRIDLEDGER_STATE).",
-    )  # fmt: skip
-    @click.option("--org", type=click.Choice(ORGS), default="utility", show_default=True)
-    @click.option("--identity", "label", default="Admin", show_default=True,
-                  help="Wallet label (or the organisation's network identity of that name).")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @functools.wraps(fn)
-    def wrapper(state_dir: Path, org: str, **kwargs: Any) -> Any:
-        try:
-            return fn(Session(state_dir, org), **kwargs)
-        except GridLedgerError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2 if isinstance(exc, CommitError) else 1)
-
-    return wrapper
-
-
-def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    else:
-        human()
+from .session import PASSPHRASE_ENV, Session
 
 
 def _decode(result: bytes) -> Any:
@@ -80,7 +54,7 @@ def identity() -> None:
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE",
               help="Attribute put in the certificate (e.g. role=customer). Repeatable.")
 @click.option("--secret", help="Enrollment secret (the CA makes one if omitted).")
-@_common
+@common
 def register(session: Session, name: str, id_type: str, attrs: tuple[str, ...],
              secret: str | None, label: str, as_json: bool) -> None:
     """Register NAME at the organisation's CA (as its registrar); print the secret."""
@@ -94,8 +68,8 @@ def register(session: Session, name: str, id_type: str, attrs: tuple[str, ...],
     with session.ca() as ca:
         secret = ca.register(registrar, name, secret=secret, type=id_type,
                              attributes=attributes)
-    _emit(as_json, {"name": name, "secret": secret, "org": session.org},
-          lambda: click.echo(f"registered {name} at {session.org}'s CA; secret: {secret}"))
+    emit(as_json, {"name": name, "secret": secret, "org": session.org},
+         lambda: click.echo(f"registered {name} at {session.org}'s CA; secret: {secret}"))
 
 
 @identity.command()
@@ -104,7 +78,7 @@ def register(session: Session, name: str, id_type: str, attrs: tuple[str, ...],
 @click.option("--label", "as_label", help="Wallet label (default: NAME).")
 @click.option("--encrypt", is_flag=True,
               help="Encrypt the key with the passphrase in GRIDLEDGER_WALLET_PASSPHRASE.")
-@_common
+@common
 def enroll(session: Session, name: str, secret: str, as_label: str | None, encrypt: bool,
            label: str, as_json: bool) -> None:
     """Enroll NAME with its secret; keep the certificate and key in the wallet."""
@@ -115,14 +89,14 @@ def enroll(session: Session, name: str, secret: str, as_label: str | None, encry
         enrollment = ca.enroll(name, secret)
     entry = session.wallet.put(as_label or name, session.msp_id, enrollment,
                                passphrase=passphrase)
-    _emit(as_json, {"label": entry.label, "mspId": entry.msp_id,
-                    "attributes": enrollment.attributes},
-          lambda: click.echo(f"enrolled {name} as {entry.label} ({entry.msp_id}) into "
-                             f"{session.wallet.path}"))
+    emit(as_json, {"label": entry.label, "mspId": entry.msp_id,
+                   "attributes": enrollment.attributes},
+         lambda: click.echo(f"enrolled {name} as {entry.label} ({entry.msp_id}) into "
+                            f"{session.wallet.path}"))
 
 
 @identity.command("list")
-@_common
+@common
 def list_identities(session: Session, label: str, as_json: bool) -> None:
     """The identities in the wallet (never their keys)."""
     entries = session.wallet.list()
@@ -136,7 +110,7 @@ def list_identities(session: Session, label: str, as_json: bool) -> None:
                           str(e.not_after)[:19], "yes" if e.encrypted else "no")
         Console().print(table)
 
-    _emit(as_json, [e.__dict__ for e in entries], human)
+    emit(as_json, [e.__dict__ for e in entries], human)
 
 
 # -- chaincode -------------------------------------------------------------------------
@@ -185,8 +159,8 @@ def chaincode() -> None:
 @_chaincode_options
 @click.option("--endorsing-org", "endorsers", multiple=True, metavar="MSPID",
               help="Endorse only on these organisations' peers.")
-@click.option("--channel", default="energy", show_default=True)
-@_common
+@channel_option
+@common
 def invoke(session: Session, chaincode: str, function: str, args: tuple[str, ...],
            json_args: str | None, transient: tuple[str, ...], endorsers: tuple[str, ...],
            channel: str, label: str, as_json: bool) -> None:
@@ -213,13 +187,13 @@ def invoke(session: Session, chaincode: str, function: str, args: tuple[str, ...
         if commit.result:
             click.echo(json.dumps(data["result"], indent=2))
 
-    _emit(as_json, data, human)
+    emit(as_json, data, human)
 
 
 @chaincode.command()
 @_chaincode_options
-@click.option("--channel", default="energy", show_default=True)
-@_common
+@channel_option
+@common
 def query(session: Session, chaincode: str, function: str, args: tuple[str, ...],
           json_args: str | None, transient: tuple[str, ...], channel: str, label: str,
           as_json: bool) -> None:
@@ -249,8 +223,8 @@ def events() -> None:
 @click.option("--checkpoint", type=click.Path(path_type=Path),
               help="Resume from and record progress in this file.")
 @click.option("-n", "--count", type=int, help="Stop after this many events.")
-@click.option("--channel", default="energy", show_default=True)
-@_common
+@channel_option
+@common
 def tail(session: Session, chaincode: str, from_block: int | None, checkpoint: Path | None,
          count: int | None, channel: str, label: str, as_json: bool) -> None:
     """Print CHAINCODE's events as they commit (Ctrl-C to stop)."""
@@ -285,8 +259,8 @@ def block() -> None:
 
 @block.command()
 @click.argument("number", type=int)
-@click.option("--channel", default="energy", show_default=True)
-@_common
+@channel_option
+@common
 def show(session: Session, number: int, channel: str, label: str, as_json: bool) -> None:
     """Block NUMBER: its hashes, and each transaction with its validation code."""
     with session.gateway(label) as gw, gw.network(channel).block_events(
@@ -323,7 +297,36 @@ def show(session: Session, number: int, channel: str, label: str, as_json: bool)
                           t["timestamp"], f"[{style}]{t['validationCode']}[/]")
         out.print(table)
 
-    _emit(as_json, data, human)
+    emit(as_json, data, human)
+
+
+# -- revocation, as part of `gridledger network` ---------------------------------------------
+
+
+@click.command()
+@click.argument("org")
+@click.argument("name")
+@click.option("--reason", default="unspecified", show_default=True,
+              help="RFC 5280 reason, e.g. keycompromise, superseded, cessationofoperation.")
+@click.pass_context
+def revoke(ctx: click.Context, org: str, name: str, reason: str) -> None:
+    """Revoke NAME at ORG's CA and publish the CRL to the channel, so every peer refuses it."""
+    try:
+        net = consortium(ctx)
+        session = Session(net.layout.root, org)
+        registrar = session.registrar()
+        with session.ca() as ca:
+            revocation = ca.revoke(registrar, name, reason=reason, gencrl=True)
+        if not revocation.crl:
+            raise CRLError(f"{org}'s CA revoked no certificate of {name} (never enrolled?); "
+                           "nothing to publish")
+        click.echo(f"revoked {len(revocation.revoked)} certificate(s) of {name} at {org}'s CA")
+        block = publish_crl(net, org, revocation.crl)
+    except GridLedgerError as exc:
+        fail(exc)
+    click.echo(f"CRL in config block {block}; every peer now refuses those certificates")
 
 
 COMMANDS = (identity, chaincode, events, block)
+# Added to the `network` group by gridledger.cli: network/ must not import clients/.
+NETWORK_COMMANDS = (revoke,)

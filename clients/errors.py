@@ -1,4 +1,4 @@
-"""Typed errors of the Gateway client.
+"""The clients' exception tree, and the typed errors of the Gateway client.
 
 As in the official fabric-gateway clients, each phase of a transaction has its own error:
 ``EndorseError``, ``SubmitError`` and ``CommitStatusError`` wrap the gRPC failure of that
@@ -6,6 +6,22 @@ call (with the status code, the transaction ID and each endorser's message), whi
 ``CommitError`` means the transaction reached a block but failed validation (with the
 validation code). ``retryable`` tells a caller whether trying again, with a new
 transaction, can succeed.
+
+Every error :mod:`gridledger.clients` raises on purpose is a :class:`ClientError`, under
+the project's root (``GridLedgerError``, re-exported here)::
+
+    GridLedgerError                   gridledger.errors
+     └── ClientError
+          ├── ArgumentError           nothing was sent: the caller's input cannot be used
+          │    └── ProfileError       profile.py: connection profile missing or incomplete
+          ├── IdentityError           a certificate or key unreadable, or not a pair
+          ├── GatewayError            a Gateway call failed (gRPC code, endorsers' answers)
+          │    ├── EvaluateError, EndorseError, SubmitError, CommitStatusError
+          │    └── ChaincodeEventsError
+          ├── DeliverError            the Deliver service refused or ended a block stream
+          ├── CommitError             ordered, but failed validation (validation code)
+          ├── CAError                 ca_errors.py: the Fabric CA refused or did not answer
+          └── WalletError             wallet.py: a wallet entry unreadable or inconsistent
 """
 
 from __future__ import annotations
@@ -17,6 +33,14 @@ import grpc
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import transaction_pb2
 from google.rpc import status_pb2
+
+from gridledger.errors import GridLedgerError
+
+__all__ = [
+    "ArgumentError", "ChaincodeEventsError", "ClientError", "CommitError", "CommitStatusError",
+    "DeliverError", "EndorseError", "EndpointDetail", "EvaluateError", "GatewayError",
+    "GridLedgerError", "IdentityError", "SubmitError", "validation_code_name",
+]
 
 # Validation codes caused by concurrent transactions, not by the transaction itself.
 RETRYABLE_VALIDATION_CODES = frozenset({"MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT"})
@@ -30,14 +54,16 @@ RETRYABLE_GRPC_CODES = frozenset(
 _CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d{3})")
 
 
-class GridLedgerError(Exception):
-    """Base of every error raised by the GridLedger client."""
-
-    retryable = False
+class ClientError(GridLedgerError):
+    """Base of every error raised by the GridLedger clients."""
 
 
-class ArgumentError(GridLedgerError, ValueError):
+class ArgumentError(ClientError, ValueError):
     """The caller passed something the client cannot send; nothing was sent."""
+
+
+class IdentityError(ClientError, ValueError):
+    """A certificate or key could not be read, or they do not belong together."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +78,7 @@ class EndpointDetail:
         return f"{self.address} ({self.msp_id}): {self.message}"
 
 
-class GatewayError(GridLedgerError):
+class GatewayError(ClientError):
     """A Gateway gRPC call failed; ``code`` is the gRPC status code."""
 
     phase = "gateway call"
@@ -129,11 +155,11 @@ class ChaincodeEventsError(GatewayError):
     phase = "chaincode events"
 
 
-class DeliverError(GridLedgerError):
+class DeliverError(ClientError):
     """The Deliver service refused a block request or ended the stream."""
 
 
-class CommitError(GridLedgerError):
+class CommitError(ClientError):
     """The transaction was ordered into a block but failed validation: nothing was written."""
 
     def __init__(self, transaction_id: str, code: int, block_number: int) -> None:

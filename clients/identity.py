@@ -9,9 +9,7 @@ from pathlib import Path
 from cryptography import x509
 from fabric_protos.msp import identities_pb2
 
-
-class IdentityError(ValueError):
-    """A certificate or key could not be read, or they do not belong together."""
+from .errors import IdentityError
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,19 @@
 Each method is one chaincode function (arguments and answers in chaincode/README.md);
 objects go as JSON, answers come back decoded. Submits wait for a valid commit unless
 the ``_async`` form is used.
+
+Privacy (chaincode/README.md, "Privacy"): a function that handles customer data takes
+its arguments in the transient map, never as proposal arguments (those are in every
+block), and every transaction that writes customer data carries a fresh random salt.
+These bindings do both; answers of such submits say only that they were done, so the
+bindings read what was done back with an evaluate where the caller needs it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +30,28 @@ def _json(data: bytes) -> Any:
 
 def _dump(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True)
+
+
+# Functions whose arguments travel in the transient map (the chaincode refuses them as
+# proposal arguments), and functions that write customer data (they need a salt).
+PRIVATE_ARGUMENTS = frozenset({
+    "RegisterMeter", "SetMeterTariff", "SubmitReadings", "IssueBill",
+    "OpenMeterAccount", "BindCustomer", "Mint", "Transfer", "SetLowBalancePolicy",
+})
+WRITES_CUSTOMER_DATA = PRIVATE_ARGUMENTS | {"RaiseAlarm", "OpenAccount"}
+SALT_BYTES = 32
+
+
+def private_call(function: str, args: Sequence[str]) -> tuple[tuple[str, ...],
+                                                                Mapping[str, bytes] | None]:
+    """(proposal arguments, transient map) for one call of a metering/wattcoin function."""
+    transient: dict[str, bytes] = {}
+    if function in WRITES_CUSTOMER_DATA:
+        transient["salt"] = os.urandom(SALT_BYTES)
+    if function in PRIVATE_ARGUMENTS:
+        transient["args"] = json.dumps(list(args)).encode("utf-8")
+        args = ()
+    return tuple(args), transient or None
 
 
 @dataclass(frozen=True)
@@ -43,7 +72,8 @@ class Metering:
         self.contract = network.contract(chaincode, "metering")
 
     def _submit(self, fn: str, *args: str) -> Any:
-        return _json(self.contract.submit(fn, *args))
+        args, transient = private_call(fn, args)
+        return _json(self.contract.submit(fn, *args, transient=transient))
 
     def _evaluate(self, fn: str, *args: str) -> Any:
         return _json(self.contract.evaluate(fn, *args))
@@ -84,7 +114,8 @@ class Metering:
     def submit_readings_async(self, batch: Sequence[SignedReading | dict[str, Any]]) -> Commit:
         """Endorse and order a batch; the commit handle's result is the per-reading report."""
         items = [r.to_json() if isinstance(r, SignedReading) else r for r in batch]
-        return self.contract.submit_async("SubmitReadings", _dump(items))
+        args, transient = private_call("SubmitReadings", (_dump(items),))
+        return self.contract.submit_async("SubmitReadings", *args, transient=transient)
 
     def submit_readings(self, batch: Sequence[SignedReading | dict[str, Any]]) -> dict[str, Any]:
         """Submit a batch and wait; returns accepted/duplicate/refused per reading."""
@@ -127,7 +158,8 @@ class Wattcoin:
         self.contract = network.contract(chaincode, "wattcoin")
 
     def _submit(self, fn: str, *args: str) -> Any:
-        return _json(self.contract.submit(fn, *args))
+        args, transient = private_call(fn, args)
+        return _json(self.contract.submit(fn, *args, transient=transient))
 
     def _evaluate(self, fn: str, *args: str) -> Any:
         return _json(self.contract.evaluate(fn, *args))

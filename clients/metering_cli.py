@@ -14,7 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .cli import _common, console
+from .cli_options import channel_option, common, console
 from .metering import Metering, Wattcoin
 from .session import Session
 
@@ -68,10 +68,10 @@ def _command(
 
     run.__doc__ = doc
     run.__name__ = name.replace("-", "_")
-    cmd = _common(run)
+    cmd = common(run)
     for p in reversed(params):
         cmd = click.argument(p, type=int if p in int_params else str)(cmd)
-    cmd = click.option("--channel", default="energy", show_default=True)(cmd)
+    cmd = channel_option(cmd)
     group.command(name)(cmd)
 
 

@@ -3,7 +3,7 @@
 The network writes ``connection-<org>.yaml`` into its state directory; identities live in
 ``<state>/wallet`` (Fabric MSP layout). The organisation's ``Admin`` and the CA's
 bootstrap registrar come from the network's own crypto material, for operators who run
-the node.
+the node.  Every path comes from the network's :class:`~gridledger.network.layout.Layout`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridledger.network.layout import Layout
+
 from .ca import CAClient, Credential
 from .errors import ArgumentError
 from .gateway import Deadlines, Gateway
@@ -21,7 +23,6 @@ from .profile import ConnectionProfile
 from .signing import Signer
 from .wallet import IdentityNotFound, Wallet
 
-ORGS = ("utility", "regulator", "aggregator")
 PASSPHRASE_ENV = "GRIDLEDGER_WALLET_PASSPHRASE"
 
 
@@ -37,9 +38,14 @@ class Session:
         object.__setattr__(self, "org", self.org.lower().removesuffix("msp"))
 
     @functools.cached_property
+    def layout(self) -> Layout:
+        """Where the network keeps this organisation's files."""
+        return Layout(self.state_dir)
+
+    @functools.cached_property
     def profile(self) -> ConnectionProfile:
         """Read once per Session: every credential and gateway lookup needs it."""
-        return ConnectionProfile.load(self.state_dir / f"connection-{self.org}.yaml")
+        return ConnectionProfile.load(self.layout.connection_profile(self.org))
 
     @property
     def msp_id(self) -> str:
@@ -47,7 +53,7 @@ class Session:
 
     @property
     def wallet(self) -> Wallet:
-        return Wallet(self.state_dir / "wallet")
+        return Wallet(self.layout.wallet)
 
     def credentials(self, label: str = "Admin") -> tuple[Identity, Signer]:
         """The identity under ``label`` in the wallet, else the network's own of that name."""
@@ -55,7 +61,7 @@ class Session:
         try:
             return self.wallet.get(label, passphrase)
         except IdentityNotFound:
-            msp_dir = self.state_dir / "orgs" / self.org / label / "msp"
+            msp_dir = self.layout.msp(self.org, label)
             if msp_dir.is_dir():
                 return Wallet.from_msp_dir(msp_dir, self.msp_id)
             raise
@@ -80,7 +86,7 @@ class Session:
         """The CA's bootstrap admin, enrolled on first use into the wallet."""
         label = f"ca-registrar-{self.org}"
         if label not in self.wallet:
-            secret_file = self.state_dir / "orgs" / self.org / "ca-admin.secret"
+            secret_file = self.layout.ca_secret(self.org)
             try:
                 secret = secret_file.read_text().strip()
             except OSError:

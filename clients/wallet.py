@@ -20,7 +20,7 @@ clients, or save a second, unencrypted copy where the CLI must run.
 
 Errors::
 
-    GridLedgerError
+    ClientError
      └── WalletError             unreadable or inconsistent wallet entry
           ├── IdentityNotFound   no entry with this label
           └── PassphraseError    missing or wrong passphrase for an encrypted key
@@ -43,11 +43,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gridledger.network.enroll import NODE_OUS
-from gridledger.network.layout import write_private
+from gridledger.network.layout import NODE_OUS, write_private
 
-from .ca import Enrollment
-from .errors import GridLedgerError
+from .enrollment import Enrollment
+from .errors import ClientError
 from .identity import Identity, IdentityError
 from .signing import Signer, private_key_signer
 
@@ -60,7 +59,7 @@ METADATA_FILE = "identity.json"
 _LABEL = re.compile(r"^[A-Za-z0-9_@][A-Za-z0-9_.@+-]{0,127}$")
 
 
-class WalletError(GridLedgerError):
+class WalletError(ClientError):
     """A wallet entry cannot be written or read, or its parts do not belong together."""
 
 

@@ -7,7 +7,9 @@ import logging
 import click
 
 from gridledger.clients.cli import COMMANDS as CLIENT_COMMANDS
+from gridledger.clients.cli import NETWORK_COMMANDS as CLIENT_NETWORK_COMMANDS
 from gridledger.clients.metering_cli import COMMANDS as METERING_COMMANDS
+from gridledger.demo import demo
 from gridledger.meter_bridge.cli import COMMANDS as BRIDGE_COMMANDS
 from gridledger.network.cli import network
 
@@ -19,10 +21,15 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
 
 
+# `network revoke` uses the clients (a CA client, a wallet): it joins the network group
+# here, at the top, because gridledger.network imports nothing above itself.
+for command in CLIENT_NETWORK_COMMANDS:
+    network.add_command(command)
 cli.add_command(network)
-for command in (*CLIENT_COMMANDS, *METERING_COMMANDS, *BRIDGE_COMMANDS):
+for command in (*CLIENT_COMMANDS, *METERING_COMMANDS, *BRIDGE_COMMANDS, demo):
     cli.add_command(command)
 
 
 def main() -> None:
+    """Entry point of the ``gridledger`` command."""
     cli()

@@ -5,7 +5,8 @@
 ``bridge run``      run the bridge from a configuration file (see :mod:`.config`)
 ``bridge status``   what its queue holds: waiting, refused, each meter's last reading
 ``bridge requeue``  send a meter's refused readings again (an operator's decision)
-``demo up|status``  simulated meters and a bridge on a running network (see :mod:`.demo`)
+
+(``demo up|status``, which drives a whole network, is :mod:`gridledger.demo`.)
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import sys
 
 import click
 
-from .demo import demo
 from .errors import ConfigError, ProfileError
 from .profiles import resolve_profile
-from .simulator import Simulation, run_simulator
+from .simulators import Simulation, run_simulator
 
 CONTROL_HELP = ("commands: alarm <meterId> fire|flood|gas on|off | relay <meterId> "
                 "open|close | status | help")
@@ -214,4 +214,4 @@ def bridge_requeue(config_path: str, meter_id: str) -> None:
         queue.close()
 
 
-COMMANDS = [simulate, check_profile, bridge, demo]
+COMMANDS = [simulate, check_profile, bridge]

@@ -16,6 +16,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pymodbus.client.mixin import ModbusClientMixin
 from pymodbus.exceptions import ModbusException
 
+from gridledger.formats.numbers import MAX_INT
+
 from .errors import DecodeError
 from .profiles import BitSpec, Profile, RegisterSpec
 
@@ -24,8 +26,6 @@ _PYMODBUS_TYPES = {
     "uint16": _DT.UINT16, "int16": _DT.INT16, "uint32": _DT.UINT32, "int32": _DT.INT32,
     "uint64": _DT.UINT64, "int64": _DT.INT64, "float32": _DT.FLOAT32, "float64": _DT.FLOAT64,
 }
-#: Largest integer the chaincode accepts (JSON-safe).
-MAX_INT = 2**53 - 1
 
 
 def decode_value(spec: RegisterSpec, registers: Sequence[int]) -> int | float:

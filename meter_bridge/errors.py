@@ -1,40 +1,44 @@
-"""The meter bridge's one exception tree.
+"""The meter bridge's one exception tree, a branch of the project's (``gridledger.errors``).
 
-Lower-level errors (pymodbus, pyserial, sqlite3, yaml) are translated at the boundary, so a
-caller never catches one of theirs from us by accident::
+Lower-level errors (pymodbus, pyserial, sqlite3, yaml, pydantic, the Gateway client's) are
+translated at the boundary, so a caller never catches one of theirs from us by accident::
 
-    MeterBridgeError
-     ├── ProfileError                a device profile is wrong (file, line, field)
-     ├── MeterError                  talking to one meter failed
-     │    ├── MeterUnreachable       cannot connect / cannot open the serial port
-     │    ├── MeterTimeout           no complete answer before the deadline
-     │    │    └── MeterNotAnswering not one byte came back (device absent or off)
-     │    ├── FrameError             bytes came back, but not a valid frame
-     │    │    └── CrcError          an RTU frame whose CRC does not match
-     │    ├── ModbusExceptionError   the device answered with a Modbus exception code
-     │    └── DecodeError            registers that do not make a valid value
-     ├── QueueError                  the store-and-forward queue refused an operation
-     ├── KeyStoreError               a bridge-held meter key cannot be read or created
-     ├── ConfigError                 the bridge's configuration file is wrong (file, field)
-     └── LedgerError (ledger.py)     a submission failed as a whole
-          ├── LedgerUnavailable      outcome unknown / ledger unreachable: resend later
-          └── BatchRefused           refused as a whole: resending cannot help
+    GridLedgerError                  gridledger.errors: the project's root
+     └── BridgeError                 every error the meter bridge raises
+          ├── ProfileError           a device profile is wrong (file, line, field)
+          ├── MeterError             talking to one meter failed
+          │    ├── MeterUnreachable  cannot connect / cannot open the serial port
+          │    ├── MeterTimeout      no complete answer before the deadline
+          │    │    └── MeterNotAnswering  not one byte came back (device absent or off)
+          │    ├── FrameError        bytes came back, but not a valid frame
+          │    │    └── CrcError     an RTU frame whose CRC does not match
+          │    ├── ModbusExceptionError  the device answered with a Modbus exception code
+          │    └── DecodeError       registers that do not make a valid value
+          ├── QueueError             the store-and-forward queue refused an operation
+          ├── KeyStoreError          a bridge-held meter key cannot be read or created
+          ├── ConfigError            the bridge's configuration file is wrong (file, field)
+          └── LedgerError            a submission failed as a whole (the seam, ledger.py)
+               ├── LedgerUnavailable outcome unknown / ledger unreachable: resend later
+               └── BatchRefused      refused as a whole: resending cannot help
 
 A caller decides "retry or give up" from the type alone: ``MeterTimeout``, ``FrameError``
 and ``MeterUnreachable`` are transient; ``ModbusExceptionError`` with ILLEGAL_* codes and
-``DecodeError`` mean the profile does not match the device.
+``DecodeError`` mean the profile does not match the device; ``LedgerUnavailable`` is
+worth a resend, ``BatchRefused`` is not.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from gridledger.errors import GridLedgerError
 
-class MeterBridgeError(Exception):
+
+class BridgeError(GridLedgerError):
     """Root of every error the meter bridge raises."""
 
 
-class ProfileError(MeterBridgeError):
+class ProfileError(BridgeError):
     """A device profile is invalid; names the file, the line and the field."""
 
     def __init__(self, source: str, line: int | None, field: str, message: str) -> None:
@@ -46,7 +50,7 @@ class ProfileError(MeterBridgeError):
         super().__init__(f"{where}: {field}: {message}")
 
 
-class MeterError(MeterBridgeError):
+class MeterError(BridgeError):
     """Reading or commanding one meter failed."""
 
     #: True when trying again later may succeed.
@@ -113,13 +117,32 @@ class DecodeError(MeterError):
     transient = False
 
 
-class QueueError(MeterBridgeError):
+class QueueError(BridgeError):
     """The store-and-forward queue refused an operation (e.g. a sequence gap)."""
 
 
-class KeyStoreError(MeterBridgeError):
+class KeyStoreError(BridgeError):
     """A meter key held by the bridge cannot be read, parsed or created."""
 
 
-class ConfigError(MeterBridgeError):
+class ConfigError(BridgeError):
     """The bridge's configuration file is wrong; names the file and the field."""
+
+
+class LedgerError(BridgeError):
+    """A submission to the ledger failed as a whole."""
+
+
+class LedgerUnavailable(LedgerError):
+    """Outcome unknown or ledger unreachable: resend later (a replay is harmless)."""
+
+    retryable = True
+
+
+class BatchRefused(LedgerError):
+    """The ledger refused the whole batch for a reason resending cannot fix."""
+
+    def __init__(self, reason: str, code: str = "batch-refused") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code

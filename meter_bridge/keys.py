@@ -3,8 +3,9 @@
 One P-256 private key per meter, as a PEM file ``<meterId>.pem`` (mode 0600, written with
 ``gridledger.network.layout.write_private``) in a key directory (mode 0700), created the
 first time the meter is seen. The meter's *public* key is what an operator registers on
-the ledger (RegisterMeter). Signing uses the chaincode's own encoding module, so the bytes
-signed are exactly the bytes the chaincode verifies.
+the ledger (RegisterMeter). Signing uses the shared reading format
+(:mod:`gridledger.formats.reading`), the one the chaincode verifies with, so the bytes
+signed are exactly the bytes the chaincode checks.
 
 Creating a key is safe against a second bridge process doing the same at the same moment:
 the new key is written under a temporary name and hard-linked into place, which fails if
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import secrets
 import threading
 from pathlib import Path
@@ -24,13 +24,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.chaincode.metering import encoding
-from gridledger.chaincode.shim import ChaincodeError
+from gridledger.formats import reading as reading_format
+from gridledger.formats.errors import FormatError
+from gridledger.formats.ids import is_id
 from gridledger.network.layout import write_private
 
 from .errors import KeyStoreError
-
-_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,20 +46,20 @@ class SignedReading:
 
 
 def canonical_bytes(reading: dict[str, Any]) -> bytes:
-    """The chaincode's canonical encoding; raises KeyStoreError for an invalid reading."""
+    """The canonical encoding (what is signed); raises KeyStoreError for an invalid reading."""
     try:
-        return encoding.encode_reading(reading)
-    except ChaincodeError as exc:
-        raise KeyStoreError(f"reading is not valid: {exc.message}") from None
+        return reading_format.encode_reading(reading)
+    except FormatError as exc:
+        raise KeyStoreError(f"reading is not valid: {exc}") from None
 
 
 def pass_through(reading: dict[str, Any], signature: str) -> SignedReading:
     """A meter that signs itself: keep its reading and signature exactly as given."""
     canonical_bytes(reading)
     try:
-        encoding.decode_signature(signature)
-    except ChaincodeError as exc:
-        raise KeyStoreError(f"meter signature: {exc.message}") from None
+        reading_format.decode_signature(signature)
+    except FormatError as exc:
+        raise KeyStoreError(f"meter signature: {exc}") from None
     return SignedReading(reading, signature, signed_by_bridge=False)
 
 
@@ -74,7 +73,7 @@ class KeyStore:
 
     def path(self, meter_id: str) -> Path:
         """Where the meter's private key lives."""
-        if not _ID.fullmatch(meter_id):
+        if not is_id(meter_id):
             raise KeyStoreError(f"meter id {meter_id!r} is not a valid meterId")
         return self.directory / f"{meter_id}.pem"
 
@@ -127,5 +126,5 @@ class KeyStore:
     def sign(self, reading: dict[str, Any]) -> SignedReading:
         """Sign a reading for its meter with the bridge-held key."""
         message = canonical_bytes(reading)
-        signature = encoding.sign(self.private_key(reading["meterId"]), message)
+        signature = reading_format.sign(self.private_key(reading["meterId"]), message)
         return SignedReading(reading, signature, signed_by_bridge=True)

@@ -31,7 +31,12 @@ import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from .errors import MeterBridgeError
+# The seam's errors belong to the bridge's one tree; they are named here too because
+# implementers and callers of the seam raise and catch them.
+from .errors import BatchRefused, LedgerError, LedgerUnavailable
+
+__all__ = ["BatchRefused", "EventKind", "LedgerError", "LedgerEvent", "LedgerUnavailable",
+           "ReadingLedger", "ReadingOutcome", "Status", "SubmitResult"]
 
 Status = Literal["accepted", "duplicate", "refused"]
 EventKind = Literal["exhausted", "restored", "low_balance"]
@@ -79,23 +84,6 @@ class SubmitResult:
     outcomes: tuple[ReadingOutcome, ...] = ()
     validation_code: str = ""            # Fabric's code when committed is False
     events: tuple[LedgerEvent, ...] = ()  # supply events this transaction raised
-
-
-class LedgerError(MeterBridgeError):
-    """A submission failed as a whole."""
-
-
-class LedgerUnavailable(LedgerError):
-    """Outcome unknown or ledger unreachable: resend later (a replay is harmless)."""
-
-
-class BatchRefused(LedgerError):
-    """The ledger refused the whole batch for a reason resending cannot fix."""
-
-    def __init__(self, reason: str, code: str = "batch-refused") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
 
 
 @runtime_checkable

@@ -12,7 +12,8 @@ meter on a link with its profile. Every failure becomes a typed :mod:`.errors` e
 - a Modbus exception response              -> ModbusExceptionError (code and its name)
 
 pymodbus drops a frame with a bad CRC and then times out, so the link watches the raw
-bytes (pymodbus's ``trace_packet`` hook) to tell silence from a damaged answer.
+bytes (pymodbus's ``trace_packet`` hook) to tell silence from a damaged answer; it checks
+their CRC with pymodbus's own (``FramerRTU.compute_CRC``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
+from pymodbus.framer.rtu import FramerRTU
 
 from .decode import Block, decode_block, read_plan
 from .errors import (
@@ -39,18 +41,15 @@ from .errors import (
 )
 from .profiles import Profile, SerialSettings
 from .reading import MeterSample
+from .retrying import poll
 
 log = logging.getLogger(__name__)
 
 
 def rtu_crc(data: bytes) -> bytes:
-    """Modbus RTU CRC-16 (poly 0xA001 reflected, init 0xFFFF), low byte first on the wire."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc.to_bytes(2, "little")
+    """Modbus RTU CRC-16 of ``data`` as its two bytes on the wire (low byte first)."""
+    # pymodbus returns the CRC with its bytes already swapped into wire order.
+    return FramerRTU.compute_CRC(data).to_bytes(2, "big")
 
 
 def _expected_rtu_length(raw: bytes) -> int | None:
@@ -243,22 +242,21 @@ class ModbusMeter:
 
     async def wait_alarm(self, timeout: float) -> frozenset[str] | None:
         """Poll the alarm inputs until one is newly raised (return the set) or timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (left := deadline - loop.time()) > 0:
-            await asyncio.sleep(min(self.alarm_interval, left))
-            if not self._alarm_plan:
-                continue
+        if not self._alarm_plan:
+            await asyncio.sleep(max(0.0, timeout))    # nothing to watch: just wait
+            return None
+
+        async def newly_raised() -> frozenset[str] | None:
             try:
                 alarms = await self.read_alarms()
             except MeterError as exc:
                 log.debug("meter %s: alarm poll failed: %s", self.meter_id, exc)
-                continue
+                return None
             raised = alarms - self._last_alarms
             self._last_alarms = alarms
-            if raised:
-                return alarms
-        return None
+            return alarms if raised else None
+
+        return await poll(newly_raised, timeout=timeout, interval=self.alarm_interval)
 
     def supports(self, switch: str) -> bool:
         """True when the profile has a coil for ``switch`` ("relay" or "power_saving")."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .reading import parse_utc
+from .reading import interval_end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,7 @@ def problems(previous: dict[str, Any] | None, reading: dict[str, Any],
         found.append(f"power {reading['powerW']} W beyond +-{limits.max_power_w} W")
     if previous is None:
         return found
-    elapsed = (parse_utc(reading["intervalEnd"]) - parse_utc(previous["intervalEnd"]))
+    elapsed = interval_end(reading) - interval_end(previous)
     seconds = elapsed.total_seconds()
     if seconds <= 0:
         found.append(f"intervalEnd {reading['intervalEnd']} not after "

@@ -21,12 +21,20 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_fixed,
+)
+
 from . import metrics
 from .errors import KeyStoreError, MeterError, QueueError
 from .keys import SignedReading, pass_through
 from .plausibility import Limits, check
 from .queue import ReadingQueue
-from .reading import MeterSample, build_reading, parse_utc
+from .reading import MeterSample, build_reading, interval_end
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +111,33 @@ class Poller:
         self.clock = clock
 
     async def _sample(self) -> MeterSample:
-        attempt = 0
-        while True:
+        """Read the meter; a transient failure is tried again, ``retries`` times at most."""
+
+        async def read() -> MeterSample:
             try:
                 return await self.meter.read()  # type: ignore[union-attr]
             except MeterError as exc:
                 metrics.READ_ERRORS.labels(type(exc).__name__).inc()
-                if not exc.transient or attempt >= self.config.retries:
-                    raise
-                attempt += 1
-                log.info("%s: read failed (%s); attempt %d of %d", self.meter.meter_id, exc,
-                         attempt + 1, self.config.retries + 1)
-                await asyncio.sleep(self.config.retry_delay)
+                raise
+
+        def say(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.info("%s: read failed (%s); attempt %d of %d", self.meter.meter_id, exc,
+                     state.attempt_number + 1, self.config.retries + 1)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.retries + 1),
+            wait=wait_fixed(self.config.retry_delay),
+            retry=retry_if_exception(lambda exc: isinstance(exc, MeterError) and exc.transient),
+            before_sleep=say,
+            reraise=True,       # the meter's own error, not tenacity's RetryError
+        )
+        return await retrying(read)
 
     async def _interval_end(self, previous: dict[str, Any] | None) -> dt.datetime:
         now = self.clock().replace(microsecond=0)
         if previous is not None:
-            last = parse_utc(previous["intervalEnd"])
+            last = interval_end(previous)
             if now <= last:
                 # Never reuse or invent a time: wait until the clock passes the last one.
                 await asyncio.sleep((last - now).total_seconds() + 1)

@@ -2,17 +2,19 @@
 
 A *sample* is what the device said, already in reading units. A *reading* adds the
 bridge's bookkeeping: the meter id, the per-meter sequence number, the interval end (the
-bridge's UTC clock, second precision), quality and alarms. Its members are exactly those
-of ``gridledger.chaincode.metering.encoding``.
+bridge's UTC clock, second precision), quality and alarms. Its members, and the alarm
+kinds, are those of the shared reading format, :mod:`gridledger.formats.reading`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-ALARM_KINDS = ("fire", "flood", "gas")
+from gridledger.formats.reading import ALARM_KINDS
+from gridledger.formats.utc import format_utc, parse_utc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,16 +48,6 @@ class MeterSample:
         )
 
 
-def format_utc(when: dt.datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``, the chaincode's time format (seconds, UTC)."""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_utc(text: str) -> dt.datetime:
-    """Inverse of :func:`format_utc`."""
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-
-
 def build_reading(meter_id: str, seq: int, interval_end: dt.datetime, sample: MeterSample,
                   *, quality: str | None = None) -> dict[str, Any]:
     """The reading object the meter (or the bridge for it) signs."""
@@ -74,3 +66,8 @@ def build_reading(meter_id: str, seq: int, interval_end: dt.datetime, sample: Me
     if sample.alarms:
         reading["alarms"] = sorted(sample.alarms)
     return reading
+
+
+def interval_end(reading: Mapping[str, Any]) -> dt.datetime:
+    """A reading's ``intervalEnd`` as an aware UTC datetime (FormatError if malformed)."""
+    return parse_utc(reading["intervalEnd"], "intervalEnd")

@@ -25,11 +25,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gridledger.formats.utc import format_utc
+
 from . import metrics
 from .errors import MeterError
 from .ledger import LedgerEvent, ReadingLedger
 from .poller import Meter, utc_now
-from .reading import format_utc
+from .retrying import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +97,10 @@ class RelayController:
 
     async def _apply(self, key: tuple[str, str]) -> None:
         meter_id, switch = key
-        delay, attempt = self.retry_initial, 0
+        backoff = Backoff(self.retry_initial, self.retry_max)
         while True:
             on, reason = self._desired[key]
-            attempt += 1
+            attempt = backoff.failures + 1
             log.info("command %s %s -> %s (%s), attempt %d", meter_id, switch,
                      _word(switch, on), reason, attempt)
             try:
@@ -115,10 +117,9 @@ class RelayController:
                     del self._desired[key]
                     return
                 if self._desired[key] != (on, reason):
-                    delay, attempt = self.retry_initial, 0   # a newer request: go now
+                    backoff.reset()                      # a newer request: go now
                     continue
-            await asyncio.sleep(delay)
-            delay = min(self.retry_max, delay * 2)
+            await asyncio.sleep(backoff.failed())
 
     def _record(self, record: CommandRecord) -> None:
         self.history.append(record)

@@ -12,7 +12,8 @@ Outcomes: accepted and duplicate readings leave the queue; refused ones stay, wi
 chaincode's code and reason, and are never sent again (an operator may requeue them).
 When the outcome is unknown (``LedgerUnavailable``, any unexpected error) or the
 transaction was invalidated at commit, the batch goes back to queued and the sender backs
-off exponentially (with jitter) before trying again - a replay is a no-op on the ledger.
+off exponentially (with jitter, :class:`~.retrying.Backoff`) before trying again - a replay
+is a no-op on the ledger.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_none
+
 from . import metrics
 from .ledger import BatchRefused, LedgerEvent, LedgerUnavailable, ReadingLedger, SubmitResult
 from .queue import QueuedReading, ReadingQueue
+from .retrying import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,8 @@ class Sender:
         self.config = config
         self.on_events = on_events
         self.clock = clock
-        self._backoff = 0.0
+        #: The pause after failed batches; ``backoff.delay`` is 0 while batches commit.
+        self.backoff = Backoff(config.backoff_initial, config.backoff_max, jitter=True)
         self._retry_at = 0.0
         self._tasks: set[asyncio.Task[SubmitResult | None]] = set()
 
@@ -139,7 +143,7 @@ class Sender:
                 self.queue.mark_refused(r.meter_id, r.seq, outcome.reason, outcome.code)
         self.queue.mark_committed(batch_id, result.txid)
         metrics.BATCHES.labels("committed").inc()
-        self._backoff = 0.0
+        self.backoff.reset()
         if result.events and self.on_events is not None:
             outcome_of_hook = self.on_events(result.events)
             if asyncio.iscoroutine(outcome_of_hook):
@@ -149,12 +153,10 @@ class Sender:
     def _failed(self, batch_id: str, why: str, kind: str) -> None:
         self.queue.mark_failed(batch_id)
         metrics.BATCHES.labels(kind).inc()
-        self._backoff = min(self.config.backoff_max,
-                            max(self.config.backoff_initial, self._backoff * 2))
-        # Jitter: many bridges coming back after an outage should not retry in step.
-        self._retry_at = self.clock() + self._backoff * random.uniform(0.5, 1.0)
+        # The whole sender waits, not just this batch: the ledger is what failed.
+        self._retry_at = self.clock() + self.backoff.failed()
         log.warning("batch %s not committed (%s); retrying in <= %.1f s", batch_id, why,
-                    self._backoff)
+                    self.backoff.delay)
 
     # -- loops --------------------------------------------------------------------------
 
@@ -177,14 +179,18 @@ class Sender:
 
     async def drain(self, *, force: bool = True, timeout: float = 30.0) -> None:
         """Send until nothing is ready (tests, shutdown); respects backoff."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            started = self.step(force=force)
-            if self._tasks:
-                await asyncio.wait(set(self._tasks))
-            elif not started:
-                return
+
+        async def one_round() -> bool:
+            """Start what is ready and wait for it; True while there was something."""
+            self.step(force=force)
+            if not self._tasks:
+                return False
+            await asyncio.wait(set(self._tasks))
+            return True
+
+        await AsyncRetrying(stop=stop_after_delay(timeout), wait=wait_none(),
+                            retry=retry_if_result(bool),
+                            retry_error_callback=lambda _: None)(one_round)
 
     async def run(self) -> None:
         """Forever: recover rows a crash left in flight, then send as readings arrive."""

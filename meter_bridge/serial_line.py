@@ -5,7 +5,9 @@ One record per line, ASCII, framed and checksummed like NMEA but with CRC-16::
     $<TYPE>,<field>,...*<CRC>\\r\\n
 
 CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR) over
-the bytes between ``$`` and ``*``, written as four upper-case hex digits. Records:
+the bytes between ``$`` and ``*``, written as four upper-case hex digits; the standard
+library computes it (``binascii.crc_hqx`` is that CRC with the initial value as its
+argument). Records:
 
     GLR  meter -> bridge  reading:  meterId, meterSeq, importWh, exportWh, voltageDv,
                                     currentMa, powerW, fire, flood, gas
@@ -20,17 +22,24 @@ which field).
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import re
 from typing import Literal
 
+from gridledger.formats.ids import is_id
+from gridledger.formats.numbers import MAX_INT
+
 from .reading import MeterSample
 
-MAX_LINE = 255            # bytes, without the line end; longer input is noise
-MAX_INT = 2**53 - 1       # the chaincode's integer limit
-MAX_METER_SEQ = 2**32 - 1  # the meter's own counter is a uint32 and may wrap
+__all__ = ["MAX_INT", "MAX_LINE", "MAX_METER_SEQ", "LineAck", "LineCommand", "LineError",
+           "LineFramer", "LineReading", "Record", "crc16_ccitt", "encode", "parse_line"]
 
-_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_LINE = 255            # bytes, without the line end; longer input is noise
+MAX_METER_SEQ = 2**32 - 1  # the meter's own counter is a uint32 and may wrap
+# CRC-16/CCITT-FALSE starts from all ones (XMODEM, the other common variant, from zero).
+_CRC_INIT = 0xFFFF
+
 _UINT = re.compile(r"0|[1-9][0-9]{0,15}")
 _INT = re.compile(r"0|-?[1-9][0-9]{0,15}")
 _CRC = re.compile(rb"[0-9A-F]{4}")
@@ -38,12 +47,7 @@ _CRC = re.compile(rb"[0-9A-F]{4}")
 
 def crc16_ccitt(data: bytes) -> int:
     """CRC-16/CCITT-FALSE; check value for b"123456789" is 0x29B1."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
+    return binascii.crc_hqx(data, _CRC_INIT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +154,7 @@ def _flag(text: str, field: str) -> bool:
 
 
 def _meter_id(text: str) -> str:
-    if not _ID.fullmatch(text):
+    if not is_id(text):
         raise _Bad("meterId", f"meterId must be 1-64 of A-Z a-z 0-9 . _ -, got {text!r}")
     return text
 

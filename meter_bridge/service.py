@@ -2,11 +2,12 @@
 
 A configuration (:mod:`.config`) in, a running bridge out: meters, queue, keys, the
 Fabric ledger (:mod:`.fabric_ledger`), structured logs on standard error, and a small HTTP
-endpoint on 127.0.0.1 with
+endpoint (on 127.0.0.1 unless configured otherwise) with
 
 - ``GET /metrics``: Prometheus text format (:mod:`.metrics`);
 - ``GET /healthz``: JSON; 200 when the ledger is reachable and the oldest uncommitted
-  reading is younger than ``health.max_queue_age``, else 503 with the reason.
+  reading is younger than ``health.max_queue_age``, else 503 with the reason
+  (:class:`Health`; served by :mod:`.http_endpoint`).
 
 SIGTERM or SIGINT stops it cleanly (what is queued stays queued for the next start).
 """
@@ -21,19 +22,19 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from gridledger.errors import GridLedgerError
 
 from . import metrics
 from .bridge import Bridge, open_meters
 from .config import BridgeConfig
-from .errors import ConfigError, MeterBridgeError
+from .errors import BridgeError, ConfigError
 from .fabric_ledger import FabricLedger, LedgerConfig
+from .http_endpoint import serve_http
 from .keys import KeyStore
 from .queue import ReadingQueue
-from .reading import parse_utc
+from .reading import interval_end
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class Health:
             meters[meter_id] = {"lastSeq": seq, "lastIntervalEnd": end}
             # No reading for three intervals (since start, or since the last one): say so,
             # without failing the health check (a meter away is the meter's problem).
-            since = max(self.started, parse_utc(end).timestamp() if end else 0.0)
+            since = max(self.started, interval_end(last).timestamp() if last else 0.0)
             if now - since > 3 * self.config.poll.interval + 10:
                 stale.append(meter_id)
         metrics.LEDGER_AVAILABLE.set(0 if ledger["unavailable_since"] is not None else 1)
@@ -124,47 +125,8 @@ class Health:
         return not problems, body
 
 
-async def serve_http(host: str, port: int, health: Callable[[], tuple[bool, dict[str, Any]]]
-                     ) -> asyncio.Server:
-    """/metrics and /healthz on ``host:port`` (HTTP/1.0 style: one request per connection)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.decode("latin-1").split()
-            target = parts[1].split("?")[0] if len(parts) >= 2 else ""
-            if len(parts) < 2 or parts[0] not in ("GET", "HEAD"):
-                status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
-            elif target == "/metrics":
-                health()       # refreshes the gauges
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
-            elif target in ("/healthz", "/health"):
-                ok, report = health()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                ctype, body = "application/json", json.dumps(report).encode() + b"\n"
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"try /metrics or /healthz\n"
-            head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-            writer.write(head.encode() + (body if parts[:1] != ["HEAD"] else b""))
-            await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeDecodeError):
-            pass
-        except Exception:
-            log.exception("health endpoint failed")
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    return await asyncio.start_server(handle, host, port)
-
-
 async def run_bridge(config: BridgeConfig) -> None:
     """Run the configured bridge until cancelled."""
-    from gridledger.clients.errors import GridLedgerError
     from gridledger.clients.session import Session
 
     try:
@@ -174,10 +136,12 @@ async def run_bridge(config: BridgeConfig) -> None:
     queue = ReadingQueue(config.queue, archive=config.archive)
     keys = KeyStore(config.keys)
     session = Session(config.ledger.state_dir, config.ledger.org)
+    # What the file leaves open (channel, chaincode) stays with the ledger's own defaults.
+    chosen = {k: v for k, v in (("channel", config.ledger.channel),
+                                ("chaincode", config.ledger.chaincode)) if v is not None}
     ledger = FabricLedger.from_session(
         session, config.ledger.identity, peer_org=config.ledger.peer_org,
-        config=LedgerConfig(channel=config.ledger.channel, chaincode=config.ledger.chaincode,
-                            checkpoint=config.checkpoint))
+        config=LedgerConfig(checkpoint=config.checkpoint, **chosen))
     try:
         # Fail at start, not at the first batch, when the profile or identity is missing.
         await asyncio.to_thread(ledger.gateway)
@@ -196,7 +160,7 @@ async def run_bridge(config: BridgeConfig) -> None:
             queue.close()
             raise ConfigError(f"{config.source}: http: cannot listen on {config.http.host}:"
                               f"{config.http.port}: {exc.strerror}") from None
-        bound = server.sockets[0].getsockname()
+        bound = server.address
         log.info("metrics and health on http://%s:%d/ (/metrics, /healthz)", bound[0],
                  bound[1], extra={"http_port": bound[1]})
     log.info("bridge started: %d meters, queue %s (%d waiting), ledger %s as %s/%s",
@@ -207,7 +171,8 @@ async def run_bridge(config: BridgeConfig) -> None:
         await bridge.run()
     finally:
         if server is not None:
-            server.close()
+            # In a thread: a health request waiting for this loop can still be answered.
+            await asyncio.to_thread(server.close)
         ledger.close()
         queue.close()
         log.info("bridge stopped")
@@ -227,6 +192,6 @@ def main(config: BridgeConfig) -> None:
 
     try:
         asyncio.run(runner())
-    except MeterBridgeError as exc:
+    except BridgeError as exc:
         log.error("bridge cannot run: %s", exc)
         raise SystemExit(1) from None

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import NetworkError
 from .fabric_source import (
     CCAAS_TOOLS,
     FABRIC_COMMIT,
@@ -61,7 +62,7 @@ SOURCE_HINT = (
 Progress = Callable[[str], None]
 
 
-class BinaryError(RuntimeError):
+class BinaryError(NetworkError):
     """A required Fabric binary is missing and cannot be built here."""
 
 

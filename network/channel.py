@@ -9,21 +9,22 @@ so gateways find the other organisations' endorsers from the first block on.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import yaml
 
 from .binaries import FabricBinaries
+from .errors import NetworkError
 from .fabric_cli import FabricCommandError, OrgAdmin, run
 from .layout import Layout
+from .polling import poll
 from .topology import Topology
 
 PROFILE = "Energy"
 REPO_CONFIGTX = Path(__file__).resolve().parent.parent / "configtx.yaml"
 
 
-class ChannelError(RuntimeError):
+class ChannelError(NetworkError):
     """The channel could not be created or joined."""
 
 
@@ -104,20 +105,25 @@ def join_orderers(admins: list[OrgAdmin], channel: str, block: Path) -> None:
 
 def wait_for_raft(admins: list[OrgAdmin], channel: str, timeout: float = 60) -> None:
     """Wait until every orderer reports itself an active consenter of the channel."""
-    deadline = time.monotonic() + timeout
-    while True:
-        states = {}
+
+    def states() -> dict[str, tuple[str, str]]:
+        seen = {}
         for admin in admins:
             try:
                 info = orderer_channel_info(admin, channel)
-                states[admin.org.orderer.id] = (info.get("consensusRelation"), info.get("status"))
+                seen[admin.org.orderer.id] = (info.get("consensusRelation"), info.get("status"))
             except (FabricCommandError, ValueError) as exc:
-                states[admin.org.orderer.id] = ("?", str(exc))
-        if all(s == ("consenter", "active") for s in states.values()):
-            return
-        if time.monotonic() > deadline:
-            raise ChannelError(f"Raft cluster did not become active in {timeout:.0f}s: {states}")
-        time.sleep(0.5)
+                seen[admin.org.orderer.id] = ("?", str(exc))
+        return seen
+
+    polled = poll(
+        states,
+        lambda seen: all(s == ("consenter", "active") for s in seen.values()),
+        timeout=timeout,
+        interval=0.5,
+    )
+    if not polled.done:
+        raise ChannelError(f"Raft cluster did not become active in {timeout:.0f}s: {polled.last}")
 
 
 def peer_channels(admin: OrgAdmin) -> list[str]:

@@ -1,4 +1,9 @@
-"""`gridledger network ...`: bring the consortium up, inspect it, take it down."""
+"""`gridledger network ...`: bring the consortium up, inspect it, take it down.
+
+Commands that need the clients' layer (``network revoke`` speaks to a CA through
+the clients package) are defined there and added to this group by the top-level
+``gridledger`` command, so this package imports nothing above it.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +11,24 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from .binaries import BinaryError
-from .channel import ChannelError
-from .consortium import Consortium, NetworkError
-from .enroll import EnrollError
-from .fabric_cli import FabricCommandError
-from .health import PortInUseError
+from .consortium import Consortium
+from .errors import NetworkError
 from .layout import Layout, default_state_dir
-from .lifecycle import LifecycleError
-from .supervisor import SupervisorError
-from .topology import DEFAULT_TOPOLOGY, TopologyError, load
+from .topology import DEFAULT_TOPOLOGY, load
 
-# Errors a user meets and can act on: shown as one clear message, no traceback.
-USER_ERRORS = (
-    BinaryError,
-    ChannelError,
-    LifecycleError,
-    NetworkError,
-    EnrollError,
-    FabricCommandError,
-    PortInUseError,
-    SupervisorError,
-    TopologyError,
-)
+T = TypeVar("T")
 
 
 def consortium(ctx: click.Context) -> Consortium:
+    """The consortium the ``network`` group's options name (topology, state dir, offset)."""
     opts = ctx.obj
     topology = load(opts["topology"], port_offset=opts["port_offset"])
     return Consortium(topology, Layout(opts["state_dir"]))
@@ -59,10 +50,11 @@ def network(ctx: click.Context, topology: Path, state_dir: Path, port_offset: in
     ctx.obj = {"topology": topology, "state_dir": state_dir, "port_offset": port_offset}
 
 
-def _run(fn):
+def _run(fn: Callable[[], T]) -> T:
+    # Errors a user meets and can act on: shown as one clear message, no traceback.
     try:
         return fn()
-    except USER_ERRORS as exc:
+    except NetworkError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(1)
 
@@ -157,33 +149,3 @@ def logs(ctx: click.Context, node: str, follow: bool, lines: int) -> None:
     path = _run(lambda: consortium(ctx).log_path(node))
     cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
     os.execvp(cmd[0], cmd) if follow else subprocess.run(cmd, check=False)
-
-
-@network.command()
-@click.argument("org")
-@click.argument("name")
-@click.option("--reason", default="unspecified", show_default=True,
-              help="RFC 5280 reason, e.g. keycompromise, superseded, cessationofoperation.")
-@click.pass_context
-def revoke(ctx: click.Context, org: str, name: str, reason: str) -> None:
-    """Revoke NAME at ORG's CA and publish the CRL to the channel, so every peer refuses it."""
-    from gridledger.clients.errors import GridLedgerError
-    from gridledger.clients.session import Session
-
-    from .crl import CRLError, publish_crl
-
-    net = consortium(ctx)
-    session = Session(net.layout.root, org)
-    try:
-        registrar = session.registrar()
-        with session.ca() as ca:
-            revocation = ca.revoke(registrar, name, reason=reason, gencrl=True)
-        if not revocation.crl:
-            raise CRLError(f"{org}'s CA revoked no certificate of {name} (never enrolled?); "
-                           "nothing to publish")
-        click.echo(f"revoked {len(revocation.revoked)} certificate(s) of {name} at {org}'s CA")
-        block = _run(lambda: publish_crl(net, org, revocation.crl))
-    except (GridLedgerError, CRLError) as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(1)
-    click.echo(f"CRL in config block {block}; every peer now refuses those certificates")

@@ -14,17 +14,20 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 
 from . import channel as ch
 from . import enroll, lifecycle, nodes
 from .binaries import FabricBinaries, ensure_all
+from .errors import NetworkError
 from .fabric_cli import FabricCommandError, OrgAdmin
 from .health import (
+    StartupError,
     check_ports_free,
     gauge,
     healthz,
@@ -40,8 +43,32 @@ from .topology import Topology
 Progress = Callable[[str], None]
 
 
-class NetworkError(RuntimeError):
+class ConsortiumError(NetworkError):
     """The network cannot be brought up, or its state directory is not usable."""
+
+
+@dataclass(frozen=True)
+class RecordedState:
+    """What ``up`` has recorded in the state directory's ``state.json``.
+
+    ``phase`` is how far bring-up got: None (no network here yet), ``"new"``,
+    ``"enrolled"``, ``"channel"`` or ``"up"``.  ``topology`` is the fingerprint of the
+    topology the directory was made for (:meth:`Topology.fingerprint`), ``package_ids``
+    the installed chaincode package of each ``"<chaincode>/<org>"``.
+    """
+
+    phase: str | None
+    topology: str | None
+    package_ids: Mapping[str, str]
+
+    @property
+    def is_up(self) -> bool:
+        """Whether ``up`` ran to the end (it may have stopped since: ask the supervisor)."""
+        return self.phase == "up"
+
+    def made_for(self, topology: Topology) -> bool:
+        """Whether the state directory was made for ``topology`` (same nodes and ports)."""
+        return self.topology == topology.fingerprint()
 
 
 def _say(msg: str) -> None:
@@ -74,6 +101,16 @@ class Consortium:
     def admins(self) -> list[OrgAdmin]:
         return [OrgAdmin(self.bins, self.layout, o) for o in self.topology.organisations]
 
+    def recorded_state(self) -> RecordedState:
+        """What ``up`` has recorded here so far (read-only; nothing is started or checked)."""
+        state = self._state()
+        ids = state.get("package_ids")
+        return RecordedState(
+            phase=state.get("phase"),
+            topology=state.get("topology"),
+            package_ids=MappingProxyType(dict(ids) if isinstance(ids, dict) else {}),
+        )
+
     def _state(self) -> dict:
         try:
             return json.loads(self.layout.state_file.read_text())
@@ -89,11 +126,13 @@ class Consortium:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         self.layout.root.mkdir(parents=True, exist_ok=True)
+        # Keys, secrets and ledgers live below: only this user may enter.
+        self.layout.root.chmod(0o700)
         with open(self.layout.root / ".lock", "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise NetworkError(
+                raise ConsortiumError(
                     f"another `gridledger network` command is working on {self.layout.root}"
                 ) from None
             yield
@@ -106,20 +145,20 @@ class Consortium:
             if leftovers:
                 # Files but no state.json: not ours, or from a version that did not keep
                 # one.  Never delete what we cannot account for.
-                raise NetworkError(
+                raise ConsortiumError(
                     f"{root} holds files ({', '.join(sorted(leftovers)[:5])}) but no state.json; "
                     "it is not a GridLedger network directory. Choose another --state-dir, or "
                     "remove it yourself if it is expendable."
                 )
             self._save_state(topology=self.topology.fingerprint(), phase="new")
         elif state.get("topology") != self.topology.fingerprint():
-            raise NetworkError(
+            raise ConsortiumError(
                 f"{root} was made for a different topology (ports or organisations changed). "
                 "Use `gridledger network down --purge` to start a new network with this one, "
                 "or restore the topology file it was made with."
             )
 
-    def processes(self, package_ids: dict[tuple[str, str], str] | None = None) -> list:
+    def processes(self, package_ids: Mapping[str, str] | None = None) -> list[nodes.Process]:
         """Every process of the network, in start order."""
         bins, layout = self.bins, self.layout
         procs = []
@@ -128,10 +167,10 @@ class Consortium:
             procs.append(nodes.ca_process(bins, layout, org, password))
         procs += [nodes.orderer_process(bins, layout, o) for o in self.topology.organisations]
         procs += [nodes.peer_process(bins, layout, o) for o in self.topology.organisations]
-        ids = package_ids if package_ids is not None else self._state().get("package_ids", {})
+        ids = package_ids if package_ids is not None else self.recorded_state().package_ids
         for i, cc in enumerate(self.topology.chaincodes):
             for org in self.topology.organisations:
-                pid = ids.get(f"{cc.name}/{org.name}") if isinstance(ids, dict) else None
+                pid = ids.get(f"{cc.name}/{org.name}")
                 if pid:
                     procs.append(nodes.chaincode_process(layout, org, cc, i, pid))
         return procs
@@ -149,8 +188,8 @@ class Consortium:
                 wait_healthy(proc.name, host, proc.ports[-1], alive)
             else:
                 wait_listening(host, proc.ports[0], alive)
-        except (RuntimeError, TimeoutError, SupervisorError) as exc:
-            raise NetworkError(
+        except (StartupError, SupervisorError) as exc:
+            raise ConsortiumError(
                 f"{proc.name} did not come up: {exc}\nlast lines of {self.layout.log(proc.name)}:"
                 f"\n{tail(self.layout.log(proc.name))}"
             ) from None
@@ -201,7 +240,7 @@ class Consortium:
     def deploy_chaincodes(self) -> None:
         channel = self.topology.channel
         admins = self.admins
-        ids: dict[str, str] = dict(self._state().get("package_ids", {}))
+        ids: dict[str, str] = dict(self.recorded_state().package_ids)
         for i, cc in enumerate(self.topology.chaincodes):
             self.say(f"chaincode {cc.name} {cc.version} (sequence {cc.sequence})")
             for admin in admins:
@@ -273,7 +312,7 @@ class Consortium:
             self.supervisor.stop_all([p.name for p in reversed(procs)])
         if purge:
             if self.layout.root.exists() and not self.layout.state_file.exists():
-                raise NetworkError(
+                raise ConsortiumError(
                     f"{self.layout.root} has no state.json: not removing a directory GridLedger "
                     "did not make."
                 )
@@ -331,6 +370,6 @@ class Consortium:
     def log_path(self, node: str) -> Path:
         names = [p.name for p in self.processes()] + ["supervisord"]
         if node not in names:
-            raise NetworkError(f"no node {node!r}; nodes are: {', '.join(names)}")
+            raise ConsortiumError(f"no node {node!r}; nodes are: {', '.join(names)}")
         return self.layout.log(node)
 

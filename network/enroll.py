@@ -12,6 +12,7 @@ complete, so an interrupted ``up`` never leaves an identity half-written.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -19,27 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .binaries import FabricBinaries
-from .layout import Layout, write_private
+from .errors import NetworkError
+from .layout import NODE_OUS, Layout, write_private
 from .topology import Organisation
 
-NODE_OUS = """NodeOUs:
-  Enable: true
-  ClientOUIdentifier:
-    Certificate: cacerts/ca.pem
-    OrganizationalUnitIdentifier: client
-  PeerOUIdentifier:
-    Certificate: cacerts/ca.pem
-    OrganizationalUnitIdentifier: peer
-  AdminOUIdentifier:
-    Certificate: cacerts/ca.pem
-    OrganizationalUnitIdentifier: admin
-  OrdererOUIdentifier:
-    Certificate: cacerts/ca.pem
-    OrganizationalUnitIdentifier: orderer
-"""
 
-
-class EnrollError(RuntimeError):
+class EnrollError(NetworkError):
     """The CA refused a registration or enrollment."""
 
 
@@ -78,10 +64,13 @@ class CAClient:
         self.org = org
         self.home = layout.org(org.name) / "ca-client"
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, secrets_env: dict[str, str] | None = None) -> str:
+        # Secrets (enrollment URLs with passwords, registration secrets) go through the
+        # environment, which only this user can read, never through the command line.
         cmd = [self.bin, *args, "--tls.certfiles", str(self.layout.ca_cert(self.org.name))]
         cmd += ["-H", str(self.home)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        env = {**os.environ, **(secrets_env or {})}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
         if proc.returncode != 0:
             # fabric-ca-client logs to stderr; its last line holds the reason.
             lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
@@ -96,17 +85,18 @@ class CAClient:
         if (self.home / "msp" / "signcerts" / "cert.pem").exists():
             return
         password = ca_admin_password(self.layout, self.org.name)
-        self._run("enroll", "-u", self._url("admin", password), "-M", str(self.home / "msp"))
+        self._run("enroll", "-M", str(self.home / "msp"),
+                  secrets_env={"FABRIC_CA_CLIENT_URL": self._url("admin", password)})
 
     def register(self, ident: NodeIdentity, password: str) -> None:
         try:
             self._run(
                 "register",
                 "--id.name", ident.name,
-                "--id.secret", password,
                 "--id.type", ident.type,
                 "-u", f"https://{self.org.ca.host}:{self.org.ca.port}",
                 "-M", str(self.home / "msp"),
+                secrets_env={"FABRIC_CA_CLIENT_ID_SECRET": password},
             )  # fmt: skip
         except EnrollError as exc:
             if "already registered" not in str(exc):
@@ -124,15 +114,15 @@ class CAClient:
         self.register(ident, password)
         work = final.with_name(final.name + ".partial")
         shutil.rmtree(work, ignore_errors=True)
-        url = self._url(ident.name, password)
+        url = {"FABRIC_CA_CLIENT_URL": self._url(ident.name, password)}
         hosts = f"{self.org.host},localhost,127.0.0.1,{ident.name}.{self.org.name}"
-        self._run("enroll", "-u", url, "-M", str(work / "msp"), "--csr.hosts", hosts)
+        self._run("enroll", "-M", str(work / "msp"), "--csr.hosts", hosts, secrets_env=url)
         _tidy_msp(work / "msp")
         if ident.tls:
             tls_msp = work / "tls-msp"
             self._run(
-                "enroll", "-u", url, "-M", str(tls_msp),
-                "--enrollment.profile", "tls", "--csr.hosts", hosts,
+                "enroll", "-M", str(tls_msp),
+                "--enrollment.profile", "tls", "--csr.hosts", hosts, secrets_env=url,
             )  # fmt: skip
             tls = work / "tls"
             tls.mkdir()

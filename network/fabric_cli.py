@@ -7,12 +7,13 @@ import subprocess
 from dataclasses import dataclass
 
 from .binaries import FabricBinaries
+from .errors import NetworkError
 from .layout import Layout
 from .nodes import admin_env
 from .topology import Organisation
 
 
-class FabricCommandError(RuntimeError):
+class FabricCommandError(NetworkError):
     """A Fabric CLI exited non-zero; ``stderr`` holds what it said."""
 
     def __init__(self, command: list[str], returncode: int, stderr: str):

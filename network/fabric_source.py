@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import NetworkError
 from .go import GoToolchain, run_go
 
 FABRIC_VERSION = "3.1.5"
@@ -45,7 +46,7 @@ GITHUB_ARCHIVE_URL = f"https://github.com/hyperledger/fabric/archive/{FABRIC_COM
 Progress = Callable[[str], None]
 
 
-class SourceError(RuntimeError):
+class SourceError(NetworkError):
     """The Fabric source named by the user is missing, not Fabric, or not the pinned commit."""
 
 

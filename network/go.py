@@ -12,13 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import NetworkError
+
 MIN_GO = (1, 26, 4)  # Fabric v3.1.5's go.mod
 HEARTBEAT_S = 30.0
 
 Progress = Callable[[str], None]
 
 
-class GoError(RuntimeError):
+class GoError(NetworkError):
     """Go is missing or too old, or a Go command failed."""
 
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import re
 import socket
-import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from .errors import NetworkError
+from .polling import poll
+
+# The operations endpoints are our own nodes' addresses: never reach them through a proxy
+# named in the environment (HTTP_PROXY would otherwise apply to 127.0.0.1 as well).
+_TRUST_ENV = False
 
 
-class PortInUseError(RuntimeError):
+class PortInUseError(NetworkError):
     """A port the topology needs is held by another process."""
+
+
+class StartupError(NetworkError):
+    """A node exited while starting, or did not answer in time."""
 
 
 def port_owner(port: int) -> str | None:
@@ -55,43 +65,53 @@ def check_ports_free(ports: dict[int, str]) -> None:
 
 
 def healthz(host: str, port: int, timeout: float = 2.0) -> tuple[bool, str]:
-    """Query a Fabric operations endpoint's /healthz."""
+    """Query a Fabric operations endpoint's /healthz: (answered 200, what it said)."""
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=timeout) as resp:
-            return resp.status == 200, resp.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return False, exc.read().decode(errors="replace")
-    except OSError as exc:
+        resp = httpx.get(f"http://{host}:{port}/healthz", timeout=timeout, trust_env=_TRUST_ENV)
+    except httpx.HTTPError as exc:
         return False, str(exc)
+    return resp.status_code == 200, resp.text
 
 
 def metrics(host: str, port: int, timeout: float = 2.0) -> str:
     """The Prometheus metrics text of an operations endpoint ('' if unreachable)."""
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout) as resp:
-            return resp.read().decode(errors="replace")
-    except OSError:
+        resp = httpx.get(f"http://{host}:{port}/metrics", timeout=timeout, trust_env=_TRUST_ENV)
+    except httpx.HTTPError:
         return ""
+    return resp.text if resp.is_success else ""
 
 
 def gauge(text: str, name: str, channel: str) -> float | None:
-    """The value of a per-channel gauge in Prometheus text, e.g. consensus_etcdraft_is_leader."""
-    m = re.search(rf'^{re.escape(name)}\{{channel="{re.escape(channel)}"\}} (\S+)$', text, re.M)
-    return float(m.group(1)) if m else None
+    """The value of a per-channel gauge in Prometheus text, e.g. consensus_etcdraft_is_leader.
+
+    None when the text has no such sample (the node does not serve the channel yet) or is
+    not Prometheus text at all.
+    """
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels.get("channel") == channel:
+                    return sample.value
+    except ValueError:  # the parser's answer to text that is not the exposition format
+        return None
+    return None
 
 
-def wait_healthy(name: str, host: str, port: int, alive, timeout: float = 60) -> None:
+def wait_healthy(
+    name: str, host: str, port: int, alive: Callable[[], bool], timeout: float = 60
+) -> None:
     """Poll /healthz until it answers OK; fail early if ``alive()`` says the process died."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        ok, last = healthz(host, port)
-        if ok:
-            return
-        if not alive():
-            raise RuntimeError(f"{name} exited while starting")
-        time.sleep(0.3)
-    raise TimeoutError(f"{name} not healthy after {timeout:.0f}s: {last}")
+
+    def probe() -> tuple[bool, str]:
+        ok, said = healthz(host, port)
+        if not ok and not alive():
+            raise StartupError(f"{name} exited while starting")
+        return ok, said
+
+    polled = poll(probe, lambda answer: answer[0], timeout=timeout, interval=0.3)
+    if not polled.done:
+        raise StartupError(f"{name} not healthy after {timeout:.0f}s: {polled.last[1]}")
 
 
 def listening(host: str, port: int) -> bool:
@@ -101,12 +121,15 @@ def listening(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def wait_listening(host: str, port: int, alive, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_listening(host: str, port: int, alive: Callable[[], bool], timeout: float = 30) -> None:
+    """Wait until something accepts connections on host:port; fail early if it died."""
+
+    def probe() -> bool:
         if listening(host, port):
-            return
+            return True
         if not alive():
-            raise RuntimeError(f"process for {host}:{port} exited while starting")
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+            raise StartupError(f"process for {host}:{port} exited while starting")
+        return False
+
+    if not poll(probe, bool, timeout=timeout, interval=0.2).done:
+        raise StartupError(f"nothing listening on {host}:{port} after {timeout:.0f}s")

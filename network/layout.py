@@ -14,6 +14,12 @@
       channel/<channel>.block       genesis block of the application channel
       chaincode/<name>-<org>.tar.gz ccaas packages
       connection-<org>.yaml         Fabric connection profile per organisation
+      wallet/<label>/               client identities (the clients package's Wallet)
+
+Every MSP directory written here (nodes, admins, wallet entries) carries the same
+``config.yaml`` (:data:`NODE_OUS`), so a certificate's OU gives its role.  The helpers
+that both the network and its clients need live here, in the lowest layer: the state
+directory, that MSP layout, and :func:`write_private` for keys and secrets.
 """
 
 from __future__ import annotations
@@ -22,14 +28,34 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# An MSP's config.yaml: Fabric's NodeOU roles, each vouched for by the CA in cacerts/.
+NODE_OUS = """NodeOUs:
+  Enable: true
+  ClientOUIdentifier:
+    Certificate: cacerts/ca.pem
+    OrganizationalUnitIdentifier: client
+  PeerOUIdentifier:
+    Certificate: cacerts/ca.pem
+    OrganizationalUnitIdentifier: peer
+  AdminOUIdentifier:
+    Certificate: cacerts/ca.pem
+    OrganizationalUnitIdentifier: admin
+  OrdererOUIdentifier:
+    Certificate: cacerts/ca.pem
+    OrganizationalUnitIdentifier: orderer
+"""
+
 
 def default_state_dir() -> Path:
+    """``$GRIDLEDGER_STATE``, else ``$XDG_STATE_HOME/gridledger`` (~/.local/state/gridledger)."""
     base = os.environ.get("XDG_STATE_HOME", str(Path.home() / ".local" / "state"))
     return Path(os.environ.get("GRIDLEDGER_STATE", Path(base) / "gridledger"))
 
 
 @dataclass(frozen=True)
 class Layout:
+    """Every path of one network's state directory, by what it holds."""
+
     root: Path
 
     def __post_init__(self) -> None:
@@ -91,6 +117,11 @@ class Layout:
 
     def connection_profile(self, org: str) -> Path:
         return self.root / f"connection-{org}.yaml"
+
+    @property
+    def wallet(self) -> Path:
+        """Client identities enrolled through ``gridledger identity enroll``."""
+        return self.root / "wallet"
 
 
 def write_private(path: Path, data: bytes | str) -> None:

@@ -13,17 +13,18 @@ import io
 import json
 import re
 import tarfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import NetworkError
 from .fabric_cli import FabricCommandError, OrgAdmin
 from .layout import Layout
 from .nodes import chaincode_address
+from .polling import poll
 from .topology import ChaincodeDefinition, Organisation
 
 
-class LifecycleError(RuntimeError):
+class LifecycleError(NetworkError):
     """A chaincode could not be installed, approved or committed."""
 
 
@@ -152,13 +153,16 @@ def commit(admins: list[OrgAdmin], channel: str, cc: ChaincodeDefinition) -> Non
     )  # fmt: skip
 
 
-def wait_ready(admin: OrgAdmin, channel: str, cc: ChaincodeDefinition, timeout: float = 30):
+def wait_ready(
+    admin: OrgAdmin, channel: str, cc: ChaincodeDefinition, timeout: float = 30
+) -> Committed:
     """Wait until the peer reports the definition committed at the expected sequence."""
-    deadline = time.monotonic() + timeout
-    while True:
-        committed = query_committed(admin, channel, cc.name)
-        if committed and committed.sequence >= cc.sequence:
-            return committed
-        if time.monotonic() > deadline:
-            raise LifecycleError(f"{cc.name} not committed on {admin.org.peer.id} in {timeout}s")
-        time.sleep(0.5)
+    polled = poll(
+        lambda: query_committed(admin, channel, cc.name),
+        lambda committed: committed is not None and committed.sequence >= cc.sequence,
+        timeout=timeout,
+        interval=0.5,
+    )
+    if not polled.done or polled.last is None:
+        raise LifecycleError(f"{cc.name} not committed on {admin.org.peer.id} in {timeout}s")
+    return polled.last

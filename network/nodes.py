@@ -43,10 +43,12 @@ class Process:
 def ca_process(bins: FabricBinaries, layout: Layout, org: Organisation, password: str) -> Process:
     home = layout.ca_home(org.name)
     home.mkdir(parents=True, exist_ok=True)
+    # The CA keeps its keys, its database and (in the config it generates at first start)
+    # the bootstrap password here: nobody else on the machine may look in.
+    home.chmod(0o700)
     cmd = [
         bins["fabric-ca-server"], "start",
         "-H", str(home),
-        "-b", f"admin:{password}",
         "--address", org.host,
         "--port", str(org.ca.port),
         "--ca.name", org.ca.name,
@@ -57,8 +59,11 @@ def ca_process(bins: FabricBinaries, layout: Layout, org: Organisation, password
         "--metrics.provider", "prometheus",
         "--loglevel", "warning",
     ]  # fmt: skip
+    # The bootstrap identity goes in the environment (readable only by this user through
+    # /proc), never on the command line, which every local user sees in `ps`.
     return Process(
         name=org.ca.name, kind="ca", org=org.name, command=cmd, cwd=str(home),
+        env={"FABRIC_CA_SERVER_BOOT": f"admin:{password}"},
         ports=(org.ca.port, org.ca.operations_port),
     )  # fmt: skip
 

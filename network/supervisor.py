@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import xmlrpc.client
 from pathlib import Path
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from .layout import Layout
+from .errors import NetworkError
+from .layout import Layout, write_private
 from .nodes import Process
+from .polling import poll
 
 
-class SupervisorError(RuntimeError):
+class SupervisorError(NetworkError):
     """supervisord could not be started or refused a request."""
 
 
@@ -108,7 +109,8 @@ class Supervisor:
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         new = render_config(self.layout, processes)
         changed = not self.config.exists() or self.config.read_text() != new
-        self.config.write_text(new)
+        # It holds the CAs' bootstrap passwords (in their programs' environment): 0600.
+        write_private(self.config, new)
         if self.running():
             if changed:
                 # Adds new programs and restarts changed ones; unchanged ones keep running.
@@ -130,13 +132,10 @@ class Supervisor:
         )
         if proc.returncode != 0:
             raise SupervisorError(f"supervisord did not start: {proc.stderr.strip()}")
-        deadline = time.monotonic() + 15
-        while not self.running():
-            if time.monotonic() > deadline:
-                raise SupervisorError(
-                    f"supervisord did not answer on {self.socket}; see {self.layout.logs}"
-                )
-            time.sleep(0.2)
+        if not poll(self.running, bool, timeout=15, interval=0.2).done:
+            raise SupervisorError(
+                f"supervisord did not answer on {self.socket}; see {self.layout.logs}"
+            )
 
     def start_process(self, name: str) -> None:
         info = self.info(name)
@@ -170,9 +169,8 @@ class Supervisor:
             self.stop_process(name)
         self._rpc().supervisor.stopAllProcesses(True)
         self._rpc().supervisor.shutdown()
-        deadline = time.monotonic() + 20
-        while self.socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # Its socket goes when it has exited; a slow exit is not an error for `down`.
+        poll(self.socket.exists, lambda exists: not exists, timeout=20, interval=0.2)
 
 
 def tail(path: Path, lines: int = 15) -> str:

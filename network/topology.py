@@ -3,10 +3,15 @@
 Everything else in ``network/`` is derived from a :class:`Topology`: certificates,
 node configuration, the channel's genesis block, connection profiles.  The dataclasses
 are frozen so a topology can be passed around without anyone changing it underway.
+
+The file's shape is checked by pydantic models (:mod:`.topology_schema`) before anything
+is built from it; a :class:`TopologyError` names the file, the place in it
+(``organisations[2].orderer.admin_port``) and the value that is wrong.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -14,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
+from . import topology_schema as schema
+from .errors import NetworkError
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 
 
-class TopologyError(ValueError):
+class TopologyError(NetworkError, ValueError):
     """The topology file is missing a field or holds a value that cannot work."""
 
 
@@ -183,107 +192,81 @@ class Topology:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _field(mapping: dict[str, Any], key: str, where: str) -> Any:
-    if not isinstance(mapping, dict) or key not in mapping:
-        raise TopologyError(f"{where}: missing field {key!r}")
-    return mapping[key]
+# -- building the topology ------------------------------------------------------------------
 
 
-def _port(mapping: dict[str, Any], key: str, where: str, offset: int) -> int:
-    value = _field(mapping, key, where)
-    if not isinstance(value, int) or not 1 <= value + offset <= 65535:
-        raise TopologyError(f"{where}.{key}: {value!r} is not a usable TCP port")
-    return value + offset
+def _organisation(raw: schema.OrganisationFile) -> Organisation:
+    name, msp_id, host = raw.name, raw.msp_id, raw.host
+    return Organisation(
+        name=name,
+        msp_id=msp_id,
+        host=host,
+        ca=CA(org=name, host=host, port=raw.ca.port, operations_port=raw.ca.operations_port),
+        peer=Peer(
+            org=name, msp_id=msp_id, name=raw.peer.name, host=host, port=raw.peer.port,
+            chaincode_port=raw.peer.chaincode_port, operations_port=raw.peer.operations_port,
+        ),
+        orderer=Orderer(
+            org=name, msp_id=msp_id, name=raw.orderer.name, host=host, port=raw.orderer.port,
+            admin_port=raw.orderer.admin_port, operations_port=raw.orderer.operations_port,
+        ),
+        chaincode_server=ChaincodeServer(org=name, host=host, port=raw.chaincode_server.port),
+    )  # fmt: skip
 
 
-def parse(data: dict[str, Any], port_offset: int = 0) -> Topology:
+def _chaincode(raw: schema.ChaincodeFile) -> ChaincodeDefinition:
+    return ChaincodeDefinition(
+        name=raw.name, version=raw.version, sequence=raw.sequence, contracts=raw.contracts,
+        endorsement_policy=raw.endorsement_policy, collections=raw.collections,
+    )  # fmt: skip
+
+
+def parse(data: Any, port_offset: int = 0) -> Topology:
     """Build a :class:`Topology` from parsed YAML, shifting every port by ``port_offset``.
 
     The offset lets a second copy of the network (the test suite's) run beside the
-    main one on the same machine.
+    main one on the same machine.  Every problem found is reported, one per line.
     """
-    orgs = []
-    for i, raw in enumerate(_field(data, "organisations", "topology")):
-        where = f"organisations[{i}]"
-        name = _field(raw, "name", where)
-        msp_id = _field(raw, "msp_id", where)
-        host = raw.get("host", "127.0.0.1")
-        ca, peer, orderer, ccs = (
-            _field(raw, k, where) for k in ("ca", "peer", "orderer", "chaincode_server")
-        )
-        orgs.append(
-            Organisation(
-                name=name,
-                msp_id=msp_id,
-                host=host,
-                ca=CA(
-                    org=name,
-                    host=host,
-                    port=_port(ca, "port", f"{where}.ca", port_offset),
-                    operations_port=_port(ca, "operations_port", f"{where}.ca", port_offset),
-                ),
-                peer=Peer(
-                    org=name,
-                    msp_id=msp_id,
-                    name=_field(peer, "name", f"{where}.peer"),
-                    host=host,
-                    port=_port(peer, "port", f"{where}.peer", port_offset),
-                    chaincode_port=_port(peer, "chaincode_port", f"{where}.peer", port_offset),
-                    operations_port=_port(peer, "operations_port", f"{where}.peer", port_offset),
-                ),
-                orderer=Orderer(
-                    org=name,
-                    msp_id=msp_id,
-                    name=_field(orderer, "name", f"{where}.orderer"),
-                    host=host,
-                    port=_port(orderer, "port", f"{where}.orderer", port_offset),
-                    admin_port=_port(orderer, "admin_port", f"{where}.orderer", port_offset),
-                    operations_port=_port(
-                        orderer, "operations_port", f"{where}.orderer", port_offset
-                    ),
-                ),
-                chaincode_server=ChaincodeServer(
-                    org=name,
-                    host=host,
-                    port=_port(ccs, "port", f"{where}.chaincode_server", port_offset),
-                ),
-            )
-        )
+    try:
+        raw = schema.validate(data, port_offset)
+    except ValidationError as exc:
+        raise TopologyError("\n".join(schema.problems(exc))) from None
+    orgs = tuple(_organisation(o) for o in raw.organisations)
     if len({o.name for o in orgs}) != len(orgs) or len({o.msp_id for o in orgs}) != len(orgs):
         raise TopologyError("organisation names and MSP IDs must be unique")
-    chaincodes = []
-    for i, raw in enumerate(data.get("chaincodes", [])):
-        where = f"chaincodes[{i}]"
-        chaincodes.append(
-            ChaincodeDefinition(
-                name=_field(raw, "name", where),
-                version=str(_field(raw, "version", where)),
-                sequence=int(_field(raw, "sequence", where)),
-                contracts=tuple(_field(raw, "contracts", where)),
-                endorsement_policy=_field(raw, "endorsement_policy", where),
-                collections=tuple(raw.get("collections", ())),
-            )
-        )
     topology = Topology(
-        name=_field(data, "name", "topology"),
-        channel=_field(data, "channel", "topology"),
-        organisations=tuple(orgs),
-        chaincodes=tuple(chaincodes),
+        name=raw.name,
+        channel=raw.channel,
+        organisations=orgs,
+        chaincodes=tuple(_chaincode(cc) for cc in raw.chaincodes),
     )
     topology.ports()  # refuse clashing ports now, not when a node fails to bind
     return topology
 
 
 def load(path: Path | str = DEFAULT_TOPOLOGY, port_offset: int = 0) -> Topology:
-    """Read and check a topology file."""
+    """Read and check a topology file; every error line names the file."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise TopologyError(f"topology file {path} not found") from None
+    except OSError as exc:
+        raise TopologyError(f"topology file {path} cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise TopologyError(f"topology file {path} is not valid YAML: {exc}") from None
     try:
         return parse(data, port_offset=port_offset)
     except TopologyError as exc:
-        raise TopologyError(f"{path}: {exc}") from None
+        lines = str(exc).splitlines()
+        raise TopologyError("\n".join(f"{path}: {line}" for line in lines)) from None
+
+
+@functools.cache
+def default_topology() -> Topology:
+    """The topology GridLedger ships (``network/topology.yaml``), without a port offset.
+
+    For what does not depend on ports or a particular network, such as the channel's name
+    and the organisations' names a client command offers.  Read once per process.
+    """
+    return load(DEFAULT_TOPOLOGY)

@@ -11,12 +11,20 @@ Integration tests use Put/Get to check endorsement policies end to end.
 
 from __future__ import annotations
 
+from gridledger.formats import events
+
+from ..common.callers import (
+    AGGREGATOR,
+    REGULATOR,
+    UTILITY,
+    require_customer_or_operator,
+    require_member,
+)
 from ..shim import ChaincodeError, Contract, Stub, canonical_json, evaluate, submit
 
 # Several contracts share one chaincode namespace: keep health's keys apart.
 KEY_PREFIX = "health:"
 MAX_KEY_LENGTH = 256
-EVENT_PUT = "HealthPut"
 
 
 def ledger_key(key: str) -> str:
@@ -39,6 +47,7 @@ class HealthContract(Contract):
     @evaluate
     def Ping(self, stub: Stub) -> dict[str, str]:
         """Return the caller's MSP, the channel and the proposal timestamp."""
+        require_member(stub, action="Ping")
         return {
             "msp": stub.creator.msp_id,
             "channel": stub.channel_id,
@@ -48,16 +57,18 @@ class HealthContract(Contract):
     @submit
     def Put(self, stub: Stub, key: str, value: str) -> dict[str, str]:
         """Store ``value`` under ``key`` and emit ``HealthPut`` with {"key": key}."""
+        require_customer_or_operator(stub, UTILITY, REGULATOR, AGGREGATOR, action="Put")
         if not value:
             # The ledger treats an empty value as a delete.
             raise ChaincodeError("value must not be empty", status=400)
         stub.put_state(ledger_key(key), value.encode("utf-8"))
-        stub.set_event(EVENT_PUT, canonical_json({"key": key}))
+        stub.set_event(events.HEALTH_PUT, canonical_json({"key": key}))
         return {"key": key}
 
     @evaluate
     def Get(self, stub: Stub, key: str) -> bytes:
         """Return the stored value of ``key``; status 404 when there is none."""
+        require_member(stub, action="Get")
         value = stub.get_state(ledger_key(key))
         if value is None:
             raise ChaincodeError(f"health key {key!r} not found", status=404)
@@ -66,6 +77,7 @@ class HealthContract(Contract):
     @submit
     def Increment(self, stub: Stub, key: str) -> dict[str, int]:
         """Add one to the counter under ``key`` (absent counts as 0); return the new value."""
+        require_customer_or_operator(stub, UTILITY, REGULATOR, AGGREGATOR, action="Increment")
         lkey = ledger_key(key)
         current = stub.get_state(lkey)
         try:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..shim import ChaincodeError, canonical_json
-from .encoding import ALARM_KINDS, decode_signature, verify_signature
-from .ledger import Overlay, check_id, key, load_json, prefix_range
-from .numbers import format_utc, parse_utc
+from gridledger.formats.canonical import canonical_json
+from gridledger.formats.ids import check_id
+from gridledger.formats.reading import ALARM_KINDS, decode_signature, verify_signature
+from gridledger.formats.utc import format_utc, parse_utc
+
+from ..common.keys import key, prefix_range
+from ..common.overlay import Overlay, load_json
+from ..shim import ChaincodeError
 
 
 def alarm_key(meter_id: str, at: str, kind: str) -> str:

@@ -1,17 +1,22 @@
 """Bills: per customer and period, per meter, from the hourly usage and the tariffs.
 
-Rules (also in chaincode/README.md):
+Rules (also in chaincode/README.md, "Bills: the arithmetic"):
 - The period is [periodStart, periodEnd), whole UTC hours, at most 366 days.
-- Each hour is priced by the meter's tariff version in force at the hour's start. A
-  period that spans a tariff change is split into segments at the effective date; tier
-  thresholds (per billing period) are pro-rated by hours: bound x segment hours / period
-  hours, rounded half up to a whole Wh. With one segment they apply unchanged.
+- Each hour is priced by the tariff the meter's history assigns to it (metering/meters.py)
+  and that tariff's version in force at the hour's start. The period is split into
+  segments where either changes; tier thresholds (per billing period) are pro-rated by
+  hours: bound x segment hours / period hours, rounded half up to a whole Wh. With one
+  segment they apply unchanged.
 - Per segment: tier lines (Wh x price / 1000), time-of-use lines per band (Wh x adjust /
   1000), taxes on (tiers + ToU) per tax (base x basis points / 10000), export credit
   (export Wh x feed-in price / 1000). Each line is rounded half away from zero once; the
   totals are sums of rounded lines. total = energy + ToU + taxes - export credit.
-- All amounts are integers in minor units of the tariff currency; all meters of a bill
-  must share one currency.
+- Late energy (metering/adjustments.py) pending for the customer is added as adjustment
+  lines; the bill's totals include them.
+- All amounts are integers in minor units of the tariff currency; all meters and
+  adjustments of a bill must share one currency.
+- A prepaid customer's charges for the period's hours are trued up to the bill total by
+  IssueBill, both ways (wattcoin/api.py ``true_up``).
 """
 
 from __future__ import annotations
@@ -19,15 +24,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from gridledger.formats.ids import check_id
+from gridledger.formats.reading import QUALITIES
+from gridledger.formats.utc import format_utc, parse_hour
+
+from ..common.overlay import Overlay, load_json
 from ..shim import ChaincodeError
-from . import meters, tariff
-from .encoding import QUALITIES
-from .ledger import Overlay, check_id, key, load_json, prefix_range
-from .numbers import div_round, format_utc, parse_hour
+from ..wattcoin import api as wattcoin
+from . import adjustments, meters, periods, pricing
 from .readings import usage_key
+from .tariff import Tariffs
 
 MAX_PERIOD_HOURS = 366 * 24
-HOUR = dt.timedelta(hours=1)
+HOUR = pricing.HOUR
+bill_key = periods.bill_key
+issued = periods.issued
 
 
 def parse_period(start_text: str, end_text: str) -> tuple[dt.datetime, dt.datetime, int]:
@@ -44,38 +55,27 @@ def parse_period(start_text: str, end_text: str) -> tuple[dt.datetime, dt.dateti
 
 
 def _hourly_usage(ov: Overlay, meter_id: str, start: dt.datetime,
-                  end: dt.datetime) -> dict[dt.datetime, tuple[int, int, dict[str, int]]]:
-    days: list[str] = []
-    day = start.date()
-    while day <= (end - HOUR).date():
-        days.append(day.strftime("%Y%m%d"))
-        day += dt.timedelta(days=1)
-    usage: dict[dt.datetime, tuple[int, int, dict[str, int]]] = {}
+                  end: dt.datetime) -> dict[dt.datetime, dict[str, Any]]:
+    """Per hour with usage: importWh, exportWh, quality counts, prepaid tokens charged."""
+    # Counted, not stepped past the last day: 9999-12-31 has no next day (OverflowError).
+    first, last = start.date(), (end - HOUR).date()
+    days = [(first + dt.timedelta(days=i)).strftime("%Y%m%d")
+            for i in range((last - first).days + 1)]
+    usage: dict[dt.datetime, dict[str, Any]] = {}
     for name, raw in zip(days, ov.get_many([usage_key(meter_id, d) for d in days]), strict=True):
         record = load_json(raw)
         if record is None:
             continue
         base = dt.datetime.strptime(name, "%Y%m%d").replace(tzinfo=dt.UTC)
+        charged = record.get("prepaid", [0] * 24)
         for h in range(24):
             when = base + h * HOUR
             if start <= when < end:
-                quality = {q: c[h] for q, c in record["quality"].items() if c[h]}
-                usage[when] = (record["importWh"][h], record["exportWh"][h], quality)
+                usage[when] = {
+                    "importWh": record["importWh"][h], "exportWh": record["exportWh"][h],
+                    "quality": {q: c[h] for q, c in record["quality"].items() if c[h]},
+                    "prepaid": charged[h]}
     return usage
-
-
-def _segments(doc: dict[str, Any], start: dt.datetime,
-              hours: int) -> list[tuple[dict[str, Any], dt.datetime, int]]:
-    """(version, segment start, segment hours) runs of hours priced by one version."""
-    runs: list[tuple[dict[str, Any], dt.datetime, int]] = []
-    for i in range(hours):
-        when = start + i * HOUR
-        version = tariff.version_at(doc, when)
-        if runs and runs[-1][0]["version"] == version["version"]:
-            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
-        else:
-            runs.append((version, when, 1))
-    return runs
 
 
 def _price_segment(version: dict[str, Any], seg_start: dt.datetime, seg_hours: int,
@@ -84,132 +84,127 @@ def _price_segment(version: dict[str, Any], seg_start: dt.datetime, seg_hours: i
     by_band: dict[str, int] = {}
     for i in range(seg_hours):
         when = seg_start + i * HOUR
-        imp, exp, _ = usage.get(when, (0, 0, {}))
-        import_wh += imp
-        export_wh += exp
-        band, _ = tariff.band_of(version, when.hour)
-        by_band[band] = by_band.get(band, 0) + imp
-    bounds = tariff.tier_bounds_wh(version, seg_hours, period_hours)
-    parts = tariff.split_by_tiers(0, import_wh, bounds)
-    tiers = [
-        {"tier": i + 1, "upToWh": bound, "energyWh": wh, "pricePerKwh": t["pricePerKwh"],
-         "amount": div_round(wh * t["pricePerKwh"], 1000)}
-        for i, (wh, bound, t) in enumerate(zip(parts, bounds, version["tiers"], strict=True))
-    ]
-    tou = [
-        {"band": b["name"], "energyWh": by_band.get(b["name"], 0),
-         "adjustPerKwh": b["adjustPerKwh"],
-         "amount": div_round(by_band.get(b["name"], 0) * b["adjustPerKwh"], 1000)}
-        for b in version["touBands"]
-    ]
-    energy_charge = sum(t["amount"] for t in tiers)
-    tou_charge = sum(t["amount"] for t in tou)
-    base = energy_charge + tou_charge
-    taxes = [{"name": t["name"], "rateBasisPoints": t["rateBasisPoints"], "base": base,
-              "amount": div_round(base * t["rateBasisPoints"], 10_000)}
-             for t in version["taxes"]]
-    credit = div_round(export_wh * version["feedInPricePerKwh"], 1000)
-    tax_total = sum(t["amount"] for t in taxes)
+        hour = usage.get(when)
+        if hour is None:
+            continue
+        import_wh += hour["importWh"]
+        export_wh += hour["exportWh"]
+        band, _ = pricing.band_of(version, when.hour)
+        by_band[band] = by_band.get(band, 0) + hour["importWh"]
+    bounds = pricing.tier_bounds_wh(version, seg_hours, period_hours)
     return {
         "tariffId": version["tariffId"],
         "tariffVersion": version["version"],
         "from": format_utc(seg_start),
         "to": format_utc(seg_start + seg_hours * HOUR),
         "hours": seg_hours,
-        "importWh": import_wh,
-        "exportWh": export_wh,
-        "tiers": tiers,
-        "tou": tou,
-        "energyCharge": energy_charge,
-        "touCharge": tou_charge,
-        "taxes": taxes,
-        "taxTotal": tax_total,
-        "exportCredit": {"energyWh": export_wh, "pricePerKwh": version["feedInPricePerKwh"],
-                         "amount": credit},
-        "total": base + tax_total - credit,
+        **pricing.price_usage(version, bounds, import_wh, by_band, export_wh),
         "currency": version["currency"],
         "currencyExponent": version["currencyExponent"],
     }
 
 
-def bill_meter(ov: Overlay, meter: dict[str, Any], start: dt.datetime, end: dt.datetime,
-               hours: int) -> dict[str, Any]:
+def bill_meter(ov: Overlay, tariffs: Tariffs, meter: dict[str, Any], start: dt.datetime,
+               end: dt.datetime, hours: int) -> dict[str, Any]:
     """One meter's part of a bill."""
-    doc = tariff.get_doc(ov, meter["tariffId"])
     usage = _hourly_usage(ov, meter["meterId"], start, end)
-    segments = [_price_segment(v, s, n, hours, usage) for v, s, n in _segments(doc, start, hours)]
+
+    def version_for(when: dt.datetime) -> dict[str, Any]:
+        return tariffs.version_at(meters.tariff_at(meter, when), when)
+
+    segments = [_price_segment(v, s, n, hours, usage)
+                for v, s, n in pricing.segments(version_for, start, hours)]
     quality = dict.fromkeys(QUALITIES, 0)
-    for _, _, counts in usage.values():
-        for q, c in counts.items():
+    for hour in usage.values():
+        for q, c in hour["quality"].items():
             quality[q] += c
-    taxes: dict[str, int] = {}
-    for seg in segments:
-        for t in seg["taxes"]:
-            taxes[t["name"]] = taxes.get(t["name"], 0) + t["amount"]
     return {
         "meterId": meter["meterId"],
-        "tariffId": meter["tariffId"],
         "segments": segments,
         "importWh": sum(s["importWh"] for s in segments),
         "exportWh": sum(s["exportWh"] for s in segments),
         "energyCharge": sum(s["energyCharge"] for s in segments),
         "touCharge": sum(s["touCharge"] for s in segments),
-        "taxes": taxes,
+        "taxes": _sum_taxes({t["name"]: t["amount"]} for s in segments for t in s["taxes"]),
         "exportCredit": sum(s["exportCredit"]["amount"] for s in segments),
         "total": sum(s["total"] for s in segments),
         "quality": quality,
         "readings": sum(quality.values()),
+        "prepaidCharged": sum(h["prepaid"] for h in usage.values()),
     }
 
 
-def compute(ov: Overlay, customer_id: str, start_text: str, end_text: str) -> dict[str, Any]:
-    """The bill of a customer for a period (not recorded)."""
+def _sum_taxes(items: Any) -> dict[str, int]:
+    taxes: dict[str, int] = {}
+    for item in items:
+        for name, amount in item.items():
+            taxes[name] = taxes.get(name, 0) + amount
+    return taxes
+
+
+def compute(ov: Overlay, customer_id: str, start_text: str, end_text: str,
+            bills: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The bill of a customer for a period (not recorded), with the pending adjustments
+    and, for a prepaid customer, its charges so far and the true-up IssueBill would make.
+    ``bills``: the customer's issued bills, when the caller has read them already."""
     check_id(customer_id, "customerId")
     start, end, hours = parse_period(start_text, end_text)
     meter_ids = meters.by_customer(ov, customer_id)
     if not meter_ids:
         raise ChaincodeError(f"customer {customer_id} has no meters", status=404)
-    parts = [bill_meter(ov, meters.get(ov, m), start, end, hours) for m in meter_ids]
-    currencies = {(s["currency"], s["currencyExponent"]) for p in parts for s in p["segments"]}
+    tariffs = Tariffs(ov)
+    if bills is None:
+        bills = periods.issued(ov, customer_id)
+    parts = [bill_meter(ov, tariffs, meters.get(ov, m), start, end, hours) for m in meter_ids]
+    late = adjustments.pending(ov, tariffs, customer_id, bills)
+    currencies = ({(s["currency"], s["currencyExponent"]) for p in parts for s in p["segments"]}
+                  | {(a["currency"], a["currencyExponent"]) for a in late})
     if len(currencies) != 1:
         raise ChaincodeError(f"meters of {customer_id} are billed in several currencies",
                              status=409)
     (currency, exponent), = currencies
-    taxes: dict[str, int] = {}
-    for p in parts:
-        for name, amount in p["taxes"].items():
-            taxes[name] = taxes.get(name, 0) + amount
-    versions = sorted({(s["tariffId"], s["tariffVersion"]) for p in parts for s in p["segments"]})
-    return {
+    versions = sorted({(s["tariffId"], s["tariffVersion"]) for p in parts for s in p["segments"]}
+                      | {(a["tariffId"], a["tariffVersion"]) for a in late})
+    lines = [*parts, *late]
+    bill: dict[str, Any] = {
         "customerId": customer_id,
         "periodStart": format_utc(start),
         "periodEnd": format_utc(end),
         "currency": currency,
         "currencyExponent": exponent,
         "meters": parts,
+        "adjustments": late,
         "importWh": sum(p["importWh"] for p in parts),
         "exportWh": sum(p["exportWh"] for p in parts),
-        "energyCharge": sum(p["energyCharge"] for p in parts),
-        "touCharge": sum(p["touCharge"] for p in parts),
-        "taxes": taxes,
-        "exportCredit": sum(p["exportCredit"] for p in parts),
-        "total": sum(p["total"] for p in parts),
+        "energyCharge": sum(x["energyCharge"] for x in lines),
+        "touCharge": sum(x["touCharge"] for x in lines),
+        "taxes": _sum_taxes(x["taxes"] for x in lines),
+        "exportCredit": sum(x["exportCredit"] for x in lines),
+        "adjustmentTotal": sum(a["total"] for a in late),
+        "total": sum(x["total"] for x in lines),
         "tariffVersions": [{"tariffId": t, "version": v} for t, v in versions],
     }
-
-
-def bill_key(customer_id: str, period_start: str) -> str:
-    """Ledger key of an issued bill."""
-    return key("bill", customer_id, period_start)
+    address = wattcoin.address_of_customer(ov, customer_id)
+    if address is not None:
+        charged = sum(p["prepaidCharged"] for p in parts)
+        bill["prepaid"] = {"account": address, "charged": charged,
+                           "trueUp": bill["total"] - charged}
+    return bill
 
 
 def issue(ov: Overlay, customer_id: str, start_text: str, end_text: str) -> dict[str, Any]:
-    """Compute and record a bill; refuse an unfinished or overlapping period (409)."""
-    bill = compute(ov, customer_id, start_text, end_text)
+    """Compute and record a bill; refuse an unfinished or overlapping period (409).
+
+    In the same transaction: the pending adjustments it includes are marked consumed, its
+    period is added to each meter's billed hours (later readings for them are late), and
+    a prepaid customer's account is trued up to the bill total.
+    """
+    bills = periods.issued(ov, check_id(customer_id, "customerId"))
+    bill = compute(ov, customer_id, start_text, end_text, bills)
     if bill["periodEnd"] > format_utc(ov.stub.tx_timestamp):
         raise ChaincodeError(f"period ends {bill['periodEnd']}, which has not passed yet",
                              status=409)
-    for other in issued(ov, customer_id):
+    for other in bills:
         if other["periodStart"] < bill["periodEnd"] and bill["periodStart"] < other["periodEnd"]:
             raise ChaincodeError(
                 f"period overlaps bill {other['billId']} ({other['periodStart']} to "
@@ -217,11 +212,12 @@ def issue(ov: Overlay, customer_id: str, start_text: str, end_text: str) -> dict
     bill["billId"] = bill_key(customer_id, bill["periodStart"])
     bill["issuedAt"] = format_utc(ov.stub.tx_timestamp)
     bill["txId"] = ov.stub.tx_id
-    ov.put_json(bill["billId"], bill)
+    adjustments.consume(ov, customer_id, bill["adjustments"], bill["billId"])
+    for part in bill["meters"]:
+        meters.add_billed(ov, part["meterId"], bill["periodStart"], bill["periodEnd"])
+    if "prepaid" in bill:
+        wattcoin.true_up(ov, bill["prepaid"]["account"], bill["prepaid"]["trueUp"],
+                         billId=bill["billId"], periodStart=bill["periodStart"],
+                         periodEnd=bill["periodEnd"])
+    periods.record_issued(ov, bill)
     return bill
-
-
-def issued(ov: Overlay, customer_id: str) -> list[dict[str, Any]]:
-    """Bills issued to a customer, by period start."""
-    start, end = prefix_range("bill", check_id(customer_id, "customerId"))
-    return [load_json(kv.value) for kv in ov.scan(start, end)]

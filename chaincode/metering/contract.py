@@ -8,23 +8,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from gridledger.formats import events
+from gridledger.formats.ids import check_id
+from gridledger.formats.utc import parse_utc
+
+from ..common.arguments import int_arg
+from ..common.callers import (
+    REGULATOR,
+    UTILITY,
+    require_customer_or_operator,
+    require_member,
+    require_operator,
+    require_own,
+)
+from ..common.keys import prefix_range
+from ..common.overlay import Overlay, load_json
+from ..common.privacy import ledger
 from ..shim import ChaincodeError, Contract, Stub, canonical_json, evaluate, parse_json_arg, submit
 from . import alarms, billing, meters, readings, tariff
-from .access import REGULATOR, UTILITY, require_operator, require_operator_or_customer
 from .chain import RecordedLink, first_broken_link
-from .ledger import DETAIL_COLLECTION, Overlay, check_id, load_json, prefix_range
-from .numbers import check_int, parse_utc
-
-EVENT_ALARM = "Alarm"
-_VERIFY_CHUNK = 500
 
 
-def _int_arg(text: str, what: str, minimum: int = 0) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ChaincodeError(f"{what} must be an integer, got {text!r}", status=400) from None
-    return check_int(value, what, minimum=minimum)
+def _require_own_meter(stub: Stub, ov: Overlay, customer: str | None, meter_id: str,
+                       action: str) -> None:
+    """A customer caller reaches only its own meters (404 for an unknown one); operators
+    (``customer`` None) pass without a read."""
+    if customer is not None:
+        require_own(stub, customer, meters.get(ov, meter_id)["customerId"], action=action,
+                    what=f"meter {meter_id}")
 
 
 class MeteringContract(Contract):
@@ -34,14 +45,16 @@ class MeteringContract(Contract):
 
     # -- meters --------------------------------------------------------------------------
 
-    @submit
+    @submit(private=True)
     def RegisterMeter(self, stub: Stub, meter_json: str) -> dict[str, Any]:
         """Register a meter (Utility operator); its tariff must exist."""
         require_operator(stub, UTILITY, action="RegisterMeter")
         fields = meters.parse_registration(parse_json_arg(meter_json, "meter"))
-        ov = Overlay(stub)
+        ov = ledger(stub)
         tariff.get_doc(ov, fields["tariffId"])
-        return meters.register(ov, fields)
+        meters.register(ov, fields)
+        # The response is in the block: only what every member may see.
+        return {"meterId": fields["meterId"], "registered": True}
 
     @submit
     def ReplaceMeterKey(self, stub: Stub, meter_id: str, key_json: str) -> dict[str, Any]:
@@ -50,45 +63,57 @@ class MeteringContract(Contract):
         body = parse_json_arg(key_json, "key")
         if not isinstance(body, dict) or set(body) - {"publicKeyPem", "curve"}:
             raise ChaincodeError('key must be {"publicKeyPem": "...", "curve": "P-256"}', 400)
-        return meters.replace_key(Overlay(stub), meter_id, body.get("publicKeyPem"),
+        return meters.replace_key(ledger(stub), meter_id, body.get("publicKeyPem"),
                                   body.get("curve", "P-256"))
 
     @submit
     def SuspendMeter(self, stub: Stub, meter_id: str, reason: str) -> dict[str, Any]:
         """Stop accepting the meter's readings until resumed (Utility)."""
         require_operator(stub, UTILITY, action="SuspendMeter")
-        return meters.set_status(Overlay(stub), meter_id, meters.SUSPENDED, reason)
+        return meters.set_status(ledger(stub), meter_id, meters.SUSPENDED, reason)
 
     @submit
     def ResumeMeter(self, stub: Stub, meter_id: str, reason: str) -> dict[str, Any]:
         """Accept a suspended meter's readings again (Utility)."""
         require_operator(stub, UTILITY, action="ResumeMeter")
-        return meters.set_status(Overlay(stub), meter_id, meters.ACTIVE, reason)
+        return meters.set_status(ledger(stub), meter_id, meters.ACTIVE, reason)
 
     @submit
     def DecommissionMeter(self, stub: Stub, meter_id: str, reason: str) -> dict[str, Any]:
         """Retire a meter for good (Utility)."""
         require_operator(stub, UTILITY, action="DecommissionMeter")
-        return meters.set_status(Overlay(stub), meter_id, meters.DECOMMISSIONED, reason)
+        return meters.set_status(ledger(stub), meter_id, meters.DECOMMISSIONED, reason)
 
-    @submit
+    @submit(private=True)
     def SetMeterTariff(self, stub: Stub, meter_id: str, tariff_id: str) -> dict[str, Any]:
-        """Bill the meter under another (existing) tariff (Utility)."""
+        """Bill the meter under another trusted tariff from the next whole UTC hour on
+        (Utility); past hours keep theirs. Answers {"meterId", "from"}: no tariff id (the
+        block holds the answer; the meter's tariff is in its private record)."""
         require_operator(stub, UTILITY, action="SetMeterTariff")
-        ov = Overlay(stub)
-        tariff.get_doc(ov, tariff_id)
-        return meters.set_tariff(ov, meter_id, tariff_id)
+        return meters.set_tariff(ledger(stub), meter_id, tariff_id)
 
     @evaluate
     def GetMeter(self, stub: Stub, meter_id: str) -> dict[str, Any]:
-        """The meter record and its chain head."""
-        ov = Overlay(stub)
-        return {"meter": meters.get(ov, meter_id), "head": meters.get_head(ov, meter_id)}
+        """The whole meter record and its chain head (a Utility or Regulator peer)."""
+        customer = require_customer_or_operator(stub, UTILITY, REGULATOR, action="GetMeter")
+        ov = ledger(stub)
+        meter = meters.get(ov, meter_id)
+        require_own(stub, customer, meter["customerId"], action="GetMeter",
+                    what=f"meter {meter_id}")
+        return {"meter": meter, "head": meters.get_head(ov, meter_id)}
+
+    @evaluate
+    def GetMeterDevice(self, stub: Stub, meter_id: str) -> dict[str, Any]:
+        """The meter as a device (IDoT): id, public key, curve, profile, status (any peer)."""
+        require_member(stub, action="GetMeterDevice")
+        return meters.get_device(ledger(stub), meter_id)
 
     @evaluate
     def MetersByCustomer(self, stub: Stub, customer_id: str) -> list[dict[str, Any]]:
         """Meter records of a customer, by meter id."""
-        ov = Overlay(stub)
+        require_customer_or_operator(stub, UTILITY, REGULATOR, action="MetersByCustomer",
+                                     customer_id=customer_id)
+        ov = ledger(stub)
         return [meters.get(ov, m) for m in meters.by_customer(ov, customer_id)]
 
     # -- tariffs -------------------------------------------------------------------------
@@ -98,54 +123,60 @@ class MeteringContract(Contract):
         """Add a tariff version (Regulator operator; key-level policy: Regulator's peer)."""
         require_operator(stub, REGULATOR, action="SetTariff")
         fields = tariff.parse_version(parse_json_arg(tariff_json, "tariff"))
-        return tariff.set_version(Overlay(stub), fields)
+        return tariff.set_version(ledger(stub), fields)
 
     @evaluate
     def GetTariff(self, stub: Stub, tariff_id: str, at: str) -> dict[str, Any]:
         """The version in force at ``at`` (RFC 3339 UTC), or every version when ``at`` is ""."""
-        doc = tariff.get_doc(Overlay(stub), tariff_id)
+        require_member(stub, action="GetTariff")
+        doc = tariff.get_doc(ledger(stub), tariff_id)
         if not at:
             return doc
         return tariff.version_at(doc, parse_utc(at, "at"))
 
     # -- readings ------------------------------------------------------------------------
 
-    @submit
+    @submit(private=True)
     def SubmitReadings(self, stub: Stub, batch_json: str) -> dict[str, Any]:
         """Verify and record a batch; one verdict per reading; event ReadingsProcessed."""
         # Collection members only: the batch writes interval detail (memberOnlyWrite).
         require_operator(stub, UTILITY, REGULATOR, action="SubmitReadings")
-        result = readings.submit_readings(Overlay(stub, defer_json=True),
+        result = readings.submit_readings(ledger(stub, defer_json=True),
                                           parse_json_arg(batch_json, "batch"))
         result.pop("event")
         return result
 
     @evaluate
     def GetReadings(self, stub: Stub, meter_id: str, from_seq: str, limit: str) -> list[Any]:
-        """Public reading records (no interval detail) with seq >= from_seq, at most limit."""
+        """Reading records (chain link, deltas, quality; no interval detail) with
+        seq >= from_seq, at most limit."""
+        customer = require_customer_or_operator(stub, UTILITY, REGULATOR, action="GetReadings")
         check_id(meter_id, "meterId")
-        first = _int_arg(from_seq, "fromSeq", 1)
-        count = min(_int_arg(limit, "limit", 1), 1000)
+        first = int_arg(from_seq, "fromSeq", 1)
+        count = min(int_arg(limit, "limit", 1), 1000)
+        ov = ledger(stub)
+        _require_own_meter(stub, ov, customer, meter_id, "GetReadings")
         _, end = prefix_range("reading", meter_id)
         out: list[Any] = []
-        with stub.get_state_by_range(readings.reading_key(meter_id, first), end) as it:
-            for kv in it:
-                if len(out) >= count:
-                    break
-                out.append(load_json(kv.value))
+        for kv in ov.scan(readings.reading_key(meter_id, first), end):
+            if len(out) >= count:
+                break
+            record = load_json(kv.value)
+            for detail in ("canonical", "signature", "salt"):
+                record.pop(detail, None)
+            out.append(record)
         return out
 
     @evaluate
     def GetReadingDetail(self, stub: Stub, meter_id: str, seq: str) -> dict[str, Any]:
-        """Interval detail of one reading (collection members' peers and clients only)."""
+        """Interval detail of one reading: the signed canonical reading and its signature."""
         require_operator(stub, UTILITY, REGULATOR, action="GetReadingDetail")
-        rkey = readings.reading_key(check_id(meter_id, "meterId"), _int_arg(seq, "seq", 1))
-        raw = stub.get_private_data(DETAIL_COLLECTION, rkey)
-        if raw is None:
+        rkey = readings.reading_key(check_id(meter_id, "meterId"), int_arg(seq, "seq", 1))
+        record = ledger(stub).get_json(rkey)
+        if record is None:
             raise ChaincodeError(f"no interval detail for {meter_id} seq {seq}", status=404)
-        detail = load_json(raw)
-        detail["reading"] = load_json(detail["canonical"].encode("utf-8"))
-        return detail
+        return {"canonical": record["canonical"], "signature": record["signature"],
+                "reading": load_json(record["canonical"].encode("utf-8"))}
 
     @evaluate
     def VerifyMeterChain(self, stub: Stub, meter_id: str) -> dict[str, Any]:
@@ -155,18 +186,13 @@ class MeteringContract(Contract):
         "found"} naming the first broken link.
         """
         require_operator(stub, UTILITY, REGULATOR, action="VerifyMeterChain")
-        ov = Overlay(stub)
+        ov = ledger(stub)
         head = meters.get_head(ov, meter_id)
         start, end = prefix_range("reading", meter_id)
-        with stub.get_state_by_range(start, end) as it:
-            records = [load_json(kv.value) for kv in it]
-        details = _private_many(stub, [readings.reading_key(meter_id, r["seq"])
-                                       for r in records])
-        links = [
-            RecordedLink(r["seq"], r["prevHash"], r["hash"],
-                         None if d is None else load_json(d)["canonical"].encode("utf-8"))
-            for r, d in zip(records, details, strict=True)
-        ]
+        records = [load_json(kv.value) for kv in ov.scan(start, end)]
+        links = [RecordedLink(r["seq"], r["prevHash"], r["hash"],
+                              r["canonical"].encode("utf-8") if "canonical" in r else None)
+                 for r in records]
         broken = first_broken_link(links)
         if broken is None and records and records[-1]["hash"] != head["hash"]:
             broken = {"seq": head["seq"], "reason": "head hash differs",
@@ -186,18 +212,23 @@ class MeteringContract(Contract):
         require_operator(stub, UTILITY, REGULATOR, action="RaiseAlarm")
         alarm, canonical, signature = alarms.parse_signed_alarm(
             parse_json_arg(alarm_json, "alarm"))
-        ov = Overlay(stub)
+        ov = ledger(stub)
         meter = meters.get(ov, alarm["meterId"])
         entry = alarms.raise_signed(ov, meter, alarm, canonical, signature)
         if entry is None:
             return {"recorded": False, "reason": "duplicate: no-op, already recorded"}
-        stub.set_event(EVENT_ALARM, canonical_json(entry))
-        return {"recorded": True, "alarm": entry}
+        public = readings.public_alarm(entry)
+        stub.set_event(events.ALARM, canonical_json(public))
+        return {"recorded": True, "alarm": public}
 
     @evaluate
     def AlarmsByMeter(self, stub: Stub, meter_id: str) -> list[dict[str, Any]]:
         """Alarms of a meter, oldest first."""
-        return alarms.by_meter(Overlay(stub), meter_id)
+        customer = require_customer_or_operator(stub, UTILITY, REGULATOR,
+                                                action="AlarmsByMeter")
+        ov = ledger(stub)
+        _require_own_meter(stub, ov, customer, check_id(meter_id, "meterId"), "AlarmsByMeter")
+        return alarms.by_meter(ov, meter_id)
 
     # -- bills ---------------------------------------------------------------------------
 
@@ -205,41 +236,34 @@ class MeteringContract(Contract):
     def ComputeBill(self, stub: Stub, customer_id: str, period_start: str,
                     period_end: str) -> dict[str, Any]:
         """The bill for [periodStart, periodEnd) (Utility/Regulator operators, the customer)."""
-        require_operator_or_customer(stub, customer_id, UTILITY, REGULATOR,
-                                     action="ComputeBill")
-        return billing.compute(Overlay(stub), customer_id, period_start, period_end)
+        require_customer_or_operator(stub, UTILITY, REGULATOR, action="ComputeBill",
+                                     customer_id=customer_id)
+        return billing.compute(ledger(stub), customer_id, period_start, period_end)
 
-    @submit
+    @submit(private=True)
     def IssueBill(self, stub: Stub, customer_id: str, period_start: str,
                   period_end: str) -> dict[str, Any]:
         """Compute and record the bill (Utility operator); 409 if it overlaps another."""
         require_operator(stub, UTILITY, action="IssueBill")
-        return billing.issue(Overlay(stub), customer_id, period_start, period_end)
+        bill = billing.issue(ledger(stub), customer_id, period_start, period_end)
+        # The response is in the block: the bill itself is read with GetBill.
+        return {"issued": True, "periodStart": bill["periodStart"],
+                "periodEnd": bill["periodEnd"]}
 
     @evaluate
     def GetBill(self, stub: Stub, customer_id: str, period_start: str) -> dict[str, Any]:
         """An issued bill, by customer and period start."""
-        require_operator_or_customer(stub, customer_id, UTILITY, REGULATOR, action="GetBill")
-        raw = stub.get_state(billing.bill_key(check_id(customer_id, "customerId"),
-                                              period_start))
-        if raw is None:
+        require_customer_or_operator(stub, UTILITY, REGULATOR, action="GetBill",
+                                     customer_id=customer_id)
+        bill = ledger(stub).get_json(billing.bill_key(check_id(customer_id, "customerId"),
+                                                      period_start))
+        if bill is None:
             raise ChaincodeError(f"no bill for {customer_id} from {period_start}", status=404)
-        return load_json(raw)
+        return bill
 
     @evaluate
     def BillsByCustomer(self, stub: Stub, customer_id: str) -> list[dict[str, Any]]:
         """Issued bills of a customer, by period start."""
-        require_operator_or_customer(stub, customer_id, UTILITY, REGULATOR,
-                                     action="BillsByCustomer")
-        return billing.issued(Overlay(stub), customer_id)
-
-
-def _private_many(stub: Stub, keys: list[str]) -> list[bytes | None]:
-    # PeerStub batches private reads (GET_STATE_MULTIPLE); the Stub protocol lacks it.
-    many = getattr(stub, "get_private_data_multiple", None)
-    if many is None:
-        return [stub.get_private_data(DETAIL_COLLECTION, k) for k in keys]
-    out: list[bytes | None] = []
-    for i in range(0, len(keys), _VERIFY_CHUNK):
-        out.extend(many(DETAIL_COLLECTION, keys[i : i + _VERIFY_CHUNK]))
-    return out
+        require_customer_or_operator(stub, UTILITY, REGULATOR, action="BillsByCustomer",
+                                     customer_id=customer_id)
+        return billing.issued(ledger(stub), customer_id)

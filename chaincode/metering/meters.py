@@ -1,9 +1,24 @@
 """Meters as IDoT devices: registration, key replacement, status, lookup by customer.
 
-Public state:
-    meter~<meterId>                 the meter record (JSON)
-    meterhead~<meterId>             chain head: seq, hash, intervalEnd, importWh, exportWh
-    custmeter~<customerId>~<meterId> index for MetersByCustomer (value: meterId)
+A meter is two records (see common/privacy.py for why):
+    meter~<meterId>        public: the device (IDoT) - id, public key, curve, profile,
+                           install date, status, key history; every member may check a
+                           device's signature against it
+    meterinfo~<meterId>    private: whose it is - customer, location; billing - the
+                           tariff history and the hours already billed (below)
+    meterhead~<meterId>    private: chain head: seq, hash, intervalEnd, importWh, exportWh
+    custmeter~<customerId> private: {"meters": [...]}, the customer's meters (one record:
+                           a transaction that writes may not range-scan private data)
+
+``get`` returns both records merged (on a member's peer); ``get_device`` the public one.
+
+Tariff history: ``tariffs`` = [{"tariffId", "from"}, ...] in ``from`` order; each hour is
+priced (bills, exhaustion, late adjustments) by the entry in force at its start, so a
+change never reprices a past hour. RegisterMeter's tariff applies ``from`` the epoch (a
+meter's backlog is priced by it); SetMeterTariff's from the first whole UTC hour at or
+after the transaction time (no reading of that hour can be recorded yet: readings may not
+end after the transaction time). ``tariffId`` is the last entry's. ``billedPeriods``: see
+metering/periods.py.
 """
 
 from __future__ import annotations
@@ -13,13 +28,21 @@ import hashlib
 import re
 from typing import Any
 
+from gridledger.formats.ids import check_id
+from gridledger.formats.numbers import check_int, check_object
+from gridledger.formats.reading import load_public_key
+from gridledger.formats.utc import format_utc
+
+from ..common.keys import key
+from ..common.overlay import Overlay
 from ..shim import ChaincodeError
+from . import periods
 from .chain import GENESIS_HASH
-from .encoding import load_public_key
-from .ledger import Overlay, check_id, check_object, key, prefix_range
-from .numbers import check_int, format_utc
+from .tariff import Tariffs
 
 ACTIVE, SUSPENDED, DECOMMISSIONED = "active", "suspended", "decommissioned"
+EPOCH = "1970-01-01T00:00:00Z"
+HOUR = dt.timedelta(hours=1)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _REGISTER_FIELDS = {
     "meterId", "publicKeyPem", "curve", "customerId", "tariffId", "deviceProfile", "location",
@@ -30,6 +53,15 @@ _REGISTER_FIELDS = {
 def meter_key(meter_id: str) -> str:
     """Ledger key of a meter record."""
     return key("meter", meter_id)
+
+
+def info_key(meter_id: str) -> str:
+    """Ledger key of a meter's private record (customer, location, tariff)."""
+    return key("meterinfo", meter_id)
+
+
+# Members of the private record; everything else of a meter is public.
+INFO_FIELDS = ("customerId", "location", "tariffId", "tariffs", "billedPeriods")
 
 
 def head_key(meter_id: str) -> str:
@@ -52,7 +84,7 @@ def parse_registration(obj: Any) -> dict[str, Any]:
     """Validate a RegisterMeter argument; return the normalised fields."""
     check_object(obj, "meter", _REGISTER_FIELDS)
     pem = _text(obj.get("publicKeyPem"), "publicKeyPem", 4096)
-    curve = obj.get("curve", "P-256")
+    curve = _text(obj.get("curve", "P-256"), "curve", 16)
     load_public_key(pem, curve)  # 400 unless a PEM EC key on that curve
     install = _text(obj.get("installDate"), "installDate", 10)
     if not _DATE.fullmatch(install):
@@ -83,14 +115,11 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
     if ov.get(meter_key(meter_id)) is not None:
         raise ChaincodeError(f"meter {meter_id} is already registered", status=409)
     now = format_utc(ov.stub.tx_timestamp)
-    record = {
+    device = {
         "meterId": meter_id,
         "publicKeyPem": fields["publicKeyPem"],
         "curve": fields["curve"],
-        "customerId": fields["customerId"],
-        "tariffId": fields["tariffId"],
         "deviceProfile": fields["deviceProfile"],
-        "location": fields["location"],
         "installDate": fields["installDate"],
         "status": ACTIVE,
         "statusReason": "",
@@ -101,6 +130,11 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
         "registeredAt": now,
         "updatedAt": now,
     }
+    info = {"meterId": meter_id, "customerId": fields["customerId"],
+            "location": fields["location"], "tariffId": fields["tariffId"],
+            "tariffs": [{"tariffId": fields["tariffId"], "from": EPOCH}],
+            # A new meter of a customer already billed: its readings for those hours are late.
+            "billedPeriods": periods.billed_periods(periods.issued(ov, fields["customerId"]))}
     head = {
         "seq": 0,
         "hash": GENESIS_HASH,
@@ -108,14 +142,33 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
         "importWh": fields["initialImportWh"],
         "exportWh": fields["initialExportWh"],
     }
-    ov.put_json(meter_key(meter_id), record)
+    ov.put_json(meter_key(meter_id), device)
+    ov.put_json(info_key(meter_id), info)
     ov.put_json(head_key(meter_id), head)
-    ov.put(key("custmeter", fields["customerId"], meter_id), meter_id.encode("ascii"))
-    return record
+    owned = by_customer(ov, fields["customerId"])
+    ov.put_json(customer_index_key(fields["customerId"]), {"meters": sorted([*owned, meter_id])})
+    return {**device, **{f: info[f] for f in INFO_FIELDS}}
+
+
+def merged(device: dict[str, Any] | None, info: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A meter's public and private records as one (None when either is missing)."""
+    if device is None or info is None:
+        return None
+    return {**device, **{f: info[f] for f in INFO_FIELDS}}
 
 
 def get(ov: Overlay, meter_id: str) -> dict[str, Any]:
-    """The meter record, or 404."""
+    """The whole meter record (device and private part), or 404."""
+    device = get_device(ov, meter_id)
+    info = ov.get_json(info_key(meter_id))
+    if info is None:
+        raise ChaincodeError(f"meter {meter_id} has no private record on this peer; ask a "
+                             "Utility or Regulator peer", status=404)
+    return merged(device, info)
+
+
+def get_device(ov: Overlay, meter_id: str) -> dict[str, Any]:
+    """The meter's public record (the device), or 404."""
     record = ov.get_json(meter_key(check_id(meter_id, "meterId")))
     if record is None:
         raise ChaincodeError(f"meter {meter_id} is not registered", status=404)
@@ -131,22 +184,22 @@ def get_head(ov: Overlay, meter_id: str) -> dict[str, Any]:
 
 
 def _changeable(ov: Overlay, meter_id: str) -> dict[str, Any]:
-    record = get(ov, meter_id)
+    record = get_device(ov, meter_id)
     if record["status"] == DECOMMISSIONED:
         raise ChaincodeError(f"meter {meter_id} is decommissioned", status=409)
     return record
 
 
-def _save(ov: Overlay, record: dict[str, Any]) -> dict[str, Any]:
-    record["updatedAt"] = format_utc(ov.stub.tx_timestamp)
-    ov.put_json(meter_key(record["meterId"]), record)
-    return record
+def _save(ov: Overlay, device: dict[str, Any]) -> dict[str, Any]:
+    device["updatedAt"] = format_utc(ov.stub.tx_timestamp)
+    ov.put_json(meter_key(device["meterId"]), device)
+    return device
 
 
 def replace_key(ov: Overlay, meter_id: str, pem: str, curve: str) -> dict[str, Any]:
     """Install a new public key: readings after the current head must carry it."""
     record = _changeable(ov, meter_id)
-    load_public_key(_text(pem, "publicKeyPem", 4096), curve)
+    load_public_key(_text(pem, "publicKeyPem", 4096), _text(curve, "curve", 16))
     if pem == record["publicKeyPem"]:
         raise ChaincodeError(f"meter {meter_id} already has this key", status=409)
     head = get_head(ov, meter_id)
@@ -169,14 +222,71 @@ def set_status(ov: Overlay, meter_id: str, status: str, reason: str) -> dict[str
     return _save(ov, record)
 
 
+def tariff_at(meter: dict[str, Any], when: dt.datetime) -> str:
+    """Id of the tariff the meter's history assigns to the hour starting at ``when``."""
+    stamp = format_utc(when)
+    current = meter["tariffs"][0]["tariffId"]
+    for entry in meter["tariffs"]:
+        if entry["from"] <= stamp:
+            current = entry["tariffId"]
+    return current
+
+
+def _next_hour(when: dt.datetime) -> dt.datetime:
+    start = when.replace(minute=0, second=0, microsecond=0)
+    return start if start == when else start + HOUR
+
+
 def set_tariff(ov: Overlay, meter_id: str, tariff_id: str) -> dict[str, Any]:
-    """Bill the meter under another tariff from now on."""
-    record = _changeable(ov, meter_id)
-    record["tariffId"] = check_id(tariff_id, "tariffId")
-    return _save(ov, record)
+    """Bill the meter under another trusted tariff from the next whole hour on (a no-op if
+    it already is; 409 if a later change is scheduled or the currency would change)."""
+    _changeable(ov, meter_id)
+    info = ov.get_json(info_key(meter_id))
+    if info is None:
+        raise ChaincodeError(f"meter {meter_id} has no private record on this peer", 404)
+    check_id(tariff_id, "tariffId")
+    start = _next_hour(ov.stub.tx_timestamp)
+    stamp = format_utc(start)
+    history = info["tariffs"]
+    if stamp < history[-1]["from"]:
+        raise ChaincodeError(f"meter {meter_id} already changes tariff at "
+                             f"{history[-1]['from']}", status=409)
+    current = tariff_at(info, start)
+    if current == tariff_id:  # already so: a no-op (a retried request, say)
+        return {"meterId": meter_id, "from": history[-1]["from"]}
+    tariffs = Tariffs(ov)
+    new = tariffs.version_at(tariff_id, start)  # 404/409 unless trusted and in force
+    try:
+        old: dict[str, Any] | None = tariffs.version_at(current, start)
+    except ChaincodeError:
+        old = None  # the old tariff is not trusted (any more): leaving it is the remedy
+    if old is not None and ((old["currency"], old["currencyExponent"])
+                            != (new["currency"], new["currencyExponent"])):
+        raise ChaincodeError(f"tariff {tariff_id} is in {new['currency']}, meter {meter_id} "
+                             f"is billed in {old['currency']}", status=409)
+    entry = {"tariffId": tariff_id, "from": stamp}
+    if history[-1]["from"] == stamp:
+        history[-1] = entry  # a second change in the same hour: the last one counts
+    else:
+        history.append(entry)
+    info["tariffId"] = tariff_id
+    ov.put_json(info_key(meter_id), info)
+    return {"meterId": meter_id, "from": stamp}
+
+
+def add_billed(ov: Overlay, meter_id: str, start: str, end: str) -> None:
+    """Record that an issued bill covers [start, end) of the meter."""
+    info = ov.get_json(info_key(meter_id))
+    info["billedPeriods"] = periods.add_period(info["billedPeriods"], start, end)
+    ov.put_json(info_key(meter_id), info)
+
+
+def customer_index_key(customer_id: str) -> str:
+    """Ledger key of the list of a customer's meters."""
+    return key("custmeter", customer_id)
 
 
 def by_customer(ov: Overlay, customer_id: str) -> list[str]:
-    """Meter ids of a customer, in id order (range scan over the index)."""
-    start, end = prefix_range("custmeter", check_id(customer_id, "customerId"))
-    return [kv.value.decode("ascii") for kv in ov.scan(start, end)]
+    """Meter ids of a customer, in id order."""
+    index = ov.get_json(customer_index_key(check_id(customer_id, "customerId")))
+    return list(index["meters"]) if index else []

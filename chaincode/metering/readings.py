@@ -11,16 +11,24 @@ Per reading, in this order (the first failing check refuses it, with ``code``/``
   future             intervalEnd after the transaction timestamp
   out-of-order       intervalEnd not strictly after the previous reading's
   register-backwards importWh or exportWh below the previous reading's
-  no-tariff          prepaid meter, but no tariff version in force at the reading's hour
+  no-tariff          prepaid meter, but no trusted tariff version in force at the
+                     reading's hour (the tariff its meter's history assigns to that hour)
 Refusals write nothing; the rest of the batch still counts.
 
-What an accepted reading writes (public = on the channel, private = ``intervalDetail``):
-  public  meterhead~<m>          seq, hash, intervalEnd, importWh, exportWh (chain head)
-  public  reading~<m>~<seq>      intervalEnd, prevHash, hash, quality, import/export delta
-  public  usage~<m>~<YYYYMMDD>   per-UTC-hour import/export Wh and quality counts (bills)
-  private reading~<m>~<seq>      the canonical bytes and signature (voltage, current, power,
-                                 raw registers)
-Nothing here reads private data, so any peer (a non-member too) can endorse a batch.
+What an accepted reading writes, all of it in the private collection (common/privacy.py):
+  meterhead~<m>          seq, hash, intervalEnd, importWh, exportWh (chain head)
+  reading~<m>~<seq>      the canonical bytes and signature (voltage, current, power, raw
+                         registers), intervalEnd, prevHash, hash, quality, import/export delta
+  usage~<m>~<YYYYMMDD>   per-UTC-hour import/export Wh and quality counts (bills) and, for
+                         a prepaid meter, the tokens charged per hour (IssueBill's true-up)
+                         - or, for a late reading (its hour already billed), instead:
+  billadj~<c>~<m>~<seq>  its energy, for the customer's next bill (metering/adjustments.py)
+and, for a prepaid meter, its month-to-date charge and its paying account (wattcoin). A
+late reading is charged nothing now: the next bill's true-up charges its adjustment.
+The batch arrives in the transient map, so no block holds it; the response and the event,
+which blocks do hold, carry verdicts, counts, meter ids and relay signals, never a value.
+A prepaid meter's account is charged for every accepted reading, a zero charge included,
+so which keys a batch writes does not tell an hour without consumption.
 Energy of a reading is attributed to the UTC hour containing intervalEnd - 1 s.
 """
 
@@ -30,17 +38,28 @@ import base64
 import datetime as dt
 from typing import Any
 
-from ..shim import ChaincodeError, canonical_json
-from ..wattcoin import accounts, exhaustion
-from . import alarms, tariff
+from gridledger.formats import events
+from gridledger.formats.canonical import canonical_json
+from gridledger.formats.errors import FormatError
+from gridledger.formats.reading import (
+    QUALITIES,
+    decode_signature,
+    encode_reading,
+    verify_signature,
+)
+from gridledger.formats.utc import format_utc, parse_utc
+
+from ..common.keys import key, seq_part
+from ..common.overlay import Overlay
+from ..shim import ChaincodeError
+from ..wattcoin import api as wattcoin
+from . import adjustments, alarms, periods, tariff
 from .chain import link_hash
-from .encoding import QUALITIES, decode_signature, encode_reading, verify_signature
-from .ledger import DETAIL_COLLECTION, Overlay, key, seq_part
-from .meters import ACTIVE, head_key, meter_key
-from .numbers import format_utc, parse_utc
+from .meters import ACTIVE, head_key, info_key, merged, meter_key, tariff_at
 
 MAX_BATCH = 1000
-EVENT = "ReadingsProcessed"
+# Head members: the highest register billed so far, per register (see _accept).
+_HIGH = {"importWh": "highImportWh", "exportWh": "highExportWh"}
 
 
 class Refused(Exception):
@@ -53,12 +72,12 @@ class Refused(Exception):
 
 
 def reading_key(meter_id: str, seq: int) -> str:
-    """Public and private key of one reading."""
+    """Ledger key of one reading (private)."""
     return key("reading", meter_id, seq_part(seq))
 
 
 def usage_key(meter_id: str, day: str) -> str:
-    """Public key of a meter's hourly usage for one UTC day (YYYYMMDD)."""
+    """Ledger key of a meter's hourly usage for one UTC day (YYYYMMDD; private)."""
     return key("usage", meter_id, day)
 
 
@@ -79,13 +98,13 @@ def _parse_items(batch: Any) -> list[Any]:
 
 
 def _envelope(item: Any) -> tuple[dict[str, Any], bytes, bytes]:
+    if not isinstance(item, dict) or set(item) != {"reading", "signature"}:
+        raise Refused("invalid", 'item must be {"reading": {...}, "signature": "..."}')
     try:
-        if not isinstance(item, dict) or set(item) != {"reading", "signature"}:
-            raise ChaincodeError('item must be {"reading": {...}, "signature": "..."}', 400)
         canonical = encode_reading(item["reading"])
         return item["reading"], canonical, decode_signature(item["signature"])
-    except ChaincodeError as exc:
-        raise Refused("invalid", exc.message) from None
+    except FormatError as exc:
+        raise Refused("invalid", str(exc)) from None
 
 
 def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
@@ -101,8 +120,9 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
 
     # Round trip 1: meter records, heads, and recorded readings a replay could duplicate.
     meter_ids = sorted({r["meterId"] for r, _, _ in well_formed})
-    ov.prefetch([meter_key(m) for m in meter_ids] + [head_key(m) for m in meter_ids])
-    meters = {m: ov.get_json(meter_key(m)) for m in meter_ids}
+    ov.prefetch([meter_key(m) for m in meter_ids] + [info_key(m) for m in meter_ids]
+                + [head_key(m) for m in meter_ids])
+    meters = {m: merged(ov.get_json(meter_key(m)), ov.get_json(info_key(m))) for m in meter_ids}
     heads = {m: ov.get_json(head_key(m)) for m in meter_ids}
     ov.prefetch(
         reading_key(r["meterId"], r["seq"])
@@ -113,16 +133,17 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
     known = [m for m in meter_ids if meters[m] is not None]
     ov.prefetch(
         [tariff.REGISTRY_KEY]
-        + [tariff.tariff_key(meters[m]["tariffId"]) for m in known]
-        + [accounts.customer_key(meters[m]["customerId"]) for m in known]
+        + [tariff.tariff_key(e["tariffId"]) for m in known for e in meters[m]["tariffs"]]
+        + [wattcoin.customer_key(meters[m]["customerId"]) for m in known]
         + [usage_key(r["meterId"], hour_of(r["intervalEnd"]).strftime("%Y%m%d"))
            for r, _, _ in well_formed if meters.get(r["meterId"])]
     )
     # Round trip 3: the paying accounts.
-    payers = {m: accounts.address_of_customer(ov, meters[m]["customerId"]) for m in known}
-    ov.prefetch(accounts.account_key(a) for a in payers.values() if a)
+    payers = {m: wattcoin.address_of_customer(ov, meters[m]["customerId"]) for m in known}
+    ov.prefetch(wattcoin.account_key(a) for a in payers.values() if a)
 
     tx_time = format_utc(ov.stub.tx_timestamp)
+    tariffs = tariff.Tariffs(ov)  # each tariff key's policy read once per batch
     results: list[dict[str, Any]] = []
     counts = {"accepted": 0, "duplicate": 0, "refused": 0}
     raised: list[dict[str, Any]] = []
@@ -138,7 +159,8 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
         base = {"index": index, "meterId": reading["meterId"], "seq": reading["seq"]}
         try:
             outcome = _accept(ov, meters[reading["meterId"]], heads, reading, canonical,
-                              signature, tx_time, bool(payers.get(reading["meterId"])))
+                              signature, tx_time, bool(payers.get(reading["meterId"])),
+                              tariffs)
         except Refused as refusal:
             results.append({**base, "status": "refused", "code": refusal.code,
                             "reason": refusal.reason})
@@ -149,38 +171,60 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
                             "reason": "duplicate: no-op, already recorded"})
             counts["duplicate"] += 1
             continue
-        results.append({**base, "status": "accepted", "hash": outcome["hash"]})
+        results.append({**base, "status": "accepted"})
         counts["accepted"] += 1
         if outcome["tamper"]:
-            tampered.append({"meterId": reading["meterId"], "seq": reading["seq"],
-                             "detail": outcome["tamper"]})
+            tampered.append({"meterId": reading["meterId"], "seq": reading["seq"]})
         meter = meters[reading["meterId"]]
         for kind in reading.get("alarms", []):
             recorded = alarms.record(ov, meter, kind, reading["intervalEnd"], "reading")
             if recorded is not None:
                 raised.append(recorded)
         payer = payers.get(meter["meterId"])
-        if payer and outcome["importDeltaWh"] > 0:
-            due = exhaustion.reading_due(ov, meter["meterId"], outcome["version"],
-                                         hour_of(reading["intervalEnd"]),
-                                         outcome["importDeltaWh"])
-            exhaustion.add_due(dues, payer, meter["customerId"], meter["meterId"], due)
-    signals = exhaustion.settle(ov, dues)
-    event = {**counts, "alarms": raised, **signals}
+        if payer:
+            # Exhaustion (wattcoin) on the same overlay, hence in the same transaction:
+            # the charge commits exactly when the reading does. A late reading's energy is
+            # charged by the next bill's true-up, not now (a zero due keeps the writes).
+            late = outcome["late"]
+            hour = hour_of(reading["intervalEnd"])
+            due = wattcoin.reading_due(ov, meter["meterId"], outcome["version"], hour,
+                                       0 if late else outcome["importDeltaWh"],
+                                       0 if late else outcome["exportDeltaWh"])
+            if not late:
+                _add_charge(ov, meter["meterId"], hour, due)
+            wattcoin.add_due(dues, payer, meter["customerId"], meter["meterId"], due)
+    signals = wattcoin.settle(ov, dues)
+    event = {**counts, "alarms": [public_alarm(a) for a in raised],
+             **{name: [public_signal(e) for e in entries] for name, entries in signals.items()}}
     if tampered:
         event["tamper"] = tampered
-    ov.stub.set_event(EVENT, canonical_json(event))
+    ov.stub.set_event(events.READINGS_PROCESSED, canonical_json(event))
     ov.flush()
     return {**counts, "results": results, "event": event}
 
 
+def public_alarm(entry: dict[str, Any]) -> dict[str, Any]:
+    """What every member may see of an alarm: which meter, what, when (no place, no owner)."""
+    return {k: entry[k] for k in ("meterId", "kind", "at", "source", "txId")}
+
+
+def public_signal(entry: dict[str, Any]) -> dict[str, Any]:
+    """What every member may see of an exhausted / low-balance signal: the meters to act on
+    and, for low balance, the owner's chosen action; no account, customer or amount."""
+    out: dict[str, Any] = {"meters": entry["meters"]}
+    if "policy" in entry:
+        out["policy"] = entry["policy"]
+    return out
+
+
 def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
             reading: dict[str, Any], canonical: bytes, signature: bytes,
-            tx_time: str, prepaid: bool) -> dict[str, Any] | None:
+            tx_time: str, prepaid: bool, tariffs: tariff.Tariffs) -> dict[str, Any] | None:
     """Check one reading against its meter's head; record it. None means duplicate.
 
     ``prepaid``: the meter's customer pays by Wattcoin, so a tariff version must be in
-    force at the reading's hour (refused as "no-tariff" otherwise, before any write).
+    force at the reading's hour (refused as "no-tariff" otherwise, before any write):
+    the version of the tariff the meter's history assigns to that hour.
     """
     meter_id, seq = reading["meterId"], reading["seq"]
     if meter is None:
@@ -206,49 +250,73 @@ def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
         raise Refused("out-of-order",
                       f"intervalEnd {end} is not after the previous {head['intervalEnd']}")
     quality = reading.get("quality", QUALITIES[0])
-    backwards = [f"{register} runs backwards: {reading[register]} < {head[register]}"
-                 for register in ("importWh", "exportWh") if reading[register] < head[register]]
+    backwards = [register for register in ("importWh", "exportWh")
+                 if reading[register] < head[register]]
     if backwards and quality != "suspect":
-        raise Refused("register-backwards", "; ".join(backwards) + " (a bridge that suspects "
-                      "tampering submits such a reading with quality \"suspect\")")
+        # No register values in the reason: it is in the transaction's response, in a block.
+        raise Refused("register-backwards", f"{' and '.join(backwards)} below the previous "
+                      "reading's (a bridge that suspects tampering submits such a reading "
+                      "with quality \"suspect\")")
     version = None
     if prepaid:
         try:
-            version = tariff.version_at(tariff.get_doc(ov, meter["tariffId"]), hour_of(end))
-        except ChaincodeError as exc:
-            raise Refused("no-tariff", exc.message) from None
+            hour = hour_of(end)
+            version = tariffs.version_at(tariff_at(meter, hour), hour)
+        except (ChaincodeError, FormatError) as exc:
+            raise Refused("no-tariff", str(exc)) from None
     new_hash = link_hash(head["hash"], canonical)
     # A suspect reading whose register ran backwards is recorded (tamper evidence on the
-    # chain) but bills nothing for that register; later readings bill from its value.
-    deltas = {"importDeltaWh": max(0, reading["importWh"] - head["importWh"]),
-              "exportDeltaWh": max(0, reading["exportWh"] - head["exportWh"])}
+    # chain) and bills nothing. The head keeps two registers each: the last one the meter
+    # gave (the next reading continues from it, so a reset meter is never blocked) and the
+    # highest one ever billed, which never goes down: energy is billed only above it, so a
+    # spurious low value can never make a later reading bill the whole jump back up.
+    high = {r: head.get(_HIGH[r], head[r]) for r in _HIGH}
+    deltas = {"importDeltaWh": max(0, reading["importWh"] - high["importWh"]),
+              "exportDeltaWh": max(0, reading["exportWh"] - high["exportWh"])}
     record = {"meterId": meter_id, "seq": seq, "intervalEnd": end, "prevHash": head["hash"],
-              "hash": new_hash, "quality": quality, "txId": ov.stub.tx_id, **deltas}
+              "hash": new_hash, "quality": quality, "txId": ov.stub.tx_id, **deltas,
+              "canonical": canonical.decode("utf-8"), "signature": _b64(signature)}
     if backwards:
-        record["tamper"] = backwards
+        record["tamper"] = [f"{r} runs backwards: {reading[r]} < {head[r]}" for r in backwards]
     if "alarms" in reading:
         record["alarms"] = reading["alarms"]
-    rkey = reading_key(meter_id, seq)
-    ov.put_json(rkey, record)
-    ov.stub.put_private_data(DETAIL_COLLECTION, rkey, canonical_json(
-        {"canonical": canonical.decode("utf-8"), "signature": _b64(signature)}))
+    ov.put_json(reading_key(meter_id, seq), record)
     heads[meter_id] = {"seq": seq, "hash": new_hash, "intervalEnd": end,
-                       "importWh": reading["importWh"], "exportWh": reading["exportWh"]}
+                       "importWh": reading["importWh"], "exportWh": reading["exportWh"],
+                       **{_HIGH[r]: max(reading[r], high[r]) for r in _HIGH}}
     ov.put_json(head_key(meter_id), heads[meter_id])
-    _add_usage(ov, meter_id, end, quality, deltas)
-    return {"hash": new_hash, "version": version, "tamper": backwards, **deltas}
+    late = _add_usage(ov, meter, seq, end, quality, deltas)
+    return {"hash": new_hash, "version": version, "tamper": backwards, "late": late,
+            **deltas}
 
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _add_usage(ov: Overlay, meter_id: str, interval_end: str, quality: str,
-               deltas: dict[str, int]) -> None:
+def _add_usage(ov: Overlay, meter: dict[str, Any], seq: int, interval_end: str, quality: str,
+               deltas: dict[str, int]) -> bool:
+    """Add a reading's energy to its hour's usage; True (and a bill adjustment instead) when
+    an issued bill already covers that hour: the reading is late."""
     hour = hour_of(interval_end)
-    ukey = usage_key(meter_id, hour.strftime("%Y%m%d"))
+    stamp = format_utc(hour)
+    if periods.covers(meter["billedPeriods"], stamp):
+        adjustments.record(ov, meter, seq, stamp, deltas["importDeltaWh"],
+                           deltas["exportDeltaWh"])
+        return True
+    ukey = usage_key(meter["meterId"], hour.strftime("%Y%m%d"))
     day = ov.get_json(ukey) or {"importWh": [0] * 24, "exportWh": [0] * 24, "quality": {}}
     day["importWh"][hour.hour] += deltas["importDeltaWh"]
     day["exportWh"][hour.hour] += deltas["exportDeltaWh"]
     day["quality"].setdefault(quality, [0] * 24)[hour.hour] += 1
+    ov.put_json(ukey, day)
+    return False
+
+
+def _add_charge(ov: Overlay, meter_id: str, hour: dt.datetime, due: int) -> None:
+    """Keep a prepaid reading's charge (negative: refund) with its hour's usage, so that
+    IssueBill sums exactly the charges of the period's hours."""
+    ukey = usage_key(meter_id, hour.strftime("%Y%m%d"))
+    day = ov.get_json(ukey)  # written by _add_usage in this transaction
+    day.setdefault("prepaid", [0] * 24)[hour.hour] += due
     ov.put_json(ukey, day)

@@ -1,28 +1,35 @@
-"""Tariffs: versioned schedules set by the Regulator, and the pure pricing arithmetic.
+"""Tariffs: versioned schedules set by the Regulator, and which tariff keys to trust.
 
 Public state:
     tariff~<tariffId>  {"tariffId", "versions": [version, ...]} in effectiveFrom order
+                       (and "replaced": {"at", "txId"} once SetTariff replaced a forgery)
     tariffreg          {"tariffIds": [...]}: the tariffs the Regulator has created
 
-Both keys carry a key-level endorsement policy "RegulatorMSP peer" from their first write,
-so every later write needs the Regulator's endorsement. A brand-new key has no policy yet
-(Fabric validates its first write against the chaincode policy), so a tariff is trusted
-only when ``tariffreg`` lists it: adding an id rewrites ``tariffreg``, which needs the
-Regulator from the first SetTariff on.
+Both keys get the key-level endorsement policy "a RegulatorMSP peer"
+(:func:`regulator_policy`) in the transaction that creates them, so every later write
+needs the Regulator's endorsement. Any other member pair can still write a key that has no
+policy (Fabric validates it against the chaincode policy), so the chaincode trusts a
+tariff only when both its key and ``tariffreg`` carry exactly that policy and
+``tariffreg`` lists it (:class:`Tariffs`); it refuses to price with anything else (409).
+SetTariff replaces a key written without the policy instead of appending to it.
 
-Prices are integers in minor units of the currency per kWh; energy is in Wh, so an amount
-is Wh x price / 1000, rounded half away from zero (numbers.div_round) once per bill line.
+The pricing arithmetic is in :mod:`.pricing`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
+from gridledger.formats.ids import check_id, is_id
+from gridledger.formats.numbers import check_int, check_object
+from gridledger.formats.utc import format_utc, parse_hour
+
+from ..common.callers import REGULATOR
+from ..common.keys import key
+from ..common.overlay import Overlay, load_json
 from ..shim import ChaincodeError, all_of_policy
-from .access import REGULATOR
-from .ledger import Overlay, check_id, check_object, key
-from .numbers import check_int, div_round, format_utc, parse_hour
 
 REGISTRY_KEY = "tariffreg"
 _FIELDS = {
@@ -37,6 +44,7 @@ def tariff_key(tariff_id: str) -> str:
     return key("tariff", tariff_id)
 
 
+@functools.cache
 def regulator_policy() -> bytes:
     """Key-level endorsement policy for tariff keys: a RegulatorMSP peer must endorse."""
     return all_of_policy([REGULATOR])
@@ -127,49 +135,65 @@ def parse_version(obj: Any) -> dict[str, Any]:
     }
 
 
-def set_version(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
-    """Append a version; attach the Regulator key-level policy on first write of a key.
+def _forged(what: str) -> ChaincodeError:
+    return ChaincodeError(
+        f"{what} does not carry the Regulator's key-level endorsement policy, so members "
+        "other than the Regulator may have written it: refusing to trust it (the "
+        "Regulator's next SetTariff replaces it)", status=409)
 
-    Versions are append-only and strictly later in effect; after the first, a version may
-    not take effect before the transaction time, so issued bills stay reproducible.
+
+class Tariffs:
+    """The tariffs one transaction may trust, each key read and checked once.
+
+    Trusted = ``tariffreg`` and ``tariff~<id>`` both carry exactly :func:`regulator_policy`
+    and ``tariffreg`` lists the id. On a peer every policy read is a round trip
+    (GET_STATE_METADATA, one key each), hence the per-transaction cache: a reading batch
+    prices hundreds of readings with one or two tariffs.
     """
-    tariff_id = fields["tariffId"]
-    doc = ov.get_json(tariff_key(tariff_id))
-    now = ov.stub.tx_timestamp
-    if doc is None:
-        doc = {"tariffId": tariff_id, "versions": []}
-        registry = ov.get_json(REGISTRY_KEY)
-        if registry is None:
-            ov.stub.set_state_validation_parameter(REGISTRY_KEY, regulator_policy())
-            registry = {"tariffIds": []}
-        registry["tariffIds"] = sorted({*registry["tariffIds"], tariff_id})
-        ov.put_json(REGISTRY_KEY, registry)
-        ov.stub.set_state_validation_parameter(tariff_key(tariff_id), regulator_policy())
-    else:
-        last = doc["versions"][-1]
-        if fields["effectiveFrom"] <= last["effectiveFrom"]:
-            raise ChaincodeError(
-                f"tariff {tariff_id} version {last['version']} is effective from "
-                f"{last['effectiveFrom']}; a new version must start later", status=409
-            )
-        if parse_hour(fields["effectiveFrom"], "effectiveFrom") < now:
-            raise ChaincodeError(
-                "a new tariff version cannot take effect before the transaction time", status=409
-            )
-    version = {**fields, "version": len(doc["versions"]) + 1, "setAt": format_utc(now),
-               "txId": ov.stub.tx_id}
-    doc["versions"].append(version)
-    ov.put_json(tariff_key(tariff_id), doc)
-    return version
+
+    def __init__(self, ov: Overlay) -> None:
+        self.ov = ov
+        self._protected: dict[str, bool] = {}
+        self._docs: dict[str, dict[str, Any]] = {}
+
+    def protected(self, k: str) -> bool:
+        """True when key ``k`` carries exactly the Regulator policy (committed state)."""
+        if k not in self._protected:
+            policy = self.ov.stub.get_state_validation_parameter(k)
+            self._protected[k] = policy == regulator_policy()
+        return self._protected[k]
+
+    def registry(self) -> list[str]:
+        """The ids ``tariffreg`` lists ([] before the first SetTariff); 409 if forged."""
+        raw = self.ov.get(REGISTRY_KEY)
+        if raw is None:
+            return []
+        if not self.protected(REGISTRY_KEY):
+            raise _forged(f"the tariff registry {REGISTRY_KEY}")
+        return load_json(raw)["tariffIds"]
+
+    def doc(self, tariff_id: str) -> dict[str, Any]:
+        """All versions of a trusted tariff; 404 if the Regulator never set it, 409 if forged."""
+        if tariff_id in self._docs:
+            return self._docs[tariff_id]
+        tkey = tariff_key(check_id(tariff_id, "tariffId"))
+        self.ov.prefetch([tkey, REGISTRY_KEY])
+        raw = self.ov.get(tkey)
+        if raw is None or tariff_id not in self.registry():
+            raise ChaincodeError(f"tariff {tariff_id} is not defined", status=404)
+        if not self.protected(tkey):
+            raise _forged(f"tariff key {tkey}")
+        self._docs[tariff_id] = load_json(raw)
+        return self._docs[tariff_id]
+
+    def version_at(self, tariff_id: str, when: dt.datetime) -> dict[str, Any]:
+        """The version of a trusted tariff in force at ``when``, or 404."""
+        return version_at(self.doc(tariff_id), when)
 
 
 def get_doc(ov: Overlay, tariff_id: str) -> dict[str, Any]:
-    """All versions of a trusted tariff, or 404 (also when ``tariffreg`` does not list it)."""
-    tariff_id = check_id(tariff_id, "tariffId")
-    doc, registry = (ov.get_json(k) for k in (tariff_key(tariff_id), REGISTRY_KEY))
-    if doc is None or registry is None or tariff_id not in registry["tariffIds"]:
-        raise ChaincodeError(f"tariff {tariff_id} is not defined", status=404)
-    return doc
+    """All versions of a trusted tariff (one lookup; use :class:`Tariffs` for several)."""
+    return Tariffs(ov).doc(tariff_id)
 
 
 def version_at(doc: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
@@ -186,49 +210,69 @@ def version_at(doc: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
     return current
 
 
-# -- pricing arithmetic (pure) -------------------------------------------------------------
+def _genuine_registry(tariffs: Tariffs) -> tuple[list[str], bool]:
+    """(ids to keep in ``tariffreg``, whether the key needs the policy set).
+
+    A registry without the policy is rebuilt from the ids it lists whose tariff keys carry
+    the policy: an id listed by a forger who did not also protect its key does not survive
+    (one protected at creation cannot be told apart: chaincode/README.md, "Tariffs").
+    """
+    raw = tariffs.ov.get(REGISTRY_KEY)
+    if raw is None:
+        return [], True
+    if tariffs.protected(REGISTRY_KEY):
+        return load_json(raw)["tariffIds"], False
+    try:
+        forged = load_json(raw)
+    except ValueError:  # not even JSON
+        forged = None
+    listed = forged.get("tariffIds") if isinstance(forged, dict) else None
+    if not isinstance(listed, list):
+        listed = []
+    candidates = sorted({i for i in listed if is_id(i)})
+    return [i for i in candidates if tariffs.protected(tariff_key(i))], True
 
 
-def tier_bounds_wh(version: dict[str, Any], num: int = 1, den: int = 1) -> list[int | None]:
-    """Upper tier bounds in Wh, scaled by num/den (pro-rating), rounded half up."""
-    return [
-        None if t["upToKwh"] is None else div_round(t["upToKwh"] * 1000 * num, den)
-        for t in version["tiers"]
-    ]
+def set_version(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
+    """Append a version to a trusted tariff, or start the tariff (replacing a forgery).
 
-
-def split_by_tiers(start_wh: int, energy_wh: int, bounds: list[int | None]) -> list[int]:
-    """Wh of the span [start_wh, start_wh + energy_wh) that falls in each tier."""
-    parts: list[int] = []
-    low = 0
-    end = start_wh + energy_wh
-    for bound in bounds:
-        high = end if bound is None else bound
-        parts.append(max(0, min(end, high) - max(start_wh, low)))
-        low = high if bound is not None else low
-    return parts
-
-
-def tiered_milli(start_wh: int, energy_wh: int, version: dict[str, Any]) -> int:
-    """Exact cost of [start_wh, start_wh + energy_wh) in thousandths of a minor unit."""
-    parts = split_by_tiers(start_wh, energy_wh, tier_bounds_wh(version))
-    return sum(wh * t["pricePerKwh"] for wh, t in zip(parts, version["tiers"], strict=True))
-
-
-def local_hour(version: dict[str, Any], utc_hour: int) -> int:
-    """Hour of day in the tariff's local time for a UTC hour of day."""
-    return (utc_hour + version["utcOffsetMinutes"] // 60) % 24
-
-
-def band_of(version: dict[str, Any], utc_hour: int) -> tuple[str, int]:
-    """(band name, adjustPerKwh) for a UTC hour; ("standard", 0) outside every band."""
-    hour = local_hour(version, utc_hour)
-    for band in version["touBands"]:
-        if hour in band["hours"]:
-            return band["name"], band["adjustPerKwh"]
-    return "standard", 0
-
-
-def tax_basis_points(version: dict[str, Any]) -> int:
-    """Sum of the version's tax rates in basis points."""
-    return sum(t["rateBasisPoints"] for t in version["taxes"])
+    Versions are append-only and strictly later in effect; after the first, a version may
+    not take effect before the transaction time, so issued bills stay reproducible. Every
+    key this writes for the first time, or that lacked the policy, gets the Regulator
+    policy in this transaction.
+    """
+    tariff_id = fields["tariffId"]
+    tkey = tariff_key(tariff_id)
+    tariffs = Tariffs(ov)
+    ov.prefetch([tkey, REGISTRY_KEY])
+    ids, registry_unprotected = _genuine_registry(tariffs)
+    now = ov.stub.tx_timestamp
+    exists = ov.get(tkey) is not None
+    trusted = exists and tariff_id in ids and tariffs.protected(tkey)
+    if trusted:
+        doc = load_json(ov.get(tkey))
+        last = doc["versions"][-1]
+        if fields["effectiveFrom"] <= last["effectiveFrom"]:
+            raise ChaincodeError(
+                f"tariff {tariff_id} version {last['version']} is effective from "
+                f"{last['effectiveFrom']}; a new version must start later", status=409
+            )
+        if parse_hour(fields["effectiveFrom"], "effectiveFrom") < now:
+            raise ChaincodeError(
+                "a new tariff version cannot take effect before the transaction time", status=409
+            )
+    else:
+        # New, or forged (written without the Regulator): start afresh, never append.
+        doc = {"tariffId": tariff_id, "versions": []}
+        if exists:
+            doc["replaced"] = {"at": format_utc(now), "txId": ov.stub.tx_id}
+        ov.stub.set_state_validation_parameter(tkey, regulator_policy())
+    if tariff_id not in ids or registry_unprotected:
+        ov.put_json(REGISTRY_KEY, {"tariffIds": sorted({*ids, tariff_id})})
+    if registry_unprotected:
+        ov.stub.set_state_validation_parameter(REGISTRY_KEY, regulator_policy())
+    version = {**fields, "version": len(doc["versions"]) + 1, "setAt": format_utc(now),
+               "txId": ov.stub.tx_id}
+    doc["versions"].append(version)
+    ov.put_json(tkey, doc)
+    return version

@@ -6,24 +6,33 @@ Public API (everything else is internal):
   ``ChaincodeError``, ``PeerError``, ``canonical_json``, ``parse_json_arg``,
   ``ClientIdentity``, ``all_of_policy``
 - serving them: ``ContractRouter``, ``ChaincodeServer``, ``ServerConfig``, ``TLSConfig``
+
+``canonical_json`` and ``read_ca_attributes`` are :mod:`gridledger.formats`' own, re-exported
+for contracts' convenience; a ``FormatError`` escaping a contract function is answered with
+status 400, like ``ChaincodeError(status=400)``.
 """
 
+from gridledger.formats.ca_attributes import read_ca_attributes
+from gridledger.formats.canonical import canonical_json
+
 from .contract import (
+    TRANSIENT_ARGS,
     Contract,
     ContractRouter,
-    canonical_json,
     evaluate,
     parse_json_arg,
     submit,
+    transient_arguments,
 )
 from .errors import ChaincodeError, PeerError, ShimError, StreamClosedError
-from .identity import ClientIdentity, parse_creator, read_ca_attributes
+from .identity import ClientIdentity, parse_creator
 from .policy import all_of_policy, policy_msp_ids
 from .server import ChaincodeServer, ServerConfig, TLSConfig
 from .stub import KV, PeerCapabilities, PeerStub, RangeIterator, StateIterator, Stub
 
 __all__ = [
     "KV",
+    "TRANSIENT_ARGS",
     "ChaincodeError",
     "ChaincodeServer",
     "ClientIdentity",
@@ -47,4 +56,5 @@ __all__ = [
     "policy_msp_ids",
     "read_ca_attributes",
     "submit",
+    "transient_arguments",
 ]

@@ -5,9 +5,11 @@
     ├── PeerError             the peer answered a stub request with ERROR
     └── StreamClosedError     the stream to the peer ended while a request waited
 
-Contracts raise ``ChaincodeError`` (or let ``PeerError`` propagate). Anything else
-that escapes a transaction function is treated as a bug: logged, and answered with
-a generic status 500 so internals never reach the client.
+Contracts raise ``ChaincodeError`` (or let ``PeerError`` propagate), or let a
+``gridledger.formats.errors.FormatError`` (bad input to a shared format check) escape:
+the dispatcher answers it with status 400 and its message. Anything else that escapes a
+transaction function is treated as a bug: logged, and answered with a generic status 500
+so internals never reach the client.
 """
 
 from __future__ import annotations

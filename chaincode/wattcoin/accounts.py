@@ -2,20 +2,23 @@
 
 One token is one minor unit of the utility's currency (1 VND for VND; 1 cent for USD).
 
-Public state:
+State (all of it private: common/privacy.py):
     wcacct~<address>          the account (JSON, see ``new_account``)
     wccust~<customerId>       address of the account that pays the customer's energy
     wcmint~<paymentReference> the mint done for a payment (refuses a second one)
     wchist~<address>~<n>      history entry n (1, 2, ...) of an account
 
-Counters per account: ``minted`` (tokens created into it), ``paid`` (tokens it paid to
-the utility, including arrears settled), ``charged`` (energy cost it was charged),
-``arrears`` (charged but unpaid: a debt, not tokens). Summed over all accounts:
+Counters per account: ``minted`` (tokens created into it by top-ups), ``charged`` (energy
+cost it was charged), ``refunded`` (energy cost credited back to it: a month-to-date
+cost that went down, a bill below the prepaid charges), ``paid`` (tokens it paid to the
+utility, including arrears settled), ``returned`` (tokens the utility gave back into its
+balance: a refund beyond its arrears), ``arrears`` (charged but unpaid: a debt, not
+tokens). A refund cancels arrears first, then returns tokens. Summed over all accounts:
 
-    sum(minted)  == sum(balance) + sum(paid)        tokens are conserved
-    sum(charged) == sum(paid)    + sum(arrears)     every charge is paid or owed
+    sum(minted) + sum(returned)   == sum(balance) + sum(paid)                 tokens
+    sum(charged) - sum(refunded)  == sum(paid) - sum(returned) + sum(arrears) cost
 
-The utility's account is the sum of ``paid``: paid tokens are retired, not held in a
+The utility's account is sum(paid) - sum(returned): paid tokens are retired, not held in a
 single utility balance, because one key updated by every reading transaction would make
 concurrent reading batches conflict (MVCC_READ_CONFLICT).
 """
@@ -24,8 +27,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..metering.ledger import Overlay, check_id, key, load_json, prefix_range, seq_part
-from ..metering.numbers import MAX_INT, check_int, format_utc
+from gridledger.formats.ids import check_id
+from gridledger.formats.numbers import MAX_INT, check_int
+from gridledger.formats.utc import format_utc
+
+from ..common.keys import key, prefix_range, seq_part
+from ..common.overlay import Overlay, load_json
 from ..shim import ChaincodeError
 
 IDENTITY, METER = "identity", "meter"
@@ -57,7 +64,9 @@ def new_account(ov: Overlay, address: str, kind: str, controller: str,
         "arrears": 0,
         "minted": 0,
         "paid": 0,
+        "returned": 0,
         "charged": 0,
+        "refunded": 0,
         "lowBalanceThreshold": 0,
         "policy": "notify",
         "low": False,
@@ -79,8 +88,8 @@ def get(ov: Overlay, address: str) -> dict[str, Any]:
 
 def address_of_customer(ov: Overlay, customer_id: str) -> str | None:
     """Address paying for ``customer_id`` (None: the customer is postpaid)."""
-    raw = ov.get(customer_key(customer_id))
-    return None if raw is None else raw.decode("ascii")
+    binding = ov.get_json(customer_key(customer_id))
+    return None if binding is None else binding["address"]
 
 
 def bind_customer(ov: Overlay, customer_id: str, address: str) -> dict[str, Any]:
@@ -97,7 +106,7 @@ def bind_customer(ov: Overlay, customer_id: str, address: str) -> dict[str, Any]
         old["customerId"] = None
         save(ov, old)
     account["customerId"] = customer_id
-    ov.put(customer_key(customer_id), address.encode("ascii"))
+    ov.put_json(customer_key(customer_id), {"address": address})
     return save(ov, account)
 
 
@@ -164,6 +173,23 @@ def charge(account: dict[str, Any], due: int) -> dict[str, Any]:
     if low:
         account["low"] = True
     return {"paid": paid, "unpaid": due - paid, "exhausted": exhausted, "low": low}
+
+
+def refund(account: dict[str, Any], amount: int) -> dict[str, int]:
+    """Credit back ``amount`` of energy cost: arrears first, then tokens into the balance.
+
+    Never switches supply back on by itself (``exhausted`` stays): the bridge reconnects on
+    a top-up's or transfer's event, and a refund has none. Returns {"arrearsCancelled",
+    "returned"}.
+    """
+    cancelled = min(amount, account["arrears"])
+    account["arrears"] -= cancelled
+    account["refunded"] += amount
+    account["returned"] += amount - cancelled
+    account["balance"] += amount - cancelled
+    if account["low"] and account["balance"] >= account["lowBalanceThreshold"]:
+        account["low"] = False
+    return {"arrearsCancelled": cancelled, "returned": amount - cancelled}
 
 
 def mint(ov: Overlay, address: str, amount: int, reference: str) -> dict[str, Any]:
@@ -244,12 +270,15 @@ def history(ov: Overlay, address: str, from_n: int, limit: int) -> list[dict[str
 
 
 def totals(ov: Overlay) -> dict[str, int]:
-    """Sums over every account: the utility's view and the conservation check."""
+    """Sums over every account: the utility's view and the conservation check;
+    ``received`` = paid - returned, what the utility has been paid net."""
     start, end = prefix_range("wcacct")
-    sums = {"accounts": 0, "minted": 0, "balance": 0, "paid": 0, "charged": 0, "arrears": 0}
+    fields = ("minted", "balance", "paid", "returned", "charged", "refunded", "arrears")
+    sums = {"accounts": 0, **dict.fromkeys(fields, 0)}
     for kv in ov.scan(start, end):
         account = load_json(kv.value)
         sums["accounts"] += 1
-        for field in ("minted", "balance", "paid", "charged", "arrears"):
+        for field in fields:
             sums[field] += account[field]
+    sums["received"] = sums["paid"] - sums["returned"]
     return sums

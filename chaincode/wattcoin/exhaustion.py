@@ -1,20 +1,27 @@
-"""Exhaustion (seed 004): each accepted reading's energy cost moves from the customer's
-account to the utility, in the reading's own transaction.
+"""Exhaustion (seed 004): each accepted reading's energy cost moves between the customer's
+account and the utility in the reading's own transaction; IssueBill trues it up.
 
-Cost of a reading = the tiered price of its energy at the meter's period-to-date position
-(marginal: the tier its kWh fall in this month), plus the time-of-use adjustment of its
-hour, plus taxes. To keep rounding from drifting, the exact cost of the month so far is
-kept per meter in thousandths of a minor unit (``milli``), and the amount charged so far
-is ``charged``; a reading charges
+Per meter and local calendar month (of the tariff version pricing the reading's hour):
 
-    round_half_up(milli_after x (10000 + tax basis points) / 10**7) - charged
+    wcptd~<meterId>~<YYYYMM>  {"importWh", "exportWh", "exact", "charged"}   (private)
 
-so the month's deductions always equal the rounded exact cost of the month to date. The
-month is the calendar month in the tariff's local time; prepaid tier thresholds are not
-pro-rated when a tariff changes mid-month (the bill is; the two may differ by that and by
-per-line rounding: the bill is the statement, the deductions are the payments).
+``exact`` is the month-to-date exact cost in ten-millionths of a minor unit. Each reading
+adds, with the version in force at its hour (tax rate, ToU band, tiers, feed-in price):
 
-Public state: ``wcptd~<meterId>~<YYYYMM>`` {"importWh", "milli", "charged"}.
+    (tiered_milli(month importWh, import Wh) + import Wh x adjustPerKwh) x (10000 + tax bp)
+      - export Wh x feedInPricePerKwh x 10000
+
+(tiers by the month-to-date kWh, not pro-rated; taxes per interval at the rate then in
+force; ToU adjustments may be negative; export credited untaxed, as on the bill). Then
+
+    due = round_half_away_from_zero(exact / 10**7) - charged;   charged += due
+
+so a month's charges always equal its rounded exact cost to date, down as well as up: a
+negative ``due`` is refunded (``accounts.refund``). The reading path keeps each due in
+its hour's usage record, and IssueBill charges or credits the difference between the
+bill total and the dues of the period's hours (:func:`true_up`): after it, a prepaid
+customer has been charged exactly the bill.
+
 Customers without a bound account are postpaid: no exhaustion, bills only.
 """
 
@@ -23,10 +30,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..metering import tariff
-from ..metering.ledger import Overlay, key
-from ..metering.numbers import div_round
+from ..common.amounts import div_round
+from ..common.keys import key
+from ..common.overlay import Overlay
+from ..metering import api as metering
 from . import accounts
+
+EXACT_PER_MINOR = 10**7  # ``exact`` unit: thousandths of a minor unit x basis points
 
 
 def period_key(meter_id: str, version: dict[str, Any], hour_start: dt.datetime) -> str:
@@ -36,22 +46,36 @@ def period_key(meter_id: str, version: dict[str, Any], hour_start: dt.datetime) 
 
 
 def reading_due(ov: Overlay, meter_id: str, version: dict[str, Any], hour_start: dt.datetime,
-                energy_wh: int) -> int:
-    """Advance the meter's period-to-date record by ``energy_wh``; return tokens now due."""
+                import_wh: int, export_wh: int) -> int:
+    """Advance the meter's month-to-date cost by one reading; return the tokens now due
+    (negative: to refund). Zero energy still rewrites the record (constant write pattern)."""
     pkey = period_key(meter_id, version, hour_start)
-    ptd = ov.get_json(pkey) or {"importWh": 0, "milli": 0, "charged": 0}
-    _, adjust = tariff.band_of(version, hour_start.hour)
-    ptd["milli"] += tariff.tiered_milli(ptd["importWh"], energy_wh, version) + energy_wh * adjust
-    ptd["importWh"] += energy_wh
-    target = div_round(ptd["milli"] * (10_000 + tariff.tax_basis_points(version)), 10_000_000)
-    due = max(0, target - ptd["charged"])
-    ptd["charged"] = max(ptd["charged"], target)
+    ptd = ov.get_json(pkey) or {"importWh": 0, "exportWh": 0, "exact": 0, "charged": 0}
+    _, adjust = metering.band_of(version, hour_start.hour)
+    milli = metering.tiered_milli(ptd["importWh"], import_wh, version) + import_wh * adjust
+    ptd["exact"] += (milli * (10_000 + metering.tax_basis_points(version))
+                     - export_wh * version["feedInPricePerKwh"] * 10_000)
+    ptd["importWh"] += import_wh
+    ptd["exportWh"] += export_wh
+    target = div_round(ptd["exact"], EXACT_PER_MINOR)
+    due = target - ptd["charged"]
+    ptd["charged"] = target
     ov.put_json(pkey, ptd)
     return due
 
 
+def _apply(account: dict[str, Any], amount: int) -> dict[str, Any]:
+    """Charge a positive amount, refund a negative one; the history entry's detail."""
+    if amount >= 0:
+        outcome = accounts.charge(account, amount)
+        return {"paidNow": outcome["paid"], "unpaid": outcome["unpaid"],
+                "exhausted": outcome["exhausted"], "low": outcome["low"]}
+    return {**accounts.refund(account, -amount), "exhausted": False, "low": False}
+
+
 def settle(ov: Overlay, dues: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Charge each account its batch total once; return Exhausted and LowBalance signals.
+    """Charge (or refund) each account its batch total once; return Exhausted and
+    LowBalance signals.
 
     ``dues`` maps address -> {"customerId", "amount", "meters": set, "readings": int}.
     """
@@ -60,18 +84,20 @@ def settle(ov: Overlay, dues: dict[str, dict[str, Any]]) -> dict[str, list[dict[
     for address in sorted(dues):  # sorted: identical writes and event on every endorser
         due = dues[address]
         account = accounts.get(ov, address)
-        outcome = accounts.charge(account, due["amount"])
-        accounts.add_history(
-            ov, account, "exhaustion", due["amount"], paidNow=outcome["paid"],
-            unpaid=outcome["unpaid"], readings=due["readings"], meters=sorted(due["meters"]),
-        )
+        outcome = _apply(account, due["amount"])
+        signals = {k: outcome.pop(k) for k in ("exhausted", "low")}
+        accounts.add_history(ov, account, "exhaustion", due["amount"], **outcome,
+                             readings=due["readings"], meters=sorted(due["meters"]))
         accounts.save(ov, account)
+        # Every meter of the customer, not only this batch's: the signal is for relays,
+        # and the bridge learns nothing else (no customer in an event).
+        supplied = {*due["meters"], *metering.meters_of_customer(ov, due["customerId"])}
         summary = {"customerId": due["customerId"], "account": address,
-                   "meters": sorted(due["meters"]), "balance": account["balance"],
+                   "meters": sorted(supplied), "balance": account["balance"],
                    "arrears": account["arrears"]}
-        if outcome["exhausted"]:
+        if signals["exhausted"]:
             exhausted.append(summary)
-        if outcome["low"]:
+        if signals["low"]:
             low.append({**summary, "threshold": account["lowBalanceThreshold"],
                         "policy": account["policy"]})
     return {"exhausted": exhausted, "lowBalance": low}
@@ -87,3 +113,17 @@ def add_due(dues: dict[str, dict[str, Any]], address: str, customer_id: str, met
     entry["meters"].add(meter_id)
     entry["readings"] += 1
 
+
+def true_up(ov: Overlay, address: str, amount: int, **detail: Any) -> dict[str, Any]:
+    """Settle a bill against the account paying for its customer: charge ``amount``
+    (a shortfall; arrears for what the balance cannot pay) or credit ``-amount`` (an
+    excess), recorded as a "true-up" history entry even when zero. The account's
+    ``exhausted`` flag is set by a charge that empties it (the bridge learns it from the
+    next reading's charge; IssueBill has no event) and cleared only by a top-up."""
+    account = accounts.get(ov, address)
+    outcome = _apply(account, amount)
+    for signal in ("exhausted", "low"):
+        outcome.pop(signal)
+    entry = accounts.add_history(ov, account, "true-up", amount, **outcome, **detail)
+    accounts.save(ov, account)
+    return entry

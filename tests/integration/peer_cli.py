@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Mapping
 
 from gridledger.network.consortium import Consortium
 from gridledger.network.fabric_cli import FabricCommandError
 
 
 def invoke(
-    net: Consortium, org: str, endorsers: list[str], fn: str, *args: str, chaincode: str = "health"
+    net: Consortium, org: str, endorsers: list[str], fn: str, *args: str, chaincode: str = "health",
+    transient: Mapping[str, bytes] | None = None,
 ) -> str:
-    """Submit through the peer CLI, endorsed by ``endorsers``' peers; waits for the commit."""
+    """Submit through the peer CLI, endorsed by ``endorsers``' peers; waits for the commit.
+
+    ``transient``: private inputs (the CLI takes them base64-encoded, as Go's JSON does
+    byte slices), sent to the endorsers only, never written to the block.
+    """
     admin = net.admin(org)
     peers: list[str] = []
     for name in endorsers:
@@ -21,6 +28,8 @@ def invoke(
     return admin.peer(
         "chaincode", "invoke", "-C", net.topology.channel, "-n", chaincode,
         "-c", json.dumps({"Args": [fn, *args]}), *admin.orderer_tls_args(), *peers,
+        *(["--transient", json.dumps({k: base64.b64encode(v).decode() for k, v in
+                                      transient.items()})] if transient else []),
         "--waitForEvent",
     )  # fmt: skip
 

@@ -11,8 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.chaincode.metering.encoding import encode_reading, sign
+from gridledger.clients.metering import private_call
+from gridledger.formats.reading import encode_reading, sign
 
+from .customers import open_prepaid_account, register_customer
 from .peer_cli import FabricCommandError, invoke, query
 
 CC = "metering"
@@ -35,8 +37,13 @@ TARIFF = {
 
 
 def submit(net, org, endorsers, fn, *args) -> dict:
-    """Invoke and decode the JSON payload the peer CLI prints (Go-quoted)."""
-    out = invoke(net, org, endorsers, fn, *args, chaincode=CC)
+    """Invoke and decode the JSON payload the peer CLI prints (Go-quoted).
+
+    Customer data goes as the chaincode asks (chaincode/README.md, "Privacy"): arguments
+    in the transient map, with a salt; ``private_call`` knows which functions.
+    """
+    args, transient = private_call(fn.split(":")[-1], args)
+    out = invoke(net, org, endorsers, fn, *args, chaincode=CC, transient=transient)
     m = re.search(r'payload:"(.*)"', out)
     return json.loads(m.group(1).encode().decode("unicode_escape")) if m else {}
 
@@ -51,7 +58,7 @@ class Meter:
     def __init__(self, net, base: dt.datetime):
         self.net = net
         self.id = "IT-" + uuid.uuid4().hex[:8]
-        self.customer = "C-" + uuid.uuid4().hex[:6]
+        self.customer = register_customer(net)
         self.key = ec.generate_private_key(ec.SECP256R1())
         pem = self.key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -59,7 +66,7 @@ class Meter:
         self.base = base
         submit(net, "utility", ["utility", "regulator"], "RegisterMeter", json.dumps({
             "meterId": self.id, "publicKeyPem": pem, "curve": "P-256",
-            "customerId": self.customer, "tariffId": TARIFF["tariffId"],
+            "customerId": self.customer.customer_id, "tariffId": TARIFF["tariffId"],
             "deviceProfile": "EPM5500P", "location": "HCMC", "installDate": "2026-01-01",
         }))  # fmt: skip
 
@@ -91,31 +98,18 @@ def base_time():
     return now - dt.timedelta(hours=3)
 
 
-@pytest.fixture(scope="module")
-def controller(consortium):
-    """The Utility admin's own Wattcoin account, which controls meter wallets."""
-    try:
-        submit(consortium, "utility", ["utility", "regulator"], "wattcoin:OpenAccount")
-    except FabricCommandError as exc:
-        assert "409" in exc.stderr or "already" in exc.stderr, exc.stderr
-    return ask(consortium, "utility", "wattcoin:MyAddress")["address"]
-
-
-def prepaid(net, meter: Meter, controller: str, amount: int, reference: str) -> str:
-    account = submit(net, "utility", ["utility", "aggregator"], "wattcoin:OpenMeterAccount",
-                     meter.id, controller)
-    address = account["address"]
-    submit(net, "utility", ["utility", "aggregator"], "wattcoin:BindCustomer",
-           meter.customer, address)
+def prepaid(net, meter: Meter, amount: int, reference: str) -> str:
+    """The customer opens and binds its own account (through our client: only the
+    customer's own transaction may), then the Utility tops it up through the peer CLI."""
+    address = open_prepaid_account(net, meter.customer)
     submit(net, "utility", ["utility", "regulator"], "wattcoin:Mint", address, str(amount),
            reference)
     return address
 
 
-def test_register_tariff_readings_bill_balance_end_to_end(consortium, tariff, base_time,
-                                                           controller):
+def test_register_tariff_readings_bill_balance_end_to_end(consortium, tariff, base_time):
     meter = Meter(consortium, base_time)
-    address = prepaid(consortium, meter, controller, 1_000_000, "PAY-" + meter.id)
+    address = prepaid(consortium, meter, 1_000_000, "PAY-" + meter.id)
     batch = [meter.reading(i, 1000 * i) for i in range(1, 5)]  # 4 kWh in one hour
     result = submit(consortium, "utility", ["utility", "regulator"], "SubmitReadings",
                     json.dumps(batch))
@@ -128,7 +122,7 @@ def test_register_tariff_readings_bill_balance_end_to_end(consortium, tariff, ba
     # Hand-computed: 4 kWh in EVN tier 1 at 1984 VND = 7936; VAT 8 % = 634.88 -> 635.
     start = base_time.strftime("%Y-%m-%dT%H:%M:%SZ")
     end = (base_time + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    bill = ask(consortium, "utility", "ComputeBill", meter.customer, start, end)
+    bill = ask(consortium, "utility", "ComputeBill", meter.customer.customer_id, start, end)
     assert (bill["importWh"], bill["energyCharge"], bill["taxes"], bill["total"]) == (
         4000, 7936, {"VAT": 635}, 8571)
     account = ask(consortium, "utility", "wattcoin:Balance", address)
@@ -137,9 +131,9 @@ def test_register_tariff_readings_bill_balance_end_to_end(consortium, tariff, ba
 
 
 def test_bad_readings_are_refused_with_reasons_and_change_nothing(consortium, tariff,
-                                                                   base_time, controller):
+                                                                   base_time):
     meter = Meter(consortium, base_time)
-    address = prepaid(consortium, meter, controller, 100_000, "PAY-" + meter.id)
+    address = prepaid(consortium, meter, 100_000, "PAY-" + meter.id)
     submit(consortium, "utility", ["utility", "regulator"], "SubmitReadings",
            json.dumps([meter.reading(1, 1000), meter.reading(2, 2000)]))
     before = (ask(consortium, "utility", "GetMeter", meter.id)["head"],
@@ -204,14 +198,17 @@ def test_the_aggregator_cannot_read_interval_detail(consortium, tariff, base_tim
     with pytest.raises(FabricCommandError) as refused:
         query(consortium, "aggregator", "GetReadingDetail", meter.id, "1", chaincode=CC)
     assert "403" in refused.value.stderr
-    # The public record carries the hash, not the detail.
-    public = ask(consortium, "aggregator", "GetReadings", meter.id, "1", "10")
-    assert public[0]["hash"] and "voltageDv" not in public[0]
+    # Nor the reading records at all: they are customer data, on member peers only.
+    with pytest.raises(FabricCommandError) as refused:
+        query(consortium, "aggregator", "GetReadings", meter.id, "1", "10", chaincode=CC)
+    assert "403" in refused.value.stderr
+    records = ask(consortium, "utility", "GetReadings", meter.id, "1", "10")
+    assert records[0]["hash"] and "voltageDv" not in records[0]
 
 
-def test_an_exhausted_balance_records_arrears(consortium, tariff, base_time, controller):
+def test_an_exhausted_balance_records_arrears(consortium, tariff, base_time):
     meter = Meter(consortium, base_time)
-    address = prepaid(consortium, meter, controller, 5000, "PAY-" + meter.id)
+    address = prepaid(consortium, meter, 5000, "PAY-" + meter.id)
     batch = [meter.reading(i, 1000 * i) for i in range(1, 5)]  # costs 8571
     result = submit(consortium, "utility", ["utility", "regulator"], "SubmitReadings",
                     json.dumps(batch))
@@ -220,11 +217,10 @@ def test_an_exhausted_balance_records_arrears(consortium, tariff, base_time, con
     assert (account["balance"], account["arrears"], account["exhausted"]) == (0, 3571, True)
 
 
-def test_minting_the_same_payment_reference_twice_is_refused(consortium, tariff, base_time,
-                                                              controller):
+def test_minting_the_same_payment_reference_twice_is_refused(consortium, tariff, base_time):
     meter = Meter(consortium, base_time)
     reference = "PAY-" + meter.id
-    address = prepaid(consortium, meter, controller, 2000, reference)
+    address = prepaid(consortium, meter, 2000, reference)
     with pytest.raises(FabricCommandError) as again:
         submit(consortium, "utility", ["utility", "regulator"], "wattcoin:Mint", address,
                "2000", reference)

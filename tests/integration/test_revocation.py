@@ -23,14 +23,9 @@ from gridledger.clients.gateway import Contract, Gateway
 from gridledger.clients.profile import ConnectionProfile
 from gridledger.network import channel as ch
 from gridledger.network.consortium import Consortium
-from gridledger.network.crl import (
-    MSP_VALUE,
-    CRLError,
-    build_update,
-    crls,
-    fetch_config,
-    publish_crl,
-)
+from gridledger.network.crl import CRLError
+from gridledger.network.crl_config import MSP_VALUE, build_update, crls
+from gridledger.network.crl_publish import fetch_config, publish_crl
 from gridledger.network.enroll import ca_admin_password
 
 from .gateways import connect, endpoint
@@ -57,7 +52,10 @@ def _ca_client(net: Consortium, org: str) -> CAClient:
 
 def _new_customer(ca: CAClient, registrar: Enrollment) -> Enrollment:
     name = _unique("customer")
-    return ca.enroll(name, ca.register(registrar, name))
+    # A customer as chaincode/common/callers.py knows one (a client without these
+    # attributes is a plain member, which may not write even a health probe).
+    attributes = [("role", "customer", True), ("customerId", _unique("C"), True)]
+    return ca.enroll(name, ca.register(registrar, name, attributes=attributes))
 
 
 def _gateway(net: Consortium, enrollment: Enrollment, peer_org: str = ORG) -> Gateway:

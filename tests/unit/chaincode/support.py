@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fabric_protos.common import common_pb2
 from fabric_protos.msp import identities_pb2
-from fabric_protos.peer import proposal_pb2
+from fabric_protos.peer import proposal_pb2, proposal_response_pb2
 from google.protobuf import timestamp_pb2
 
-from gridledger.chaincode.shim import KV, ClientIdentity
-from gridledger.chaincode.shim.identity import FABRIC_CA_ATTRS_OID
+from gridledger.chaincode.shim import KV, ClientIdentity, Contract, ContractRouter, Stub, evaluate
+from gridledger.formats.ca_attributes import FABRIC_CA_ATTRS_OID
 
 TX_TIME = dt.datetime(2025, 3, 1, 12, 30, 15, 250000, tzinfo=dt.UTC)
 
@@ -25,12 +25,21 @@ def make_cert(
     cn: str = "meter-7",
     attrs: dict[str, str] | None = None,
     raw_ext: bytes | None = None,
+    ous: Sequence[str] | None = None,
 ) -> bytes:
-    """A self-signed ECDSA P-256 certificate (PEM), optionally with Fabric CA attrs."""
+    """A self-signed ECDSA P-256 certificate (PEM), optionally with Fabric CA attrs.
+
+    ``ous`` are the subject's OUs; by default what Fabric CA writes for such an identity
+    here: NodeOU ``client`` for a customer (``role`` customer/prosumer), else ``admin``.
+    """
+    if ous is None:
+        customer = (attrs or {}).get("role") in ("customer", "prosumer")
+        ous = ("client",) if customer else ("admin",)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "utility.gridledger"),
+            *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou) for ou in ous),
             x509.NameAttribute(NameOID.COMMON_NAME, cn),
         ]
     )
@@ -129,6 +138,7 @@ class MemoryStub:
             subject="CN=tester",
             issuer="CN=tester",
             common_name="tester",
+            ous=("admin",),  # an operator (NodeOU admin) of its MSP, unless a test says
         )
         self.state: dict[str, bytes] = dict(state or {})
         self.private: dict[tuple[str, str], bytes] = {}
@@ -155,6 +165,16 @@ class MemoryStub:
     def get_private_data(self, collection: str, key: str) -> bytes | None:
         return self.private.get((collection, key))
 
+    def get_private_data_multiple(self, collection: str,
+                                  keys: Sequence[str]) -> list[bytes | None]:
+        return [self.get_private_data(collection, k) for k in keys]
+
+    def get_private_data_by_range(self, collection: str, start_key: str,
+                                  end_key: str) -> ListIterator:
+        keys = sorted(k for c, k in self.private if c == collection
+                      and k >= start_key and (not end_key or k < end_key))
+        return ListIterator([KV(k, self.private[(collection, k)]) for k in keys])
+
     def put_private_data(self, collection: str, key: str, value: bytes) -> None:
         self.private[(collection, key)] = value
 
@@ -178,3 +198,16 @@ class MemoryStub:
 
     def set_event(self, name: str, payload: bytes) -> None:
         self.events.append((name, payload))
+
+
+def answer_to(error: Exception) -> proposal_response_pb2.Response:
+    """The response the contract dispatcher gives when ``error`` escapes a transaction."""
+
+    class Raising(Contract):
+        name = "raising"
+
+        @evaluate
+        def Raise(self, stub: Stub) -> None:
+            raise error
+
+    return ContractRouter([Raising()]).invoke(MemoryStub("Raise"))

@@ -17,8 +17,11 @@ from gridledger.chaincode.shim import (
     parse_json_arg,
     submit,
 )
+from gridledger.formats.errors import FormatError
+from gridledger.formats.ids import check_id
+from gridledger.formats.utc import parse_utc
 
-from .support import MemoryStub
+from .support import MemoryStub, answer_to
 
 
 class Ledger(Contract):
@@ -43,6 +46,11 @@ class Ledger(Contract):
     @submit
     def Crash(self, stub: Stub) -> None:
         raise KeyError("secret-internal-detail")
+
+    @evaluate
+    def Lookup(self, stub: Stub, record_id: str) -> dict:
+        # Calls a shared format check directly, without translating its FormatError.
+        return {"id": check_id(record_id, "recordId")}
 
     def helper(self) -> None:  # not a transaction
         raise AssertionError("must not be callable")
@@ -101,6 +109,34 @@ def test_bad_calls_are_400(function: str, args: list[str], fragment: str) -> Non
 def test_typed_error_keeps_status_and_message() -> None:
     res = router().invoke(MemoryStub("Load", ["missing"]))
     assert (res.status, res.message) == (404, "missing not found")
+
+
+def test_format_error_is_answered_as_400_with_its_message() -> None:
+    res = router().invoke(MemoryStub("Lookup", ["a~b"]))
+    assert (res.status, res.payload) == (400, b"")
+    assert res.message == "recordId must be 1-64 characters of A-Z a-z 0-9 . _ -, got 'a~b'"
+    assert router().invoke(MemoryStub("Lookup", ["ab"])).payload == b'{"id":"ab"}'
+
+
+@pytest.mark.parametrize(
+    "error",
+    [FormatError("meterId must be 1-64 characters"), FormatError("at must be RFC 3339 UTC")],
+)
+def test_format_error_answers_exactly_like_a_400_chaincode_error(error: FormatError) -> None:
+    assert answer_to(error) == answer_to(ChaincodeError(str(error), status=400))
+
+
+def test_format_error_from_a_format_function_reaches_the_client() -> None:
+    with pytest.raises(FormatError) as info:
+        parse_utc("0001-01-01T00:00:00Z", "at")
+    res = answer_to(info.value)
+    assert (res.status, res.message) == (400, "at is not a valid date and time: "
+                                              "'0001-01-01T00:00:00Z'")
+
+
+def test_a_plain_value_error_is_still_a_500() -> None:
+    res = answer_to(ValueError("not a format problem"))
+    assert (res.status, res.message) == (500, "internal error in Raise: ValueError")
 
 
 def test_unexpected_exception_is_500_without_internals(caplog: pytest.LogCaptureFixture) -> None:

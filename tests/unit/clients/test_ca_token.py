@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from gridledger.clients.ca import (
-    ATTRIBUTE_OID,
     AlreadyRegistered,
     AuthenticationError,
     AuthorizationError,
@@ -31,14 +30,13 @@ from gridledger.clients.ca import (
     Enrollment,
     RegistrationError,
     _attribute_list,
-    auth_token,
-    build_csr,
-    certificate_attributes,
     generate_key,
-    token_payload,
 )
+from gridledger.clients.ca_token import auth_token, build_csr, token_payload
+from gridledger.clients.enrollment import certificate_attributes
 from gridledger.clients.errors import ArgumentError
 from gridledger.clients.signing import P256_ORDER, private_key_signer
+from gridledger.formats.ca_attributes import FABRIC_CA_ATTRS_OID as ATTRIBUTE_OID
 
 # -- a tiny CA --------------------------------------------------------------------------
 

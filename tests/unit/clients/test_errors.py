@@ -59,3 +59,27 @@ def test_commit_error_names_validation_code_and_retryability():
     assert "block 42" in str(mvcc) and "submit it again" in str(mvcc)
     policy = CommitError("tx3", 10, 43)
     assert policy.code_name == "ENDORSEMENT_POLICY_FAILURE" and not policy.retryable
+
+
+def test_the_clients_root_is_the_projects_root_and_every_client_error_is_under_it():
+    import gridledger.errors
+    from gridledger.clients import ca, errors, profile, wallet
+
+    assert errors.GridLedgerError is gridledger.errors.GridLedgerError
+    assert issubclass(errors.ClientError, gridledger.errors.GridLedgerError)
+    for error in (
+        errors.ArgumentError, errors.IdentityError, errors.GatewayError, errors.EndorseError,
+        errors.DeliverError, errors.CommitError, profile.ProfileError, wallet.WalletError,
+        wallet.IdentityNotFound, ca.CAError, ca.CAConnectionError, ca.AuthenticationError,
+        ca.AuthorizationError, ca.RegistrationError, ca.AlreadyRegistered,
+    ):  # fmt: skip
+        assert issubclass(error, errors.ClientError), error
+    # Bad input stays a ValueError too, for callers that catch that.
+    assert issubclass(errors.ArgumentError, ValueError)
+    assert issubclass(errors.IdentityError, ValueError)
+
+
+def test_identity_error_is_one_class_wherever_it_is_imported_from():
+    from gridledger.clients import errors, identity
+
+    assert identity.IdentityError is errors.IdentityError

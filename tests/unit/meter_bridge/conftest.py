@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gridledger.meter_bridge.simulator import Simulation, start_simulator
+from gridledger.meter_bridge.simulators import Simulation, start_simulator
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gridledger.chaincode.metering import encoding
+from gridledger.formats import reading as encoding
 from gridledger.meter_bridge.ledger import LedgerEvent, ReadingOutcome, SubmitResult
 from gridledger.meter_bridge.reading import MeterSample
 

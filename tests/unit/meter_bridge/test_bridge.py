@@ -14,7 +14,7 @@ from gridledger.meter_bridge.modbus import ModbusMeter
 from gridledger.meter_bridge.poller import PollConfig
 from gridledger.meter_bridge.queue import ReadingQueue
 from gridledger.meter_bridge.sender import SendConfig
-from gridledger.meter_bridge.simulator import Simulation
+from gridledger.meter_bridge.simulators import Simulation
 
 from .fakes import FakeLedger
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from gridledger.meter_bridge.cli import _control, check_profile
-from gridledger.meter_bridge.simulator import Simulation
+from gridledger.meter_bridge.simulators import Simulation
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridledger.chaincode.metering.encoding import validate_reading
+from gridledger.formats.reading import validate_reading
+from gridledger.formats.utc import parse_utc
 from gridledger.meter_bridge.decode import (
     Block,
     decode_block,
@@ -26,7 +27,7 @@ from gridledger.meter_bridge.profiles import (
     builtin_profile,
     builtin_profiles,
 )
-from gridledger.meter_bridge.reading import MeterSample, build_reading, parse_utc
+from gridledger.meter_bridge.reading import MeterSample, build_reading
 
 
 def spec(datatype: str, word_order: str = "big", *, quantity: str = "import_energy",
@@ -155,5 +156,5 @@ def test_fuzz_any_registers_give_a_valid_reading_or_decode_error(name: str,
     except DecodeError:
         return
     sample = MeterSample.from_values(values)
-    reading = build_reading("m-1", 1, parse_utc("2025-03-01T10:15:00Z"), sample)
+    reading = build_reading("m-1", 1, parse_utc("2025-03-01T10:15:00Z", "intervalEnd"), sample)
     assert validate_reading(reading) is reading

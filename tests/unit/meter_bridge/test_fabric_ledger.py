@@ -60,9 +60,14 @@ class RpcError(grpc.RpcError):
 
 
 def args_of(proposal: Proposal) -> list[str]:
+    """The function and its arguments, as the chaincode sees them: arguments that carry
+    customer data travel in the transient map (clients/metering.py), the others inline."""
     payload = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.proposal.payload)
     spec = chaincode_pb2.ChaincodeInvocationSpec.FromString(payload.input)
-    return [a.decode() for a in spec.chaincode_spec.input.args]
+    args = [a.decode() for a in spec.chaincode_spec.input.args]
+    if "args" in payload.TransientMap:
+        args += json.loads(payload.TransientMap["args"])
+    return args
 
 
 def envelope(result: bytes, event: tuple[str, dict[str, Any]] | None) -> common_pb2.Envelope:
@@ -155,8 +160,6 @@ class FakeGateway:
         self.validation_code = 0
         self.report: Callable[[list[dict[str, Any]]], dict[str, Any]] = accept_all
         self.event: tuple[str, dict[str, Any]] | None = None
-        self.customers: dict[str, list[str]] = {}
-        self.accounts: dict[str, dict[str, Any]] = {}
         self.height = 5
         self.blocks: list[tuple[int, list[tuple[str, str, dict[str, Any]]]]] = []
         self.event_requests: list[tuple[int, str]] = []
@@ -199,10 +202,6 @@ class FakeGateway:
         self.evaluated.append(args)
         if args[0] == "GetChainInfo":
             return ledger_pb2.BlockchainInfo(height=self.height).SerializeToString()
-        if args[0] == "metering:MetersByCustomer":
-            return json.dumps([{"meterId": m} for m in self.customers.get(args[1], [])]).encode()
-        if args[0] == "wattcoin:Balance":
-            return json.dumps(self.accounts[args[1]]).encode()
         raise AssertionError(f"unexpected evaluate {args}")
 
 
@@ -234,7 +233,6 @@ def make(gw: FakeGateway, **config: Any) -> tuple[FabricLedger, list[int]]:
 
 async def test_committed_batch_gives_one_outcome_per_item_and_its_supply_events() -> None:
     gw = FakeGateway()
-    gw.customers = {"C1": ["m1", "m2"]}
 
     def mixed(items: list[dict[str, Any]]) -> dict[str, Any]:
         return {"results": [
@@ -247,10 +245,10 @@ async def test_committed_batch_gives_one_outcome_per_item_and_its_supply_events(
     gw.report = mixed
     gw.event = ("ReadingsProcessed", {
         "accepted": 1, "duplicate": 1, "refused": 1, "alarms": [],
-        "exhausted": [{"customerId": "C1", "account": "a1", "meters": ["m1"], "balance": 0,
-                       "arrears": 12}],
-        "lowBalance": [{"customerId": "C1", "account": "a1", "meters": ["m1"], "balance": 0,
-                        "arrears": 12, "threshold": 100, "policy": "power-saving"}]})
+        # Events are in every block: the chaincode names every meter of the customer,
+        # never the customer, its account or an amount.
+        "exhausted": [{"meters": ["m1", "m2"]}],
+        "lowBalance": [{"meters": ["m1", "m2"], "policy": "power-saving"}]})
     ledger, _ = make(gw)
     result = await ledger.submit_readings([item("m1", 1), item("m1", 2), item("m1", 3)])
     assert result.committed and result.txid == "tx1"
@@ -259,7 +257,7 @@ async def test_committed_batch_gives_one_outcome_per_item_and_its_supply_events(
     assert result.outcomes[2].meter_id == "m1"     # taken from the batch item
     exhausted, low = result.events
     assert exhausted.kind == "exhausted" and exhausted.meter_ids == ("m1", "m2")
-    assert exhausted.customer_id == "C1" and exhausted.txid == "tx1"
+    assert exhausted.txid == "tx1"
     assert low.kind == "low_balance" and low.policy == "power-saving"
     assert ledger.health.last_commit is not None
     # The batch went as the chaincode's argument, items in order.
@@ -350,19 +348,16 @@ async def _take(ledger: FabricLedger, count: int, timeout: float = 5.0) -> list[
     return out
 
 
-async def test_events_resolve_customers_and_resume_after_a_restart(tmp_path: Path) -> None:
+async def test_events_name_the_meters_and_resume_after_a_restart(tmp_path: Path) -> None:
     gw = FakeGateway()
-    gw.customers = {"C1": ["m1", "m2"], "C2": ["m3"]}
-    gw.accounts = {"acc2": {"address": "acc2", "customerId": "C2"}}
     gw.blocks = [
-        (4, [("old", "WattcoinMinted", {"customerId": "C1", "restored": True})]),
-        (5, [("t1", "WattcoinMinted", {"customerId": "C1", "restored": True}),
-             ("t2", "WattcoinMinted", {"customerId": "C1", "restored": False}),
+        (4, [("old", "WattcoinMinted", {"restored": True, "meters": ["m1", "m2"]})]),
+        (5, [("t1", "WattcoinMinted", {"restored": True, "meters": ["m2", "m1"]}),
+             ("t2", "WattcoinMinted", {"restored": True, "meters": []}),
              ("t3", "ReadingsProcessed", {"exhausted": [], "lowBalance": [], "alarms": []})]),
-        (6, [("t4", "WattcoinTransferred", {"from": "x", "to": "acc2", "restored": True}),
+        (6, [("t4", "WattcoinTransferred", {"restored": True, "meters": ["m3"]}),
              ("t5", "Alarm", {"meterId": "m1", "kind": "fire"})]),
-        (7, [("t6", "ReadingsProcessed", {"exhausted": [
-            {"customerId": "C2", "account": "acc2", "meters": ["m3"], "balance": 0}]})]),
+        (7, [("t6", "ReadingsProcessed", {"exhausted": [{"meters": ["m3"]}]})]),
     ]
     checkpoint = tmp_path / "events.json"
     ledger, _ = make(gw, checkpoint=checkpoint)
@@ -372,11 +367,10 @@ async def test_events_resolve_customers_and_resume_after_a_restart(tmp_path: Pat
     assert [(e.kind, e.meter_ids, e.txid) for e in first] == [
         ("restored", ("m1", "m2"), "t1"), ("restored", ("m3",), "t4"),
         ("exhausted", ("m3",), "t6")]
-    assert first[1].customer_id == "C2"      # a transfer names an address: resolved
 
     # Everything handled is checkpointed, supply events or not (the alarm t5, block 7).
     assert FileCheckpoint(checkpoint).transaction_id == "t6"
-    gw.blocks.append((8, [("t7", "WattcoinMinted", {"customerId": "C2", "restored": True})]))
+    gw.blocks.append((8, [("t7", "WattcoinMinted", {"restored": True, "meters": ["m3"]})]))
     # Restart (a new ledger object on the same checkpoint file): after t6, nothing again.
     again, _ = make(gw, checkpoint=checkpoint)
     rest = await _take(again, 1)
@@ -386,8 +380,7 @@ async def test_events_resolve_customers_and_resume_after_a_restart(tmp_path: Pat
 
 async def test_event_stream_reconnects_and_misses_nothing(tmp_path: Path) -> None:
     gw = FakeGateway()
-    gw.customers = {"C1": ["m1"]}
-    gw.blocks = [(5, [(f"t{i}", "WattcoinMinted", {"customerId": "C1", "restored": True})
+    gw.blocks = [(5, [(f"t{i}", "WattcoinMinted", {"restored": True, "meters": ["m1"]})
                       for i in range(1, 5)])]
     gw.stream_failures = [2]            # the first connection breaks after two events
     ledger, _ = make(gw, checkpoint=tmp_path / "cp.json", reconnect_initial=0.01)
@@ -398,8 +391,7 @@ async def test_event_stream_reconnects_and_misses_nothing(tmp_path: Path) -> Non
 
 async def test_events_of_own_batches_are_not_delivered_twice(tmp_path: Path) -> None:
     gw = FakeGateway()
-    gw.customers = {"C1": ["m1"]}
-    payload = {"exhausted": [{"customerId": "C1", "meters": ["m1"]}]}
+    payload = {"exhausted": [{"meters": ["m1"]}]}
     gw.event = ("ReadingsProcessed", payload)
     ledger, _ = make(gw, checkpoint=tmp_path / "cp.json")
     result = await ledger.submit_readings([item("m1", 1)])

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.chaincode.metering import encoding
+from gridledger.formats import reading as encoding
 from gridledger.meter_bridge.errors import KeyStoreError
 from gridledger.meter_bridge.keys import KeyStore, pass_through
 

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymodbus.framer.rtu import FramerRTU
 
-from gridledger.chaincode.metering.encoding import validate_reading
+from gridledger.formats.reading import validate_reading
+from gridledger.formats.utc import parse_utc
 from gridledger.meter_bridge.decode import decode_block, read_plan
 from gridledger.meter_bridge.errors import (
     CrcError,
@@ -35,7 +36,7 @@ from gridledger.meter_bridge.modbus import (
     rtu_crc,
 )
 from gridledger.meter_bridge.profiles import builtin_profile
-from gridledger.meter_bridge.reading import MeterSample, build_reading, parse_utc
+from gridledger.meter_bridge.reading import MeterSample, build_reading
 
 PROFILE = builtin_profile("gridledger-sim")
 BLOCK = read_plan(PROFILE, ["import_energy", "export_energy", "voltage", "current",
@@ -138,7 +139,7 @@ def check_outcome(outcome: list[int] | MeterError) -> None:
         values = decode_block(BLOCK, outcome)
     except DecodeError:
         return
-    reading = build_reading("m-1", 1, parse_utc("2025-03-01T10:00:00Z"),
+    reading = build_reading("m-1", 1, parse_utc("2025-03-01T10:00:00Z", "intervalEnd"),
                             MeterSample.from_values(values))
     validate_reading(reading)
 

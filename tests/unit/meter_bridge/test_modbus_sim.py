@@ -18,7 +18,7 @@ from gridledger.meter_bridge.errors import (
 )
 from gridledger.meter_bridge.modbus import ModbusLink, ModbusMeter
 from gridledger.meter_bridge.profiles import builtin_profile, load_profile
-from gridledger.meter_bridge.simulator import (
+from gridledger.meter_bridge.simulators import (
     ModbusSimulator,
     PtyPair,
     SimClock,

@@ -15,7 +15,7 @@ from gridledger.meter_bridge.queue import ReadingQueue
 from gridledger.meter_bridge.relay import RelayController
 from gridledger.meter_bridge.sender import SendConfig, Sender
 from gridledger.meter_bridge.serial_meter import SerialLineLink, SerialLineMeter
-from gridledger.meter_bridge.simulator import Simulation
+from gridledger.meter_bridge.simulators import Simulation
 
 from .fakes import FakeLedger
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.chaincode.metering import encoding
+from gridledger.formats import reading as encoding
 from gridledger.meter_bridge.errors import DecodeError, MeterNotAnswering
 from gridledger.meter_bridge.keys import KeyStore
 from gridledger.meter_bridge.plausibility import Limits

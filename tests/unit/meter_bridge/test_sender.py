@@ -135,14 +135,14 @@ async def test_transient_failures_back_off_then_succeed(queue: ReadingQueue,
     sender = Sender(queue, ledger, SendConfig(backoff_initial=5, backoff_max=20), clock=CLOCK)
     for expected_backoff in (5, 10, 20):
         await sender.drain()
-        assert sender._backoff == expected_backoff
+        assert sender.backoff.delay == expected_backoff
         assert queue.in_flight() == [] and queue.depth() == 3     # back to queued
         await sender.drain()                                      # still backing off
         assert ledger.batches == []
         CLOCK.t += expected_backoff
     await sender.drain()
     assert len(ledger.batches) == 1 and queue.depth() == 0
-    assert sender._backoff == 0
+    assert sender.backoff.delay == 0
 
 
 async def test_a_replay_after_lost_outcome_is_a_duplicate(queue: ReadingQueue,

@@ -9,7 +9,7 @@ import pytest
 
 from gridledger.meter_bridge.errors import FrameError, MeterNotAnswering, MeterUnreachable
 from gridledger.meter_bridge.serial_meter import SerialLineLink, SerialLineMeter
-from gridledger.meter_bridge.simulator import Simulation, start_simulator
+from gridledger.meter_bridge.simulators import Simulation, start_simulator
 
 pytestmark = pytest.mark.anyio
 

@@ -81,3 +81,21 @@ def test_supervisor_config_quotes_values_and_never_autostarts(tmp_path):
     assert "autostart=false" in text
     assert 'SPEC="a%%b \\"c\\""' in text
     assert f"stdout_logfile={tmp_path}/logs/peer0-x.log" in text
+
+
+def test_recorded_state_reads_what_up_wrote_and_cannot_change_it(tmp_path):
+    net = Consortium(load(), Layout(tmp_path))
+    empty = net.recorded_state()
+    assert (empty.phase, empty.topology, dict(empty.package_ids)) == (None, None, {})
+    assert not empty.is_up and not empty.made_for(net.topology)
+
+    net._check_state_dir()
+    net._save_state(phase="up", package_ids={"health/utility": "health_1.0:abc"})
+    state = net.recorded_state()
+    assert state.phase == "up" and state.is_up
+    assert state.made_for(net.topology) and not state.made_for(load(port_offset=5))
+    assert state.package_ids == {"health/utility": "health_1.0:abc"}
+    with pytest.raises(TypeError):
+        state.package_ids["health/utility"] = "other"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        state.phase = "new"  # type: ignore[misc]

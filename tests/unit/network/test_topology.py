@@ -1,4 +1,5 @@
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,71 @@ def test_adding_a_chaincode_keeps_the_fingerprint_but_moving_a_node_does_not():
     assert fewer.fingerprint() == load().fingerprint()
     raw["organisations"][0]["peer"]["port"] = 7199
     assert parse(raw).fingerprint() != load().fingerprint()
+
+
+def test_an_error_names_the_file_the_place_and_the_bad_value(tmp_path: Path):
+    raw = copy.deepcopy(RAW)
+    raw["organisations"][1]["peer"]["port"] = "7251"
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    place = r"organisations\[1\]\.peer\.port"
+    expected = rf"^{re.escape(str(path))}: {place}: input should be a valid integer, got '7251'$"
+    with pytest.raises(TopologyError, match=expected):
+        load(path)
+
+
+def test_every_problem_is_reported_each_on_its_own_line_with_the_file(tmp_path: Path):
+    raw = copy.deepcopy(RAW)
+    del raw["organisations"][0]["msp_id"]
+    raw["chaincodes"][1]["sequence"] = 0
+    raw["channel"] = "Energy"
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(TopologyError) as err:
+        load(path)
+    lines = str(err.value).splitlines()
+    assert all(line.startswith(f"{path}: ") for line in lines)
+    assert sorted(line.removeprefix(f"{path}: ").split(":")[0] for line in lines) == [
+        "chaincodes[1].sequence", "channel", "organisations[0]",
+    ]  # fmt: skip
+    assert "organisations[0]: missing field 'msp_id'" in str(err.value)
+    assert "'Energy' is not a Fabric channel name" in str(err.value)
+
+
+def test_a_port_pushed_out_of_range_by_the_offset_says_so():
+    raw = copy.deepcopy(RAW)
+    raw["organisations"][0]["ca"]["port"] = 65000
+    expected = (r"organisations\[0\]\.ca\.port: 65000 is not a usable TCP port "
+                r"\(shifted by the port offset 1000: 66000\)")
+    with pytest.raises(TopologyError, match=expected):
+        parse(raw, port_offset=1000)
+
+
+def test_a_file_that_is_not_a_mapping_is_refused():
+    with pytest.raises(TopologyError, match=r"^topology: should be a mapping of fields, got \[\]"):
+        parse([])
+    raw = copy.deepcopy(RAW)
+    raw["organisations"] = None
+    with pytest.raises(TopologyError, match=r"^organisations: should be a list, got None$"):
+        parse(raw)
+
+
+def test_a_numeric_version_is_kept_as_its_text():
+    raw = copy.deepcopy(RAW)
+    raw["chaincodes"][0]["version"] = 2
+    assert parse(raw).chaincode("health").version == "2"
+
+
+def test_topology_errors_are_network_errors_and_value_errors():
+    from gridledger.errors import GridLedgerError
+    from gridledger.network.errors import NetworkError
+
+    assert issubclass(TopologyError, NetworkError) and issubclass(TopologyError, ValueError)
+    assert issubclass(NetworkError, GridLedgerError)
+
+
+def test_the_default_topology_is_read_once_and_is_the_shipped_file():
+    from gridledger.network.topology import default_topology
+
+    assert default_topology() is default_topology()
+    assert default_topology() == load()

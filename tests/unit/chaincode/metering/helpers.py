@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,10 +15,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gridledger.chaincode.common.callers import CUSTOMER_ROLES
+from gridledger.chaincode.common.privacy import CUSTOMER_DATA
 from gridledger.chaincode.metering import CONTRACTS as METERING
-from gridledger.chaincode.metering.encoding import encode_reading, sign
-from gridledger.chaincode.shim import ClientIdentity, ContractRouter
+from gridledger.chaincode.shim import ChaincodeError, ClientIdentity, ContractRouter, PeerError
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
+from gridledger.formats.reading import encode_reading, sign
 from tests.unit.chaincode.support import MemoryStub, make_cert
 
 T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
@@ -43,17 +46,21 @@ class TxStub(MemoryStub):
     """One transaction: reads committed state, buffers writes and events."""
 
     def __init__(self, ledger: Ledger, function: str, args: Sequence[str], *, msp_id: str,
-                 name: str, attrs: dict[str, str], when: dt.datetime, tx_id: str) -> None:
+                 name: str, attrs: dict[str, str], ous: Sequence[str], when: dt.datetime,
+                 tx_id: str) -> None:
         super().__init__(function, args, msp_id=msp_id)
         self.ledger = ledger
         self.tx_id = tx_id
         self.tx_timestamp = when
         self.tx_timestamp_rfc3339 = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.creator = ClientIdentity(msp_id=msp_id, cert_pem=cert_of(name), subject=f"CN={name}",
-                                      issuer="CN=ca", common_name=name, attributes=dict(attrs))
+                                      issuer="CN=ca", common_name=name, attributes=dict(attrs),
+                                      ous=tuple(ous))
         self.state = {}  # this transaction's writes
         self.reads: list[str] = []
         self.multi_reads = 0
+        self.written = False
+        self.private_queried = False
 
     def get_state(self, key: str) -> bytes | None:
         self.reads.append(key)
@@ -74,6 +81,42 @@ class TxStub(MemoryStub):
     def get_private_data(self, collection: str, key: str) -> bytes | None:
         return self.ledger.private.get((collection, key))
 
+    def get_private_data_multiple(self, collection: str,
+                                  keys: Sequence[str]) -> list[bytes | None]:
+        self.multi_reads += 1
+        return [self.ledger.private.get((collection, k)) for k in keys]
+
+    # Fabric's transaction simulator: no write after a private range query, and no private
+    # range query after a write (tx_simulator.go, checkBeforePvtdataQueries).
+    def _write_check(self) -> None:
+        if self.private_queried:
+            raise PeerError("Transaction has already performed queries on pvt data. "
+                            "Writes are not allowed")
+        self.written = True
+
+    def put_state(self, key: str, value: bytes) -> None:
+        self._write_check()
+        super().put_state(key, value)
+
+    def put_private_data(self, collection: str, key: str, value: bytes) -> None:
+        self._write_check()
+        super().put_private_data(collection, key, value)
+
+    def set_state_validation_parameter(self, key: str, policy: bytes) -> None:
+        self._write_check()
+        super().set_state_validation_parameter(key, policy)
+
+    def get_private_data_by_range(self, collection: str, start_key: str, end_key: str):  # type: ignore[override]
+        if self.written:
+            raise PeerError("Queries on pvt data is supported only in a read-only transaction")
+        self.private_queried = True
+        saved = self.private
+        self.private = self.ledger.private
+        try:
+            return super().get_private_data_by_range(collection, start_key, end_key)
+        finally:
+            self.private = saved
+
     def get_state_validation_parameter(self, key: str) -> bytes | None:
         return self.ledger.metadata.get(key)
 
@@ -88,20 +131,52 @@ class Ledger:
     events: list[tuple[str, Any]] = field(default_factory=list)
     now: dt.datetime = T0
     count: int = 0
+    # The contracts served: chaincode `metering` (metering + wattcoin) unless a test adds.
+    router: ContractRouter = ROUTER
 
     def call(self, function: str, *args: str, msp: str = "UtilityMSP", name: str = "operator",
-             attrs: dict[str, str] | None = None, when: dt.datetime | None = None) -> Result:
-        """Run a transaction; commit its writes only when it succeeds."""
+             attrs: dict[str, str] | None = None, ous: Sequence[str] | None = None,
+             when: dt.datetime | None = None, public_args: bool = False,
+             salt: bool = True) -> Result:
+        """Run a transaction; commit its writes only when it succeeds.
+
+        The caller is ``name`` of MSP ``msp`` with Fabric CA attributes ``attrs`` and
+        certificate OUs ``ous``. By default ``ous`` is what the CA gives such an identity
+        in this network: NodeOU ``client`` for a customer (``role`` customer/prosumer),
+        else ``admin``: an operator of ``msp``, proven as callers.py requires.
+
+        As our client does, a private function's arguments travel in the transient map
+        (``public_args`` sends them as proposal arguments instead, to test the refusal),
+        and every transaction carries a salt (``salt=False`` leaves it out).
+        """
         self.count += 1
-        stub = TxStub(self, function, args, msp_id=msp, name=name, attrs=attrs or {},
-                      when=when or self.now, tx_id=f"tx{self.count:05d}")
-        response = ROUTER.invoke(stub)
+        tx_id = f"tx{self.count:05d}"
+        transient: dict[str, bytes] = {}
+        if salt:
+            transient["salt"] = hashlib.sha256(tx_id.encode()).digest()
+        try:
+            private = self.router.resolve(function).private
+        except ChaincodeError:
+            private = False
+        if private and not public_args:
+            transient["args"] = json.dumps(list(args)).encode()
+            args = ()
+        attrs = attrs or {}
+        if ous is None:
+            ous = ("client",) if attrs.get("role") in CUSTOMER_ROLES else ("admin",)
+        stub = TxStub(self, function, args, msp_id=msp, name=name, attrs=attrs, ous=ous,
+                      when=when or self.now, tx_id=tx_id)
+        stub.transient = transient
+        response = self.router.invoke(stub)
         if response.status == 200:
             self.state.update(stub.state)
             self.private.update(stub.private)
             self.metadata.update(stub.metadata)
             self.events.extend((n, json.loads(p)) for n, p in stub.events)
-        payload = json.loads(response.payload) if response.payload else None
+        try:
+            payload = json.loads(response.payload) if response.payload else None
+        except ValueError:
+            payload = response.payload  # not JSON (health:Get answers the raw value)
         return Result(response.status, response.message, payload, stub)
 
     def ok(self, function: str, *args: str, **kw: Any) -> Any:
@@ -109,6 +184,12 @@ class Ledger:
         result = self.call(function, *args, **kw)
         assert result.status == 200, (function, result.status, result.message)
         return result.payload
+
+    def private_json(self, key: str) -> Any:
+        """A committed private value (collection customerData), its salt left out."""
+        value = json.loads(self.private[(CUSTOMER_DATA, key)])
+        value.pop("salt")
+        return value
 
     def snapshot(self) -> tuple[dict[str, bytes], dict[tuple[str, str], bytes], dict[str, bytes]]:
         """Copies of everything committed, to show that a refusal changed nothing."""

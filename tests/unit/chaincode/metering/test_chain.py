@@ -8,13 +8,13 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gridledger.chaincode.common.privacy import CUSTOMER_DATA as DETAIL_COLLECTION
 from gridledger.chaincode.metering.chain import (
     GENESIS_HASH,
     RecordedLink,
     first_broken_link,
     link_hash,
 )
-from gridledger.chaincode.metering.ledger import DETAIL_COLLECTION
 
 from .helpers import T0, Ledger, Meter, setup, submit
 
@@ -79,12 +79,12 @@ def test_verify_meter_chain_ok_and_tampered_private_detail() -> None:
     assert answer["ok"] is False and answer["seq"] == 3 and answer["reason"] == "hash differs"
 
 
-def test_verify_meter_chain_finds_tampered_public_record() -> None:
+def test_verify_meter_chain_finds_a_tampered_chain_link() -> None:
     ledger, _ = _ledger_with_chain(4)
-    key = "reading~m-1~000000000002"
-    record = json.loads(ledger.state[key])
+    key = (DETAIL_COLLECTION, "reading~m-1~000000000002")
+    record = json.loads(ledger.private[key])
     record["hash"] = "00" * 32
-    ledger.state[key] = json.dumps(record).encode()
+    ledger.private[key] = json.dumps(record).encode()
     answer = ledger.ok("VerifyMeterChain", "m-1")
     assert (answer["ok"], answer["seq"]) == (False, 2)
 

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridledger.chaincode.metering.encoding import (
+from gridledger.formats.errors import FormatError
+from gridledger.formats.reading import (
     QUALITIES,
     decode_signature,
     encode_reading,
@@ -20,8 +21,8 @@ from gridledger.chaincode.metering.encoding import (
     validate_reading,
     verify_signature,
 )
-from gridledger.chaincode.shim import ChaincodeError
 
+from ..support import answer_to
 from .helpers import Meter
 
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -91,7 +92,7 @@ def test_secp256k1_meters_sign_too() -> None:
     item = meter.reading(dt.datetime(2025, 1, 1), 5)
     der = base64.b64decode(item["signature"])
     assert verify_signature(meter.pem, "secp256k1", encode_reading(item["reading"]), der)
-    with pytest.raises(ChaincodeError, match="not an EC key on P-256"):
+    with pytest.raises(FormatError, match="not an EC key on P-256"):
         verify_signature(meter.pem, "P-256", b"x", der)
 
 
@@ -119,15 +120,15 @@ def _good() -> dict:
     ],
 )
 def test_invalid_readings_are_refused(change: dict, fragment: str) -> None:
-    with pytest.raises(ChaincodeError, match=fragment) as info:
+    with pytest.raises(FormatError, match=fragment) as info:
         validate_reading({**_good(), **change})
-    assert info.value.status == 400
+    assert answer_to(info.value).status == 400
 
 
 def test_missing_member_and_bad_base64() -> None:
     body = _good()
     del body["powerW"]
-    with pytest.raises(ChaincodeError, match="lacks powerW"):
+    with pytest.raises(FormatError, match="lacks powerW"):
         validate_reading(body)
-    with pytest.raises(ChaincodeError, match="base64"):
+    with pytest.raises(FormatError, match="base64"):
         decode_signature("not base64!")

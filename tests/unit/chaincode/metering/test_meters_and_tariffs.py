@@ -153,3 +153,14 @@ def test_tariff_not_in_registry_is_not_trusted() -> None:
     assert ledger.call("GetTariff", "ROGUE", "").status == 404
     meter = Meter("m-1", "c-1")
     assert ledger.call("RegisterMeter", meter.registration("ROGUE")).status == 404
+
+
+@pytest.mark.parametrize(
+    ("function", "args"),
+    [("GetMeter", ("a~b",)), ("AlarmsByMeter", ("a~b",)), ("GetReadings", ("a~b", "1", "5"))],
+)
+def test_an_id_outside_the_rule_is_400_with_the_rule(function: str, args: tuple) -> None:
+    ledger = Ledger()
+    res = ledger.call(function, *args)
+    assert res.status == 400
+    assert res.message == "meterId must be 1-64 characters of A-Z a-z 0-9 . _ -, got 'a~b'"

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from gridledger.chaincode.metering.encoding import encode_reading, sign
-from gridledger.chaincode.metering.ledger import DETAIL_COLLECTION
+from gridledger.formats.reading import encode_reading, sign
 
 from .helpers import T0, Ledger, Meter, setup, submit
 
@@ -26,28 +25,55 @@ def fresh() -> tuple[Ledger, Meter]:
     return ledger, meter
 
 
-def test_accepted_readings_extend_chain_and_split_public_from_private() -> None:
+def test_accepted_readings_extend_chain_and_stay_in_the_private_collection() -> None:
     ledger, meter = fresh()
     res = submit(ledger, meter.reading(at(15), 250), meter.reading(at(30), 300, 20))
     assert res.status == 200
     assert (res.payload["accepted"], res.payload["refused"]) == (2, 0)
-    record = json.loads(ledger.state["reading~m-1~000000000002"])
+    record = ledger.private_json("reading~m-1~000000000002")
     assert set(record) == {"meterId", "seq", "intervalEnd", "prevHash", "hash", "quality",
-                           "txId", "importDeltaWh", "exportDeltaWh"}
+                           "txId", "importDeltaWh", "exportDeltaWh", "canonical", "signature"}
     assert (record["importDeltaWh"], record["exportDeltaWh"]) == (300, 20)
     assert record["quality"] == "measured"
-    # Voltage, current, power: only in the private collection.
-    public = b"".join(ledger.state.values())
-    assert b"voltageDv" not in public and b"currentMa" not in public
-    detail = json.loads(ledger.private[(DETAIL_COLLECTION, "reading~m-1~000000000002")])
-    assert json.loads(detail["canonical"])["voltageDv"] == 2301
+    assert json.loads(record["canonical"])["voltageDv"] == 2301
+    # Nothing of a reading is public: no key, no register, no voltage, no hash.
+    public = b"".join(ledger.state.values()) + "".join(ledger.state).encode()
+    for secret in (b"reading~", b"usage~", b"meterhead~", b"voltageDv", b'"importWh":550',
+                   record["hash"].encode()):
+        assert secret not in public, secret
+    # Every private value is salted (the channel keeps its hash).
+    assert all(b'"salt":' in v for v in ledger.private.values())
     head = ledger.ok("GetMeter", "m-1")["head"]
     assert (head["seq"], head["importWh"], head["hash"]) == (2, 550, record["hash"])
-    usage = json.loads(ledger.state["usage~m-1~20250301"])
+    usage = ledger.private_json("usage~m-1~20250301")
     assert usage["importWh"][0] == 550 and usage["quality"] == {"measured": [2] + [0] * 23}
     assert ledger.events[-1] == ("ReadingsProcessed", {
         "accepted": 2, "duplicate": 0, "refused": 0, "alarms": [], "exhausted": [],
         "lowBalance": []})
+
+
+def test_the_response_names_verdicts_never_values() -> None:
+    ledger, meter = fresh()
+    res = submit(ledger, meter.reading(at(15), 250))
+    assert res.payload["results"] == [{"index": 0, "meterId": "m-1", "seq": 1,
+                                       "status": "accepted"}]
+
+
+def test_submit_readings_refuses_its_batch_as_a_proposal_argument() -> None:
+    # Proposal arguments are in every block on every peer and orderer: the batch travels
+    # in the transient map, and a client that forgets is told so, with nothing written.
+    ledger, meter = fresh()
+    before = ledger.snapshot()
+    res = ledger.call("SubmitReadings", json.dumps([meter.reading(at(15), 10)]),
+                      public_args=True)
+    assert res.status == 400 and "transient map" in res.message
+    assert ledger.snapshot() == before
+
+
+def test_a_write_to_private_data_needs_a_salt() -> None:
+    ledger, meter = fresh()
+    res = ledger.call("SubmitReadings", json.dumps([meter.reading(at(15), 10)]), salt=False)
+    assert res.status == 400 and "salt" in res.message
 
 
 def test_batch_reads_meters_and_heads_in_one_round_trip() -> None:
@@ -57,7 +83,8 @@ def test_batch_reads_meters_and_heads_in_one_round_trip() -> None:
     res = submit(ledger, *[m.reading(at(15), 10) for m in meters])
     assert res.payload["accepted"] == 5
     assert res.stub.reads == []  # every read went through get_state_multiple
-    assert res.stub.multi_reads <= 3
+    # Public meter records, then private heads/info, tariffs, bindings, accounts.
+    assert res.stub.multi_reads <= 5
 
 
 def _refusal(ledger: Ledger, item: dict, code: str, fragment: str) -> None:
@@ -93,7 +120,7 @@ def test_replay_with_different_content_and_skip_and_rollback() -> None:
     _refusal(ledger, meter.reading(at(45), 100), "skip", "expected 3")
     meter.seq = 2
     meter.import_wh = 150
-    _refusal(ledger, meter.reading(at(45), 0), "register-backwards", "importWh runs backwards")
+    _refusal(ledger, meter.reading(at(45), 0), "register-backwards", "importWh below the previous")
 
 
 def test_future_and_out_of_order_timestamps() -> None:
@@ -164,7 +191,7 @@ def test_quality_flags_and_alarms_in_readings() -> None:
     assert [(a["kind"], a["meterId"]) for a in payload["alarms"]] == [("fire", "m-1"),
                                                                       ("gas", "m-1")]
     assert [a["kind"] for a in ledger.ok("AlarmsByMeter", "m-1")] == ["fire", "gas"]
-    assert json.loads(ledger.state["reading~m-1~000000000001"])["quality"] == "estimated"
+    assert ledger.private_json("reading~m-1~000000000001")["quality"] == "estimated"
 
 
 def test_raise_alarm_signed_event_and_duplicate() -> None:
@@ -213,13 +240,32 @@ def test_a_suspect_reading_that_runs_backwards_is_recorded_not_billed_and_chain_
     meter.import_wh = 150  # the register rolled back by 50 Wh
     res = submit(ledger, meter.reading(at(45), 0, quality="suspect"))
     assert (res.payload["accepted"], res.payload["refused"]) == (1, 0)
-    record = json.loads(ledger.state["reading~m-1~000000000003"])
+    record = ledger.private_json("reading~m-1~000000000003")
     assert record["quality"] == "suspect" and record["importDeltaWh"] == 0
     assert record["tamper"] == ["importWh runs backwards: 150 < 200"]
     event = ledger.events[-1][1]
-    assert event["tamper"] == [{"meterId": "m-1", "seq": 3, "detail": record["tamper"]}]
-    # The next reading bills from the rolled-back value, and the chain still verifies.
+    assert event["tamper"] == [{"meterId": "m-1", "seq": 3}]  # which, never the values
+    # The chain still verifies and goes on, billing from the register it never rewound.
+    meter.import_wh = 200
     after = submit(ledger, meter.reading(at(60), 40))
     assert after.payload["accepted"] == 1
-    assert json.loads(ledger.state["reading~m-1~000000000004"])["importDeltaWh"] == 40
+    assert ledger.private_json("reading~m-1~000000000004")["importDeltaWh"] == 40
     assert ledger.ok("VerifyMeterChain", "m-1")["ok"] is True
+
+
+def test_a_suspect_reading_never_rewinds_the_register_it_bills_from() -> None:
+    # Regression (issue 11, finding 7): a suspect reading whose register runs backwards
+    # reset the head's register, and the next normal reading billed the whole jump back
+    # up: 500.1 kWh used, 1,000.1 kWh billed.
+    ledger, meter = fresh()
+    submit(ledger, meter.reading(at(15), 500_000))                       # register 500 kWh
+    meter.import_wh = 0                                                  # a spurious zero
+    submit(ledger, meter.reading(at(30), 0, quality="suspect"))
+    meter.import_wh = 500_000
+    res = submit(ledger, meter.reading(at(45), 500_100))                 # 1,000.1 kWh
+    assert res.payload["accepted"] == 1
+    billed = [ledger.private_json(f"reading~m-1~{seq:012d}")["importDeltaWh"]
+              for seq in (1, 2, 3)]
+    assert billed == [500_000, 0, 500_100]
+    assert sum(billed) == 1_000_100  # exactly what the register advanced
+    assert ledger.ok("GetMeter", "m-1")["head"]["importWh"] == 1_000_100

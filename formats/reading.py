@@ -1,8 +1,8 @@
-"""The canonical reading encoding a meter signs (specified in chaincode/README.md).
+"""The canonical reading a meter signs (specified in chaincode/README.md).
 
 A reading is a JSON object with exactly these members (optional ones omitted when unset):
 
-    meterId     string, 1-64 of A-Z a-z 0-9 . _ -
+    meterId     string, an id (see :mod:`.ids`)
     seq         integer >= 1, the meter's reading counter (1, 2, 3, ...)
     intervalEnd string YYYY-MM-DDTHH:MM:SSZ (UTC, second precision)
     importWh    integer >= 0, cumulative import register in watt-hours
@@ -29,26 +29,28 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..shim import ChaincodeError, canonical_json
-from .ledger import check_id, check_object
-from .numbers import MAX_INT, check_int, parse_utc
+from .canonical import canonical_json
+from .errors import FormatError
+from .ids import check_id
+from .numbers import MAX_INT, check_int, check_object
+from .utc import parse_utc
 
 QUALITIES = ("measured", "estimated", "substituted", "suspect")
 ALARM_KINDS = ("fire", "flood", "gas")
 CURVES: dict[str, type[ec.EllipticCurve]] = {"P-256": ec.SECP256R1, "secp256k1": ec.SECP256K1}
 
-_REQUIRED = ("meterId", "seq", "intervalEnd", "importWh", "exportWh", "voltageDv", "currentMa",
-             "powerW")
-_OPTIONAL = ("quality", "alarms")
+REQUIRED_MEMBERS = ("meterId", "seq", "intervalEnd", "importWh", "exportWh", "voltageDv",
+                    "currentMa", "powerW")
+OPTIONAL_MEMBERS = ("quality", "alarms")
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 def validate_reading(obj: Any) -> dict[str, Any]:
-    """Check a reading object's members and types; return it. Raises ChaincodeError(400)."""
-    check_object(obj, "reading", {*_REQUIRED, *_OPTIONAL})
-    missing = [f for f in _REQUIRED if f not in obj]
+    """Check a reading object's members and types; return it."""
+    check_object(obj, "reading", {*REQUIRED_MEMBERS, *OPTIONAL_MEMBERS})
+    missing = [f for f in REQUIRED_MEMBERS if f not in obj]
     if missing:
-        raise ChaincodeError(f"reading lacks {', '.join(missing)}", status=400)
+        raise FormatError(f"reading lacks {', '.join(missing)}")
     check_id(obj["meterId"], "meterId")
     check_int(obj["seq"], "seq", minimum=1)
     parse_utc(obj["intervalEnd"], "intervalEnd")
@@ -56,22 +58,24 @@ def validate_reading(obj: Any) -> dict[str, Any]:
         check_int(obj[f], f)
     check_int(obj["powerW"], "powerW", minimum=-MAX_INT)
     if "quality" in obj and obj["quality"] not in QUALITIES:
-        raise ChaincodeError(
-            f"quality must be one of {', '.join(QUALITIES)}, got {obj['quality']!r}", status=400
-        )
+        raise FormatError(f"quality must be one of {', '.join(QUALITIES)}, got {obj['quality']!r}")
     if "alarms" in obj:
-        alarms = obj["alarms"]
-        if (
-            not isinstance(alarms, list)
-            or not alarms
-            or any(a not in ALARM_KINDS for a in alarms)
-            or alarms != sorted(set(alarms))
-        ):
-            raise ChaincodeError(
-                f"alarms must be a non-empty sorted list of distinct {'/'.join(ALARM_KINDS)}",
-                status=400,
-            )
+        check_alarms(obj["alarms"])
     return obj
+
+
+def check_alarms(alarms: Any) -> list[str]:
+    """A non-empty, sorted list of distinct alarm kinds."""
+    if (
+        not isinstance(alarms, list)
+        or not alarms
+        or any(not isinstance(a, str) or a not in ALARM_KINDS for a in alarms)
+        or alarms != sorted(set(alarms))
+    ):
+        raise FormatError(
+            f"alarms must be a non-empty sorted list of distinct {'/'.join(ALARM_KINDS)}"
+        )
+    return alarms
 
 
 def encode_reading(obj: dict[str, Any]) -> bytes:
@@ -80,38 +84,44 @@ def encode_reading(obj: dict[str, Any]) -> bytes:
 
 
 def decode_signature(text: Any) -> bytes:
-    """Standard base64 (with padding) to DER bytes; else 400."""
+    """Standard base64 (with padding) to DER bytes."""
     if not isinstance(text, str) or not text:
-        raise ChaincodeError("signature must be a non-empty base64 string", status=400)
+        raise FormatError("signature must be a non-empty base64 string")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ChaincodeError("signature is not valid base64", status=400) from None
+        raise FormatError("signature is not valid base64") from None
 
 
 @functools.lru_cache(maxsize=4096)
 def load_public_key(pem: str, curve: str) -> ec.EllipticCurvePublicKey:
     """Parse a meter's PEM public key and check it is on ``curve`` (cached: keys are hot)."""
     if curve not in CURVES:
-        raise ChaincodeError(f"curve must be one of {', '.join(CURVES)}, got {curve!r}", status=400)
+        raise FormatError(f"curve must be one of {', '.join(CURVES)}, got {curve!r}")
     try:
         key = serialization.load_pem_public_key(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError, TypeError):
-        raise ChaincodeError("publicKeyPem is not a PEM public key", status=400) from None
+        raise FormatError("publicKeyPem is not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, CURVES[curve]):
-        raise ChaincodeError(f"publicKeyPem is not an EC key on {curve}", status=400)
+        raise FormatError(f"publicKeyPem is not an EC key on {curve}")
     return key
 
 
 def verify_signature(pem: str, curve: str, message: bytes, signature_der: bytes) -> bool:
-    """True when ``signature_der`` is a valid ECDSA/SHA-256 signature of ``message``."""
+    """True when ``signature_der`` is a valid ECDSA/SHA-256 signature of ``message``.
+
+    A key that is not a PEM EC key on ``curve`` raises :class:`FormatError`: that is a
+    wrong key, not a wrong signature.
+    """
+    # Outside the try: FormatError is a ValueError, and must not read as "does not verify".
+    key = load_public_key(pem, curve)
     try:
-        load_public_key(pem, curve).verify(signature_der, message, _ECDSA_SHA256)
+        key.verify(signature_der, message, _ECDSA_SHA256)
     except (InvalidSignature, ValueError):
         return False
     return True
 
 
 def sign(private_key: ec.EllipticCurvePrivateKey, message: bytes) -> str:
-    """Sign ``message`` the way a meter must (base64 DER); used by tests and simulators."""
+    """Sign ``message`` the way a meter must (base64 DER)."""
     return base64.b64encode(private_key.sign(message, _ECDSA_SHA256)).decode("ascii")

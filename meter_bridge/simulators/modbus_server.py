@@ -1,4 +1,4 @@
-"""Modbus side of the simulator: a pymodbus server per transport, and a pty null-modem.
+"""Modbus side of the simulator: a pymodbus server per transport (TCP, RTU on a tty).
 
 Registers follow a device profile (``profiles/gridledger-sim.yaml`` by default) and are
 refilled from the meter model on every request, through pymodbus's SimDevice ``action``
@@ -7,11 +7,7 @@ hook. Faults act on replies in the server's ``trace_packet`` hook.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
-import os
-import tty
 from typing import Any
 
 from pymodbus.constants import ExcCodes
@@ -19,10 +15,11 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from .decode import encode_value, from_reading_units
-from .profiles import Profile, builtin_profile
-from .reading import ALARM_KINDS
-from .sim_meter import SimClock, SimMeter
+from gridledger.formats.reading import ALARM_KINDS
+
+from ..decode import encode_value, from_reading_units
+from ..profiles import Profile, builtin_profile
+from .household import SimClock, SimMeter
 
 _SIM_VALUES = {"importWh": "import_wh", "exportWh": "export_wh", "voltageDv": "voltage_dv",
                "currentMa": "current_ma", "powerW": "power_w"}
@@ -137,7 +134,7 @@ class ModbusSimulator:
         return int(server.transport.sockets[0].getsockname()[1])
 
     async def start_rtu(self, tty_name: str, baudrate: int = 19200) -> None:
-        """Serve Modbus RTU on a serial device (the server end of a :class:`PtyPair`)."""
+        """Serve Modbus RTU on a serial device (one end of a ``PtyPair``, or a real port)."""
         server = ModbusSerialServer(self.devices(), framer=FramerType.RTU, port=tty_name,
                                     baudrate=baudrate, reconnect_delay=0,
                                     trace_packet=functools.partial(self._trace, True))
@@ -149,51 +146,3 @@ class ModbusSimulator:
         for server in self._servers:
             await server.shutdown()
         self._servers.clear()
-
-
-def open_pty() -> tuple[int, int, str]:
-    """A new pty: (master fd, non-blocking; slave fd, raw mode; slave device name)."""
-    master, slave = os.openpty()
-    # Raw mode before anyone opens it: no echo, no line editing, no CR/LF translation.
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    return master, slave, os.ttyname(slave)
-
-
-class PtyPair:
-    """Two ptys joined master-to-master: a virtual null-modem cable.
-
-    A program opens ``a_name`` and another ``b_name`` (both ordinary tty devices, so
-    pyserial works on each); bytes written to one arrive at the other. The slave ends are
-    also held open here, so one side closing does not break the other (no EIO).
-    """
-
-    def __init__(self) -> None:
-        self._a_master, self._a_slave, self.a_name = open_pty()
-        self._b_master, self._b_slave, self.b_name = open_pty()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def start(self) -> None:
-        """Begin copying bytes both ways on the running event loop."""
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._a_master, self._pump, self._a_master, self._b_master)
-        self._loop.add_reader(self._b_master, self._pump, self._b_master, self._a_master)
-
-    def _pump(self, src: int, dst: int) -> None:
-        try:
-            data = os.read(src, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            return
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(dst, data)   # a full buffer drops bytes, as a real line would
-
-    def close(self) -> None:
-        """Stop copying and close every descriptor."""
-        if self._loop is not None:
-            for fd in (self._a_master, self._b_master):
-                self._loop.remove_reader(fd)
-        for fd in (self._a_master, self._a_slave, self._b_master, self._b_slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)

@@ -7,7 +7,7 @@ import contextlib
 import os
 import random
 
-from .serial_line import (
+from ..serial_line import (
     MAX_METER_SEQ,
     LineAck,
     LineCommand,
@@ -16,8 +16,8 @@ from .serial_line import (
     encode,
     parse_line,
 )
-from .sim_meter import SimClock, SimMeter
-from .sim_modbus import open_pty
+from .household import SimClock, SimMeter
+from .pseudo_terminals import open_pty
 
 
 class LineSimulator:

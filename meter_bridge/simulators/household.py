@@ -1,4 +1,4 @@
-"""The simulated household behind every simulated meter (see :mod:`.simulator`).
+"""The simulated household behind every simulated meter, and the simulated clock.
 
 Load follows a daily curve (night base, morning and evening peaks) with noise; prosumers
 (every third meter) have solar panels exporting around noon. The import and export
@@ -13,7 +13,7 @@ import math
 import random
 import time
 
-from .reading import MeterSample
+from ..reading import MeterSample
 
 
 class SimClock:

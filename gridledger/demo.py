@@ -7,13 +7,18 @@ checked first so that running it twice changes nothing:
 2. a simulator (``gridledger simulate``) and a bridge (``gridledger bridge run``) as
    programs of the network's supervisord, so ``gridledger network down`` stops them too;
    their logs are ``<state>/logs/demo-simulator.log`` and ``demo-bridge.log``;
-3. per simulated meter, as the Utility's admin: the meter registered with its bridge-held
-   key (:mod:`.keys`) and its registers as they are now, a prepaid Wattcoin account for
-   its customer, topped up once (payment reference ``DEMO-TOPUP-<meter>``);
+3. per simulated meter: the meter registered by the Utility's admin with its bridge-held
+   key and its registers as they are now; its customer, a client identity registered at
+   the Utility's CA (``role=customer``, its ``customerId``) and kept in the wallet as
+   ``demo-<customer>``, opens its own Wattcoin account and makes it pay for its energy
+   (only the customer may: the chaincode asks for its own transaction); the Utility tops
+   it up once (payment reference ``DEMO-TOPUP-<meter>``);
 4. the bridge started; ``up`` returns once readings are on the ledger.
 
 Everything lives in ``<state>/demo/``: ``bridge.yaml``, ``keys/``, ``queue.sqlite``,
-``events-checkpoint.json``, ``relay-audit.jsonl``.
+``events-checkpoint.json``, ``relay-audit.jsonl``. The demo sits at the top: it drives
+the network (supervisord, the recorded state), the clients and the bridge through their
+public faces, and the channel is the topology's.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import secrets
 import socket
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,18 +38,20 @@ from typing import Any
 import click
 import yaml
 
-from gridledger.chaincode.wattcoin.address import address_of_pem_key
+from gridledger.clients.ca import AlreadyRegistered
 from gridledger.clients.errors import GatewayError
 from gridledger.clients.metering import Metering, Wattcoin
 from gridledger.clients.session import Session
+from gridledger.errors import GridLedgerError
+from gridledger.formats.utc import format_utc
+from gridledger.meter_bridge.bridge import open_meters
+from gridledger.meter_bridge.keys import KeyStore
 from gridledger.network.consortium import Consortium
-from gridledger.network.layout import Layout, default_state_dir
+from gridledger.network.layout import Layout, default_state_dir, write_private
 from gridledger.network.nodes import Process
+from gridledger.network.polling import poll
 from gridledger.network.supervisor import Supervisor, tail
 from gridledger.network.topology import DEFAULT_TOPOLOGY, load
-
-from .errors import MeterBridgeError
-from .keys import KeyStore
 
 DEMO_TARIFF: dict[str, Any] = {
     "tariffId": "DEMO-RES",
@@ -65,7 +72,7 @@ DEMO_TARIFF: dict[str, Any] = {
 SIMULATOR, BRIDGE = "demo-simulator", "demo-bridge"
 
 
-class DemoError(MeterBridgeError):
+class DemoError(GridLedgerError):
     """The demo cannot be set up (network not running, keys lost, ...)."""
 
 
@@ -83,10 +90,12 @@ class DemoSettings:
 
 
 def meter_id(unit: int) -> str:
+    """The simulator's name for Modbus unit ``unit``."""
     return f"sim-meter-{unit}"
 
 
 def customer_id(unit: int) -> str:
+    """The demo customer of meter ``unit``."""
     return f"DEMO-CUST-{unit}"
 
 
@@ -94,6 +103,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _chaincode_status(exc: GatewayError) -> int | None:
@@ -118,21 +133,24 @@ class Demo:
         self.net = consortium
         self.settings = settings
         self.say = say
+        self.channel = consortium.topology.channel
         self.dir = consortium.layout.root / "demo"
         self.config_path = self.dir / "bridge.yaml"
 
     @property
     def layout(self) -> Layout:
+        """The network's state directory."""
         return self.net.layout
 
     # -- checks ---------------------------------------------------------------------------
 
     def check_network(self) -> None:
-        state = self.net._state()
-        if state.get("phase") != "up":
+        """Refuse (DemoError) unless this topology's network is up and running here."""
+        state = self.net.recorded_state()
+        if not state.is_up:
             raise DemoError(f"no network is up in {self.layout.root}: run "
                             "`gridledger network up` first")
-        if state.get("topology") != self.net.topology.fingerprint():
+        if not state.made_for(self.net.topology):
             raise DemoError(f"{self.layout.root} was made with another topology or port "
                             "offset; pass the same --topology/--port-offset as `network up`")
         if not self.net.supervisor.running():
@@ -161,7 +179,7 @@ class Demo:
         s = self.settings
         config = {
             "ledger": {"state_dir": str(self.layout.root), "org": "utility",
-                       "identity": "Admin"},
+                       "identity": "Admin", "channel": self.channel},
             "data_dir": str(self.dir),
             "queue": "queue.sqlite",
             "keys": "keys",
@@ -188,6 +206,7 @@ class Demo:
         return sim_port, http_port, changed
 
     def processes(self, sim_port: int, http_port: int) -> list[Process]:
+        """The simulator and the bridge as programs of the network's supervisord."""
         s = self.settings
         python = [sys.executable, "-m", "gridledger"]
         sim = Process(
@@ -208,11 +227,11 @@ class Demo:
     # -- the ledger side --------------------------------------------------------------------
 
     def ensure_tariff(self) -> str:
+        """Set the demo tariff as the Regulator, unless it is there: "set" or "kept"."""
         with Session(self.layout.root, "regulator").gateway("Admin") as gw:
-            metering = Metering(gw.network("energy"))
-            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            metering = Metering(gw.network(self.channel))
             try:
-                metering.get_tariff(DEMO_TARIFF["tariffId"], now)
+                metering.get_tariff(DEMO_TARIFF["tariffId"], format_utc(dt.datetime.now(dt.UTC)))
                 return "kept"
             except GatewayError as exc:
                 if _chaincode_status(exc) != 404:
@@ -228,15 +247,10 @@ class Demo:
         """Register meters, open and fund their accounts; return a line per meter."""
         keys = KeyStore(self.dir / "keys")
         out = []
-        with Session(self.layout.root, "utility").gateway("Admin") as gw:
-            network = gw.network("energy")
+        session = Session(self.layout.root, "utility")
+        with session.gateway("Admin") as gw:
+            network = gw.network(self.channel)
             metering, wattcoin = Metering(network), Wattcoin(network)
-            try:
-                wattcoin.open_account()
-            except GatewayError as exc:
-                if _chaincode_status(exc) != 409:
-                    raise
-            controller = wattcoin.my_address()
             for unit in range(1, self.settings.meters + 1):
                 mid, cust = meter_id(unit), customer_id(unit)
                 pem = keys.public_key_pem(mid)
@@ -263,15 +277,7 @@ class Demo:
                         "--purge` and `network up`")
                 else:
                     registered = "kept"
-                address = address_of_pem_key(pem)
-                try:
-                    account = wattcoin.balance(address)
-                except GatewayError as exc:
-                    if _chaincode_status(exc) != 404:
-                        raise
-                    account = wattcoin.open_meter_account(mid, controller)
-                if account.get("customerId") != cust:
-                    wattcoin.bind_customer(cust, address)
+                address = self.ensure_customer_account(session, cust)
                 try:
                     wattcoin.mint(address, self.settings.top_up, f"DEMO-TOPUP-{mid}")
                 except GatewayError as exc:
@@ -283,9 +289,35 @@ class Demo:
                             "arrears": balance["arrears"]})
         return out
 
-    async def _read_registers(self, sim_port: int) -> dict[str, tuple[int, int]]:
-        from .bridge import open_meters
+    def ensure_customer_account(self, session: Session, customer: str) -> str:
+        """The customer's own prepaid account, opened and bound by the customer itself."""
+        label = f"demo-{customer}"
+        if label not in session.wallet:
+            # A fixed secret per customer, kept beside the demo's keys: a second run
+            # enrolls again rather than failing on "already registered".
+            secret_file = self.dir / "customers" / f"{label}.secret"
+            if not secret_file.exists():
+                write_private(secret_file, secrets.token_urlsafe(18))
+            secret = secret_file.read_text().strip()
+            with session.ca() as ca:
+                with contextlib.suppress(AlreadyRegistered):  # a wallet lost, not the CA
+                    ca.register(session.registrar(), label, secret=secret, max_enrollments=-1,
+                                attributes=[("role", "customer", True),
+                                            ("customerId", customer, True)])
+                session.wallet.put(label, session.msp_id, ca.enroll(label, secret))
+        with session.gateway(label) as gw:
+            wattcoin = Wattcoin(gw.network(self.channel))
+            try:
+                wattcoin.open_account()
+            except GatewayError as exc:
+                if _chaincode_status(exc) != 409:
+                    raise
+            address = wattcoin.my_address()
+            if wattcoin.balance(address).get("customerId") != customer:
+                wattcoin.bind_customer(customer, address)
+        return address
 
+    async def _read_registers(self, sim_port: int) -> dict[str, tuple[int, int]]:
         meters = open_meters([{"id": meter_id(u), "modbus": f"tcp://127.0.0.1:{sim_port}",
                                "unit": u, "profile": "gridledger-sim"}
                               for u in range(1, self.settings.meters + 1)], timeout=2.0)
@@ -301,13 +333,10 @@ class Demo:
 
     # -- up ----------------------------------------------------------------------------------
 
-    def _wait(self, what: str, check: Callable[[], bool], timeout: float, log: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise DemoError(f"{what} within {timeout:.0f} s; last lines of {log}:\n"
-                                f"{tail(Path(log))}")
-            time.sleep(0.5)
+    def _wait(self, what: str, check: Callable[[], bool], timeout: float, log: Path) -> None:
+        if not poll(check, bool, timeout=timeout, interval=0.5).done:
+            raise DemoError(f"{what} within {timeout:.0f} s; last lines of {log}:\n"
+                            f"{tail(log)}")
 
     def up(self) -> dict[str, Any]:
         """Set everything up (idempotent); return a summary."""
@@ -321,7 +350,7 @@ class Demo:
                  f" (time x{self.settings.speed:g})")
         sup.start_process(SIMULATOR)
         self._wait("the simulator did not listen", lambda: _listening(sim_port), 30,
-                   str(self.layout.log(SIMULATOR)))
+                   self.layout.log(SIMULATOR))
         registers = asyncio.run(self._read_registers(sim_port))
         self.say("meters and prepaid accounts (Utility)")
         meters = self.ensure_meters(registers)
@@ -335,7 +364,7 @@ class Demo:
         self.say(f"bridge: polling every {self.settings.interval:g} s; "
                  f"health http://127.0.0.1:{http_port}/healthz")
         self._wait("the bridge did not answer on its health port",
-                   lambda: _listening(http_port), 60, str(self.layout.log(BRIDGE)))
+                   lambda: _listening(http_port), 60, self.layout.log(BRIDGE))
         first = meter_id(1)
         heads: dict[str, Any] = {}
 
@@ -344,7 +373,7 @@ class Demo:
             return heads.get(first, {}).get("seq", 0) >= 1
 
         self._wait("no reading reached the ledger", flowing, 3 * self.settings.interval + 60,
-                   str(self.layout.log(BRIDGE)))
+                   self.layout.log(BRIDGE))
         return {"stateDir": str(self.layout.root), "config": str(self.config_path),
                 "simulatorPort": sim_port, "health": f"http://127.0.0.1:{http_port}/healthz",
                 "metrics": f"http://127.0.0.1:{http_port}/metrics",
@@ -355,7 +384,7 @@ class Demo:
         """Each demo meter's latest reading on the ledger (seq, time, energy)."""
         out: dict[str, Any] = {}
         with Session(self.layout.root, "utility").gateway("Admin") as gw:
-            metering = Metering(gw.network("energy"))
+            metering = Metering(gw.network(self.channel))
             for unit in range(1, self.settings.meters + 1):
                 mid = meter_id(unit)
                 try:
@@ -364,12 +393,6 @@ class Demo:
                     continue
                 out[mid] = head
         return out
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 # -- command line ---------------------------------------------------------------------------
@@ -393,6 +416,12 @@ def _demo(ctx: click.Context, settings: DemoSettings) -> Demo:
                            Layout(opts["state_dir"])), settings)
 
 
+def _show_heads(heads: dict[str, Any], indent: str = "") -> None:
+    for mid, head in heads.items():
+        click.echo(f"{indent}{mid:14} seq {head.get('seq', 0):>5}  {head.get('intervalEnd')}  "
+                   f"import {head.get('importWh', '?')} Wh")
+
+
 @demo.command("up")
 @click.option("--meters", default=3, show_default=True, help="Simulated meters.")
 @click.option("--interval", default=10.0, show_default=True, help="Seconds between readings.")
@@ -409,15 +438,13 @@ def demo_up(ctx: click.Context, meters: int, interval: float, speed: float, top_
         raise click.BadParameter("1..247 (Modbus unit ids)", param_hint="--meters")
     try:
         summary = _demo(ctx, DemoSettings(meters, interval, speed, top_up)).up()
-    except (DemoError, GatewayError) as exc:
+    except GridLedgerError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
     click.echo("readings are flowing:")
-    for mid, head in summary["heads"].items():
-        click.echo(f"  {mid:14} seq {head.get('seq', 0):>5}  {head.get('intervalEnd')}  "
-                   f"import {head.get('importWh', '?')} Wh")
+    _show_heads(summary["heads"], indent="  ")
     click.echo(f"health  {summary['health']}\nmetrics {summary['metrics']}")
     click.echo("logs    " + "\n        ".join(summary["logs"]))
     click.echo("stop with `gridledger network down`")
@@ -432,8 +459,6 @@ def demo_status(ctx: click.Context, meters: int) -> None:
         d = _demo(ctx, DemoSettings(meters))
         d.check_network()
         heads = d.heads()
-    except (DemoError, GatewayError) as exc:
+    except GridLedgerError as exc:
         raise click.ClickException(str(exc)) from None
-    for mid, head in heads.items():
-        click.echo(f"{mid:14} seq {head.get('seq', 0):>5}  {head.get('intervalEnd')}  "
-                   f"import {head.get('importWh', '?')} Wh")
+    _show_heads(heads)

@@ -1,0 +1,31 @@
+"""What other contract packages may call in ``wattcoin``: this module and nothing else.
+
+Published for ``metering``'s reading path (metering/readings.py, SubmitReadings). It calls
+them on the reading's own overlay, so exhaustion is written in the same transaction as
+the reading: both commit, or neither.
+
+- ``customer_key(customer_id)``, ``account_key(address)``: ledger keys of a customer's
+  paying-account binding and of an account, for prefetching them in one round trip.
+- ``address_of_customer(ov, customer_id)``: the account paying the customer's energy
+  (None: the customer is postpaid, no exhaustion).
+- ``reading_due(ov, meter_id, version, hour_start, import_wh, export_wh)``: advance the
+  meter's month-to-date cost by one reading's energy; the tokens now due (negative: a
+  refund).
+- ``add_due(dues, address, customer_id, meter_id, amount)``: add that to the batch's
+  per-account totals.
+- ``settle(ov, dues)``: charge each account once per batch; the ``exhausted`` and
+  ``lowBalance`` lists for the ReadingsProcessed event.
+
+Published for ``metering``'s IssueBill (metering/billing.py), in the bill's transaction:
+
+- ``true_up(ov, address, amount, **detail)``: charge (amount > 0) or credit (< 0) the
+  difference between a bill and the prepaid charges of its hours.
+"""
+
+from __future__ import annotations
+
+from .accounts import account_key, address_of_customer, customer_key
+from .exhaustion import add_due, reading_due, settle, true_up
+
+__all__ = ["account_key", "add_due", "address_of_customer", "customer_key", "reading_due",
+           "settle", "true_up"]

@@ -1,0 +1,138 @@
+"""One small ledger with something in every record kind, the kinds of caller of
+chaincode/authorization.py as in-memory identities, and arguments for every function
+that pass its caller check, for the authorization matrix and the bad-input properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gridledger.chaincode.health import CONTRACTS as HEALTH
+from gridledger.chaincode.metering import CONTRACTS as METERING
+from gridledger.chaincode.shim import ContractRouter, canonical_json
+from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
+from gridledger.formats.reading import sign
+from tests.unit.chaincode.metering.helpers import T0, Ledger, Meter, setup, submit, tariff_json
+
+# Every contract of every chaincode, so one ledger answers every function of the table.
+ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *HEALTH)])
+NOW = T0 + dt.timedelta(days=40)  # 2025-04-10: March and 1 April are over
+
+ALICE = {"msp": "UtilityMSP", "name": "alice", "ous": ("client",),
+         "attrs": {"role": "customer", "customerId": "c-1"}}
+BOB = {"msp": "UtilityMSP", "name": "bob", "ous": ("client",),
+       "attrs": {"role": "customer", "customerId": "c-2"}}
+
+# The columns of the matrix, as Ledger.call keyword arguments.
+IDENTITIES: dict[str, dict[str, Any]] = {
+    "utility-operator": {"msp": "UtilityMSP", "name": "utility-admin", "ous": ("admin",),
+                         "attrs": {}},
+    "regulator-operator": {"msp": "RegulatorMSP", "name": "regulator-admin",
+                           "ous": ("admin",), "attrs": {}},
+    "aggregator-operator": {"msp": "AggregatorMSP", "name": "aggregator-admin",
+                            "ous": ("admin",), "attrs": {}},
+    "customer": ALICE,
+    # The Aggregator's CA wrote alice's customer id into one of its own clients.
+    "foreign-customer": {"msp": "AggregatorMSP", "name": "mallory", "ous": ("client",),
+                         "attrs": {"role": "customer", "customerId": "c-1"}},
+    # Alice re-enrolled asking for no attributes: same client, same name and key.
+    "no-attributes": {**ALICE, "attrs": {}},
+    # Everything an identity could claim, from an organisation outside the channel.
+    "unknown-msp": {"msp": "IntruderMSP", "name": "intruder", "ous": ("admin",),
+                    "attrs": {"role": "customer", "customerId": "c-1",
+                              "gridledger.operator": "true"}},
+}
+
+
+@dataclass
+class World:
+    ledger: Ledger
+    alice: str  # alice's account (pays for c-1)
+    operator: str  # the Utility operator's own account
+    next_reading: str  # a SubmitReadings batch not yet submitted
+    alarm: str  # a signed RaiseAlarm argument not yet recorded
+    new_key: str  # a ReplaceMeterKey argument
+
+    def fork(self) -> Ledger:
+        """A copy of the ledger that a test may change (values are immutable bytes)."""
+        led = self.ledger
+        return Ledger(state=dict(led.state), private=dict(led.private),
+                      metadata=dict(led.metadata), events=list(led.events), now=led.now,
+                      count=led.count, router=led.router)
+
+    def args(self, contract: str, function: str, kind: str) -> tuple[str, ...]:
+        """Arguments that get ``kind`` past ``function``'s caller check when it is
+        allowed: its own customer id, meter and account for a customer."""
+        own = self.operator if kind == "utility-operator" else self.alice
+        other = self.alice if own == self.operator else self.operator
+        return {
+            "RegisterMeter": (Meter("m-9", "c-9").registration(),),
+            "ReplaceMeterKey": ("m-1", self.new_key),
+            "SuspendMeter": ("m-1", "seal broken"),
+            "ResumeMeter": ("m-1", "inspected"),
+            "DecommissionMeter": ("m-1", "replaced"),
+            "SetMeterTariff": ("m-1", "EVN-RES"),
+            "GetMeter": ("m-1",),
+            "GetMeterDevice": ("m-1",),
+            "MetersByCustomer": ("c-1",),
+            "SetTariff": (tariff_json("2025-05-01T00:00:00Z"),),
+            "GetTariff": ("EVN-RES", ""),
+            "SubmitReadings": (self.next_reading,),
+            "GetReadings": ("m-1", "1", "10"),
+            "GetReadingDetail": ("m-1", "1"),
+            "VerifyMeterChain": ("m-1",),
+            "RaiseAlarm": (self.alarm,),
+            "AlarmsByMeter": ("m-1",),
+            "ComputeBill": ("c-1", "2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z"),
+            "IssueBill": ("c-1", "2025-04-01T00:00:00Z", "2025-04-02T00:00:00Z"),
+            "GetBill": ("c-1", "2025-03-01T00:00:00Z"),
+            "BillsByCustomer": ("c-1",),
+            "OpenAccount": (),
+            "OpenMeterAccount": ("m-2", self.operator),
+            "BindCustomer": ("c-1", self.alice),
+            "Mint": (self.alice, "100", "PAY-MATRIX"),
+            "Transfer": (own, other, "1"),
+            "SetLowBalancePolicy": (own, "10", "power-saving"),
+            "Balance": (self.alice,),
+            "MyAddress": (),
+            "AccountOfCustomer": ("c-1",),
+            "History": (self.alice, "1", "10"),
+            "UtilityAccount": (),
+            "Ping": (),
+            "Get": ("probe",),
+            "Put": ("probe", "up"),
+            "Increment": ("counter",),
+        }[function]
+
+
+@functools.cache
+def _world() -> World:
+    ledger = Ledger(now=NOW, router=ROUTER)
+    m1, m2 = Meter("m-1", "c-1"), Meter("m-2", "c-2")
+    setup(ledger, m1, m2)
+    operator = ledger.ok("wattcoin:OpenAccount", **IDENTITIES["utility-operator"])["address"]
+    alice = ledger.ok("wattcoin:OpenAccount", **ALICE)["address"]
+    ledger.ok("wattcoin:BindCustomer", "c-1", alice, **ALICE)
+    ledger.ok("wattcoin:Mint", alice, "100000", "PAY-1")
+    ledger.ok("wattcoin:Mint", operator, "100000", "PAY-2")
+    assert submit(ledger, m1.reading(T0 + dt.timedelta(hours=11), 2000)).status == 200
+    assert submit(ledger, m2.reading(T0 + dt.timedelta(hours=11), 3000)).status == 200
+    ledger.ok("IssueBill", "c-1", "2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z")
+    ledger.ok("health:Put", "probe", "up")
+
+    def alarm(at: str) -> str:
+        body = {"at": at, "kind": "gas", "meterId": "m-1"}
+        return json.dumps({"alarm": body, "signature": sign(m1.key, canonical_json(body))})
+
+    ledger.ok("RaiseAlarm", alarm("2025-03-02T08:00:00Z"))
+    next_reading = json.dumps([m1.reading(T0 + dt.timedelta(hours=12), 500)])
+    new_key = json.dumps({"publicKeyPem": Meter("m-1", "c-1").pem})
+    return World(ledger, alice, operator, next_reading, alarm("2025-03-03T08:00:00Z"), new_key)
+
+
+def world() -> World:
+    """The shared world (built once; fork its ledger before changing anything)."""
+    return _world()
