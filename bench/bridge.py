@@ -107,7 +107,7 @@ class Timed:
         if result.committed:
             now = time.time()
             self.committed += len(batch)
-            self.delays += [now - parse_utc(i["reading"]["intervalEnd"]).timestamp()
+            self.delays += [now - parse_utc(i["reading"]["intervalEnd"], "intervalEnd").timestamp()
                             for i in batch]
         return result
 

@@ -76,10 +76,23 @@ class Enrollment:
     __str__ = __repr__
 
 
+def _as_number(hex_text: str) -> str:
+    """Hex as Fabric CA writes serials and key ids: lowercase, no leading zeros."""
+    return hex_text.lower().lstrip("0") or "0"
+
+
 @dataclass(frozen=True)
 class RevokedCertificate:
+    """A certificate the CA revoked, by serial and authority key id, as the CA reports
+    them (hex numbers: a key id whose first byte is below 0x10 has lost a leading zero)."""
+
     serial: str  # hex
     aki: str  # hex
+
+    def matches(self, enrollment: Enrollment) -> bool:
+        """True when this is ``enrollment``'s certificate."""
+        return ((_as_number(self.serial), _as_number(self.aki))
+                == (_as_number(enrollment.serial), _as_number(enrollment.aki)))
 
 
 @dataclass(frozen=True)

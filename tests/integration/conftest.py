@@ -5,6 +5,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    # A test that purges the session's network (new CAs, new ledger) runs after every
+    # other, so session fixtures (gateways, the tariff) hold for the rest.
+    items.sort(key=lambda item: item.get_closest_marker("purges_network") is not None)
 
 
 @pytest.fixture(scope="session")

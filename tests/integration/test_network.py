@@ -93,6 +93,7 @@ def test_two_endorsements_commit_and_one_fails_validation(consortium):
     assert query(consortium, "aggregator", "Get", key) == "two"
 
 
+@pytest.mark.purges_network
 def test_down_then_up_keeps_the_ledger_and_purge_starts_a_new_one(consortium):
     key = f"restart-{uuid.uuid4().hex[:8]}"
     invoke(consortium, "utility", ["utility", "aggregator"], "Put", key, "kept")

@@ -47,7 +47,7 @@ def customer_day(consortium, utility, tariff):
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode(),
         "tariffId": tariff["tariffId"], "deviceProfile": "SDM630", "location": location,
-        "installDate": "2026-01-01",
+        "installDate": "2026-01-01", "initialImportWh": FIRST_REGISTER,
     })  # fmt: skip
     address = open_prepaid_account(consortium, customer)
     wattcoin.mint(address, TOP_UP, "PAY-" + meter_id)

@@ -81,3 +81,15 @@ def test_a_credential_is_an_enrollment_or_a_certificate_with_key_or_signer() -> 
         split_credential("admin")  # type: ignore[arg-type]
     with pytest.raises(ArgumentError, match="P-256 private key or a signer"):
         split_credential((pem, "secret"))  # type: ignore[arg-type]
+
+
+def test_a_revoked_certificate_matches_whatever_leading_zeros_the_ca_dropped() -> None:
+    # Fabric CA reports the key id as a hex number: an AKI starting 0x05 comes back as
+    # "5...", which once made a revoked certificate look not revoked.
+    from gridledger.clients.enrollment import RevokedCertificate
+
+    class Cert:  # the two facts `matches` reads
+        serial, aki = "7ed6", "050ce572"
+
+    assert RevokedCertificate("7ED6", "50ce572").matches(Cert())  # type: ignore[arg-type]
+    assert not RevokedCertificate("7ed6", "50ce573").matches(Cert())  # type: ignore[arg-type]
