@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import statistics
 import tempfile
 import threading
@@ -46,8 +45,7 @@ def pct(values: list[float], p: float) -> float:
 def register_meters(metering: Metering, meters: list[dict[str, Any]]) -> None:
     """Register meter records (RegisterMeter's JSON), 100 transactions in flight at a time."""
     for i in range(0, len(meters), 100):
-        commits = [metering.contract.submit_async("RegisterMeter", json.dumps(m))
-                   for m in meters[i:i + 100]]
+        commits = [metering.register_meter_async(m) for m in meters[i:i + 100]]
         for c in commits:
             c.wait()
 

@@ -2,7 +2,8 @@
 
 A fresh network of its own (ports +2000). The Regulator sets a tariff; W worker threads,
 each with its own meters (no MVCC conflicts between workers), submit `SubmitReadings`
-batches through our Gateway client, endorsed by the Utility and Regulator peers, one
+batches through our Gateway client (the batch in the transient map, as the chaincode
+requires), endorsed by the Utility and Regulator peers, one
 batch in flight per worker, and wait for each commit. Readings are signed beforehand,
 as meters sign them, so client-side signing is not in the figure.
 
@@ -29,7 +30,7 @@ from common import fresh_network, gateway, pct, peer_metric_sums, register_meter
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.clients.metering import Metering
+from gridledger.clients.metering import Metering, private_call
 from gridledger.formats.reading import encode_reading, sign
 
 TARIFF = {
@@ -104,7 +105,9 @@ def work(gw, metering: Metering, payloads: list[str], stats: Stats) -> None:
     """Submit each payload in turn, one in flight, timing each Gateway phase."""
     for p in payloads:
         t0 = time.perf_counter()
-        tx = gw.endorse(metering.contract.new_proposal("SubmitReadings", p))
+        args, transient = private_call("SubmitReadings", (p,))
+        tx = gw.endorse(metering.contract.new_proposal("SubmitReadings", *args,
+                                                       transient=transient))
         t1 = time.perf_counter()
         commit = gw.submit(tx)
         t2 = time.perf_counter()

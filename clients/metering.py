@@ -82,6 +82,11 @@ class Metering:
     def register_meter(self, meter: dict[str, Any]) -> dict[str, Any]:
         return self._submit("RegisterMeter", _dump(meter))
 
+    def register_meter_async(self, meter: dict[str, Any]) -> Commit:
+        """Endorse and order a registration; many can be in flight at once."""
+        args, transient = private_call("RegisterMeter", (_dump(meter),))
+        return self.contract.submit_async("RegisterMeter", *args, transient=transient)
+
     def replace_meter_key(self, meter_id: str, key: dict[str, Any]) -> dict[str, Any]:
         return self._submit("ReplaceMeterKey", meter_id, _dump(key))
 
