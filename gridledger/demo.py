@@ -344,8 +344,7 @@ class Demo:
         sup = Supervisor(self.layout)
         self.say(f"demo tariff {DEMO_TARIFF['tariffId']} (Regulator): {self.ensure_tariff()}")
         sim_port, http_port, changed = self.write_config()
-        demo_procs = self.processes(sim_port, http_port)
-        sup.start(self.net.processes() + demo_procs)
+        sup.add_programs("demo", self.processes(sim_port, http_port))
         self.say(f"simulator: {self.settings.meters} meters on Modbus TCP 127.0.0.1:{sim_port}"
                  f" (time x{self.settings.speed:g})")
         sup.start_process(SIMULATOR)

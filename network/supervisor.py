@@ -25,6 +25,10 @@ class SupervisorError(NetworkError):
     """supervisord could not be started or refused a request."""
 
 
+# Under the supervisor directory: one file per owner of added programs (see add_programs).
+ADDONS_DIR = "conf.d"
+
+
 def _quote_env(value: str) -> str:
     # supervisord expands %(...)s in its config and reads values as quoted strings.
     return '"' + value.replace("%", "%%").replace('"', '\\"') + '"'
@@ -49,7 +53,19 @@ def render_config(layout: Layout, processes: list[Process]) -> str:
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "",
+        # Programs that others add to the network's supervisord (the demo's simulator and
+        # bridge) live in files of their own, so rewriting this one never drops them.
+        "[include]",
+        f"files={sup / ADDONS_DIR}/*.conf",
+        "",
     ]
+    lines += program_lines(layout, processes)
+    return "\n".join(lines)
+
+
+def program_lines(layout: Layout, processes: list[Process]) -> list[str]:
+    """supervisord ``[program:...]`` sections for ``processes``."""
+    lines: list[str] = []
     for proc in processes:
         env = ",".join(f"{k}={_quote_env(v)}" for k, v in sorted(proc.env.items()))
         lines += [
@@ -75,7 +91,7 @@ def render_config(layout: Layout, processes: list[Process]) -> str:
         if env:
             lines.append(f"environment={env}")
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def _quote_arg(arg: str) -> str:
@@ -107,23 +123,14 @@ class Supervisor:
         """Write the configuration and start supervisord, or reload it if it runs already."""
         self.layout.supervisor.mkdir(parents=True, exist_ok=True)
         self.layout.logs.mkdir(parents=True, exist_ok=True)
+        (self.layout.supervisor / ADDONS_DIR).mkdir(exist_ok=True)
         new = render_config(self.layout, processes)
         changed = not self.config.exists() or self.config.read_text() != new
         # It holds the CAs' bootstrap passwords (in their programs' environment): 0600.
         write_private(self.config, new)
         if self.running():
             if changed:
-                # Adds new programs and restarts changed ones; unchanged ones keep running.
-                added, changed_, removed = self._rpc().supervisor.reloadConfig()[0]
-                for name in removed:
-                    self._rpc().supervisor.stopProcessGroup(name)
-                    self._rpc().supervisor.removeProcessGroup(name)
-                for name in added:
-                    self._rpc().supervisor.addProcessGroup(name)
-                for name in changed_:
-                    self._rpc().supervisor.stopProcessGroup(name)
-                    self._rpc().supervisor.removeProcessGroup(name)
-                    self._rpc().supervisor.addProcessGroup(name)
+                self._reload()
             return
         proc = subprocess.run(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config)],
@@ -136,6 +143,35 @@ class Supervisor:
             raise SupervisorError(
                 f"supervisord did not answer on {self.socket}; see {self.layout.logs}"
             )
+
+    def add_programs(self, owner: str, processes: list[Process]) -> None:
+        """Run ``processes`` under this supervisord too, in a file of ``owner``'s own.
+
+        The network's own ``start`` rewrites only its file, so these survive a later
+        ``network up``; ``network down`` stops them with everything else.
+        """
+        if not self.running():
+            raise SupervisorError("the network's supervisord is not running: `network up` first")
+        path = self.layout.supervisor / ADDONS_DIR / f"{owner}.conf"
+        new = "\n".join([f"; added by {owner}", *program_lines(self.layout, processes)])
+        if path.exists() and path.read_text() == new:
+            return
+        write_private(path, new)
+        self._reload()
+
+    def _reload(self) -> None:
+        # Adds new programs and restarts changed ones; unchanged ones keep running.
+        rpc = self._rpc().supervisor
+        added, changed, removed = rpc.reloadConfig()[0]
+        for name in removed:
+            rpc.stopProcessGroup(name)
+            rpc.removeProcessGroup(name)
+        for name in added:
+            rpc.addProcessGroup(name)
+        for name in changed:
+            rpc.stopProcessGroup(name)
+            rpc.removeProcessGroup(name)
+            rpc.addProcessGroup(name)
 
     def start_process(self, name: str) -> None:
         info = self.info(name)

@@ -99,3 +99,28 @@ def test_recorded_state_reads_what_up_wrote_and_cannot_change_it(tmp_path):
         state.package_ids["health/utility"] = "other"  # type: ignore[index]
     with pytest.raises(AttributeError):
         state.phase = "new"  # type: ignore[misc]
+
+
+def test_programs_added_by_others_survive_a_rewrite_of_the_networks_config(tmp_path):
+    # Regression: `network up` rewrote supervisord's configuration and dropped the demo's
+    # simulator and bridge. Added programs now live in a file of their own.
+    import sys
+
+    from gridledger.network.nodes import Process
+    from gridledger.network.supervisor import Supervisor
+
+    layout = Layout(tmp_path / "state")
+    sup = Supervisor(layout)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    node = Process(name="node-a", kind="peer", org="utility", command=sleeper)
+    addon = Process(name="demo-x", kind="demo", org="utility", command=sleeper)
+    sup.start([node])
+    try:
+        sup.add_programs("demo", [addon])
+        sup.start_process("demo-x")
+        sup.start([node, Process(name="node-b", kind="peer", org="utility", command=sleeper)])
+        names = {p["name"]: p["statename"] for p in sup.all_info()}
+        assert names == {"node-a": "STOPPED", "node-b": "STOPPED", "demo-x": "RUNNING"}
+    finally:
+        sup.stop_all(["demo-x", "node-a"])
+    assert not sup.running()
