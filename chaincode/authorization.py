@@ -61,6 +61,9 @@ class Rule:
 
 U, R, A = UTILITY, REGULATOR, AGGREGATOR
 MONEY = "money: the Utility bills, the Regulator audits, the customer sees its own"
+MARKET_RELAY = ("a participant's signed message, relayed by an operator (a customer's own "
+                "certificate would name it in the block)")
+MARKET_PUBLIC = "public and pseudonymous: names pseudonyms and VPPs, never people"
 
 RULES: dict[tuple[str, str], Rule] = {
     # -- metering: meters ----------------------------------------------------------------
@@ -138,6 +141,99 @@ RULES: dict[tuple[str, str], Rule] = {
     ("wattcoin", "UtilityAccount"): Rule(
         "totals over every account: the Utility's receipts, audited by the Regulator",
         (U, R)),
+    # -- access (DACT/IDoT) ---------------------------------------------------------------
+    ("access", "RegisterDevice"): Rule(
+        "an IDoT of the caller's own: an organisation's device (its operators), a "
+        "customer's own device", (U, R, A), customer=True),
+    ("access", "GetDevice"): Rule(
+        "public IDoT record (a device or a meter): every endorser checks device proofs "
+        "against it", member=True),
+    ("access", "RegisterResource"): Rule(
+        "a data owner's hash address: the customer, or the Utility acting for it (the "
+        "owner goes to customerData)", (U,), customer=True),
+    ("access", "GetResource"): Rule(
+        "public record: a hash address is a name, not a capability", member=True),
+    ("access", "RegisterDact"): Rule(
+        "the data owner grants: the customer, or the Utility acting for it", (U,),
+        customer=True),
+    ("access", "AmendDact"): Rule(
+        "the data owner grants: the customer, or the Utility acting for it", (U,),
+        customer=True),
+    ("access", "RevokeDact"): Rule(
+        "the data owner withdraws: the customer, or the Utility acting for it", (U,),
+        customer=True),
+    ("access", "GetDact"): Rule(
+        "the table and its owner are in customerData: members' operators, the owner its "
+        "own", (U, R), customer=True),
+    ("access", "Certify"): Rule(
+        "anyone may ask; the DACT decides who gets a token (requester, device proof), "
+        "2 of 3 endorsers check it", member=True),
+    ("access", "GetToken"): Rule(
+        "public grant: holder, scope, expiry, state", member=True),
+    ("access", "RevokeToken"): Rule(
+        "the holder gives it back, or the DACT's owner (or the Utility for it) ends it",
+        member=True),
+    ("access", "Access"): Rule(
+        "the token's holder runs the contract and gets the hash addresses (checked inside)",
+        member=True),
+    ("access", "Serve"): Rule(
+        "a member organisation's service node logs what it serves, after the requester's "
+        "proof", (U, R, A)),
+    ("access", "AccessLog"): Rule(
+        "public log of disclosures: tokens, holders, hash addresses, times (no owner)",
+        member=True),
+    # -- market (peer-to-peer trading, VPPs) --------------------------------------------
+    ("market", "ConfigureMarket"): Rule(
+        "the Aggregator runs the market: interval length, gate closure, reference tariff",
+        (A,)),
+    ("market", "RecordPseudonym"): Rule(
+        "pseudonym -> identity goes to the Regulator's own collection: only it may resolve",
+        (R,)),
+    ("market", "EnrolParticipant"): Rule(
+        "ties a customer's meter and account to a pseudonym in customerData: the Utility",
+        (U,)),
+    ("market", "Deposit"): Rule(
+        "moves tokens out of a private account: the Utility relays the participant's "
+        "signed request", (U,)),
+    ("market", "Withdraw"): Rule(
+        "moves tokens into a private account: the Utility relays the participant's "
+        "signed request", (U,)),
+    ("market", "OpenInterval"): Rule("the Aggregator runs the market", (A,)),
+    ("market", "PlaceOffer"): Rule(MARKET_RELAY, (A, U)),
+    ("market", "PlaceBid"): Rule(MARKET_RELAY, (A, U)),
+    ("market", "CancelOrder"): Rule(MARKET_RELAY, (A, U)),
+    ("market", "Clear"): Rule("the Aggregator clears at gate closure", (A,)),
+    ("market", "SettlementNeeds"): Rule(
+        "public: which pseudonyms' records a settlement page needs", member=True),
+    ("market", "DeliveryRecords"): Rule(
+        "the stored bytes of interval records (customerData): members' operators", (U, R)),
+    ("market", "Settle"): Rule(
+        "the Utility hands in the delivery records it holds; the Aggregator endorses", (U,)),
+    ("market", "RequestResolution"): Rule(
+        "the Regulator audits; the request is logged before any answer", (R,)),
+    ("market", "ResolvePseudonym"): Rule(
+        "reads the Regulator's own collection, for a logged request", (R,)),
+    ("market", "CreateVpp"): Rule("the Aggregator operates VPPs", (A,)),
+    ("market", "EnrolVppMember"): Rule(
+        "the Aggregator enrols a prosumer on its signed consent", (A,)),
+    ("market", "LeaveVpp"): Rule(MARKET_RELAY, (A, U)),
+    ("market", "PlaceVppOffer"): Rule("the Aggregator offers its VPP's export", (A,)),
+    ("market", "PayoutVpp"): Rule("the Aggregator pays its VPP's members", (A,)),
+    ("market", "VppMembers"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "PostStandingOffer"): Rule(MARKET_RELAY, (A, U)),
+    ("market", "AcceptStandingOffer"): Rule(MARKET_RELAY, (A, U)),
+    ("market", "WithdrawStandingOffer"): Rule(MARKET_RELAY, (A, U)),
+    ("market", "MarketConfig"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "GetInterval"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "OrderBook"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "ClearingPrices"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "OrdersOf"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "TradesOf"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "VppPayouts"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "MarketWallet"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "MarketTotals"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "AuditLog"): Rule(
+        "public: that the Regulator resolved a pseudonym, and why", member=True),
     # -- health --------------------------------------------------------------------------
     ("health", "Ping"): Rule("liveness: answers the caller's MSP, channel and time",
                              member=True),

@@ -37,9 +37,21 @@ from google.rpc import status_pb2
 from gridledger.errors import GridLedgerError
 
 __all__ = [
-    "ArgumentError", "ChaincodeEventsError", "ClientError", "CommitError", "CommitStatusError",
-    "DeliverError", "EndorseError", "EndpointDetail", "EvaluateError", "GatewayError",
-    "GridLedgerError", "IdentityError", "SubmitError", "validation_code_name",
+    "ENDORSERS_DISAGREE",
+    "ArgumentError",
+    "ChaincodeEventsError",
+    "ClientError",
+    "CommitError",
+    "CommitStatusError",
+    "DeliverError",
+    "EndorseError",
+    "EndpointDetail",
+    "EvaluateError",
+    "GatewayError",
+    "GridLedgerError",
+    "IdentityError",
+    "SubmitError",
+    "validation_code_name",
 ]
 
 # Validation codes caused by concurrent transactions, not by the transaction itself.
@@ -52,6 +64,9 @@ RETRYABLE_GRPC_CODES = frozenset(
 
 
 _CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d{3})")
+# What the Gateway says when endorsers of different organisations returned different
+# results (read sets, writes or answers).
+ENDORSERS_DISAGREE = "ProposalResponsePayloads do not match"
 
 
 class ClientError(GridLedgerError):
@@ -117,6 +132,13 @@ class GatewayError(ClientError):
     def access_denied(self) -> bool:
         """A peer refused the caller's identity (wrong MSP, unknown CA, expired, revoked)."""
         return _access_denied(self.grpc_message, self.details)
+
+    @property
+    def endorsers_disagree(self) -> bool:
+        """The endorsers returned different results: usually one peer has not yet
+        committed the block another already has; a nondeterministic chaincode otherwise."""
+        return any(ENDORSERS_DISAGREE in m
+                   for m in (self.grpc_message, *(d.message for d in self.details)))
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]

@@ -1,5 +1,9 @@
 """Chaincode events through the Gateway, and blocks through the peer's Deliver service.
 
+Blocks come full, filtered, or with private data (``BlockEvents(..., private_data=True)``:
+the peer's ``DeliverWithPrivateData``, which adds to each block the private write sets of
+the collections the caller's organisation belongs to; a non-member gets none).
+
 Events can be resumed after a restart from a checkpoint (block number and the last
 transaction handled in it): nothing is missed and nothing handled is delivered again,
 provided the caller checkpoints each event once it has handled it.
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +21,10 @@ from typing import TYPE_CHECKING
 import grpc
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
+from fabric_protos.ledger.rwset import rwset_pb2
+from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
 from fabric_protos.orderer import ab_pb2
-from fabric_protos.peer import events_pb2_grpc
+from fabric_protos.peer import events_pb2, events_pb2_grpc
 from google.protobuf import timestamp_pb2
 
 from .blocks import Block, FilteredBlock, decode_block, decode_filtered_block
@@ -165,11 +171,69 @@ class ChaincodeEvents:
         self.close()
 
 
+@dataclass(frozen=True)
+class PrivateWrite:
+    """One key written to a private data collection by one transaction of a block.
+
+    ``value`` is the bytes as written (for GridLedger's collections, canonical JSON with
+    a ``salt`` member); empty when ``is_delete``.
+    """
+
+    tx_index: int
+    namespace: str
+    collection: str
+    key: str
+    value: bytes
+    is_delete: bool = False
+
+
+@dataclass(frozen=True)
+class BlockWithPrivateData:
+    """A block and the private writes its transactions made, as far as the caller's
+    organisation may hold them (none for a non-member of every collection)."""
+
+    block: Block
+    private_writes: tuple[PrivateWrite, ...]
+
+    @property
+    def number(self) -> int:
+        return self.block.number
+
+    def writes_of(self, tx_index: int) -> tuple[PrivateWrite, ...]:
+        """The private writes of the transaction at ``tx_index`` in the block."""
+        return tuple(w for w in self.private_writes if w.tx_index == tx_index)
+
+
+def decode_private_data(
+    private_data_map: Mapping[int, rwset_pb2.TxPvtReadWriteSet],
+) -> tuple[PrivateWrite, ...]:
+    """The private writes of ``BlockAndPrivateData.private_data_map`` (tx index -> set),
+    in transaction, namespace, collection and write order."""
+    out: list[PrivateWrite] = []
+    for tx_index in sorted(private_data_map):
+        tx_set = private_data_map[tx_index]
+        for ns in tx_set.ns_pvt_rwset:
+            for coll in ns.collection_pvt_rwset:
+                kv = kv_rwset_pb2.KVRWSet.FromString(coll.rwset)
+                out += [PrivateWrite(int(tx_index), ns.namespace, coll.collection_name, w.key,
+                                     bytes(w.value), bool(w.is_delete)) for w in kv.writes]
+    return tuple(out)
+
+
+def decode_block_and_private_data(
+    message: events_pb2.BlockAndPrivateData,
+) -> BlockWithPrivateData:
+    return BlockWithPrivateData(decode_block(message.block),
+                                decode_private_data(message.private_data_map))
+
+
 class BlockEvents:
-    """Blocks of a channel from the peer's Deliver service, full or filtered.
+    """Blocks of a channel from the peer's Deliver service: full, filtered, or full with
+    private data (``private_data=True``; yields :class:`BlockWithPrivateData`).
 
     ``start_block`` None means the next block to commit; ``stop_block`` None means
-    keep waiting for new blocks.
+    keep waiting for new blocks. Every form needs an identity the channel's Readers
+    policy admits (in GridLedger: an organisation's operators, never its clients).
     """
 
     def __init__(
@@ -179,8 +243,11 @@ class BlockEvents:
         start_block: int | None = None,
         stop_block: int | None = None,
         filtered: bool = False,
+        private_data: bool = False,
         timeout: float | None = None,
     ) -> None:
+        if filtered and private_data:
+            raise ArgumentError("a filtered block carries no private data: pick one")
         gw = network.gateway
         stop = (
             ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=stop_block))
@@ -210,10 +277,12 @@ class BlockEvents:
         envelope = common_pb2.Envelope(payload=payload, signature=gw.sign(payload))
         stub = events_pb2_grpc.DeliverStub(gw.channel)
         self.filtered = filtered
-        method = stub.DeliverFiltered if filtered else stub.Deliver
+        self.private_data = private_data
+        method = (stub.DeliverFiltered if filtered
+                  else stub.DeliverWithPrivateData if private_data else stub.Deliver)
         self._call = method(iter([envelope]), timeout=timeout)
 
-    def __iter__(self) -> Iterator[Block | FilteredBlock]:
+    def __iter__(self) -> Iterator[Block | FilteredBlock | BlockWithPrivateData]:
         try:
             for response in self._call:
                 kind = response.WhichOneof("Type")
@@ -221,6 +290,8 @@ class BlockEvents:
                     yield decode_block(response.block)
                 elif kind == "filtered_block":
                     yield decode_filtered_block(response.filtered_block)
+                elif kind == "block_and_private_data":
+                    yield decode_block_and_private_data(response.block_and_private_data)
                 elif kind == "status":
                     if response.status == common_pb2.SUCCESS:
                         return
@@ -243,4 +314,5 @@ class BlockEvents:
         self.close()
 
 
-__all__ = ["BlockEvents", "ChaincodeEvent", "ChaincodeEvents", "Checkpoint", "FileCheckpoint"]
+__all__ = ["BlockEvents", "BlockWithPrivateData", "ChaincodeEvent", "ChaincodeEvents",
+           "Checkpoint", "FileCheckpoint", "PrivateWrite", "decode_private_data"]

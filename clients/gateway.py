@@ -10,8 +10,10 @@ One gRPC channel carries every call; each phase has its own deadline.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -41,12 +43,17 @@ S = TypeVar("S", Proposal, Transaction, SignableRequest)
 
 @dataclass(frozen=True)
 class Deadlines:
-    """Per-phase call deadlines in seconds, as the official clients default them."""
+    """Per-phase call deadlines in seconds, as the official clients default them.
+
+    ``disagreement`` is how long ``endorse`` keeps asking again while the endorsers
+    return different results (0: never again).
+    """
 
     evaluate: float = 5.0
     endorse: float = 15.0
     submit: float = 5.0
     commit_status: float = 60.0
+    disagreement: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,11 @@ class Gateway:
         return response.result.payload
 
     def endorse(self, proposal: Proposal, timeout: float | None = None) -> Transaction:
-        """Collect endorsements satisfying the policy; return the unsigned transaction."""
+        """Collect endorsements satisfying the policy; return the unsigned transaction.
+
+        Asked again for up to ``Deadlines.disagreement`` seconds while the endorsers
+        disagree (a peer a block behind); then :class:`EndorseError` with
+        ``endorsers_disagree`` set."""
         proposal = self._signed(proposal)
         request = gateway_pb2.EndorseRequest(
             transaction_id=proposal.transaction_id,
@@ -182,10 +193,25 @@ class Gateway:
             proposed_transaction=proposal.signed_proposal(),
             endorsing_organizations=proposal.endorsing_organizations,
         )
-        response = _call(
-            EndorseError, proposal.transaction_id,
-            lambda: self.stub.Endorse(request, timeout=timeout or self.deadlines.endorse),
-        )  # fmt: skip
+        # A Gateway waits for a commit on its own peer only, so right after a transaction
+        # another organisation's peer may still be a block behind and simulate on older
+        # state: the endorsements then differ. Nothing was ordered, so the same signed
+        # proposal is endorsed again until the peers agree or the time is up.
+        give_up = time.monotonic() + self.deadlines.disagreement
+        pause = 0.05
+        while True:
+            try:
+                response = _call(
+                    EndorseError, proposal.transaction_id,
+                    lambda: self.stub.Endorse(request,
+                                              timeout=timeout or self.deadlines.endorse),
+                )  # fmt: skip
+                break
+            except EndorseError as exc:
+                if not exc.endorsers_disagree or time.monotonic() + pause > give_up:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
         return Transaction(proposal.channel, proposal.transaction_id,
                            response.prepared_transaction)
 
@@ -316,11 +342,14 @@ class Contract:
         *args: str | bytes,
         transient: Mapping[str, str | bytes] | None = None,
         endorsing_organizations: Sequence[str] = (),
+        timestamp: datetime | None = None,
     ) -> Proposal:
-        """An unsigned proposal, for offline signing (``Proposal.bytes``)."""
+        """An unsigned proposal, for offline signing (``Proposal.bytes``); ``timestamp``
+        overrides the transaction time (a replay, a simulated day)."""
         return Proposal.build(
             self.gateway.creator, self.network.name, self.chaincode, self._function(function),
             args, transient=transient, endorsing_organizations=endorsing_organizations,
+            timestamp=timestamp,
         )  # fmt: skip
 
     def evaluate(

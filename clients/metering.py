@@ -14,12 +14,12 @@ bindings read what was done back with an evaluate where the caller needs it.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .gateway import Commit, Network
+from .proposal import private_arguments
 
 CHAINCODE = "metering"
 
@@ -39,19 +39,13 @@ PRIVATE_ARGUMENTS = frozenset({
     "OpenMeterAccount", "BindCustomer", "Mint", "Transfer", "SetLowBalancePolicy",
 })
 WRITES_CUSTOMER_DATA = PRIVATE_ARGUMENTS | {"RaiseAlarm", "OpenAccount"}
-SALT_BYTES = 32
 
 
 def private_call(function: str, args: Sequence[str]) -> tuple[tuple[str, ...],
-                                                                Mapping[str, bytes] | None]:
+                                                                dict[str, bytes] | None]:
     """(proposal arguments, transient map) for one call of a metering/wattcoin function."""
-    transient: dict[str, bytes] = {}
-    if function in WRITES_CUSTOMER_DATA:
-        transient["salt"] = os.urandom(SALT_BYTES)
-    if function in PRIVATE_ARGUMENTS:
-        transient["args"] = json.dumps(list(args)).encode("utf-8")
-        args = ()
-    return tuple(args), transient or None
+    return private_arguments(function, args, private=PRIVATE_ARGUMENTS,
+                             salted=WRITES_CUSTOMER_DATA)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ and chaincode-event requests.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,25 @@ NONCE_LENGTH = 24
 def transaction_id(nonce: bytes, creator: bytes) -> str:
     """Fabric's transaction ID: hex SHA-256 of the nonce followed by the creator bytes."""
     return hashlib.sha256(nonce + creator).hexdigest()
+
+
+# A private write's salt (the chaincode salts the value before the channel stores its hash).
+SALT_BYTES = 32
+
+
+def private_arguments(
+    function: str, args: Sequence[str], *, private: frozenset[str], salted: frozenset[str]
+) -> tuple[tuple[str, ...], dict[str, bytes] | None]:
+    """(proposal arguments, transient map) for one call: the arguments of a function in
+    ``private`` travel in the transient map (``args``, a JSON list), out of the block;
+    a function in ``salted`` writes private data and gets a fresh ``salt``."""
+    transient: dict[str, bytes] = {}
+    if function in salted:
+        transient["salt"] = os.urandom(SALT_BYTES)
+    if function in private:
+        transient["args"] = json.dumps(list(args)).encode("utf-8")
+        args = ()
+    return tuple(args), transient or None
 
 
 def _arg(value: bytes | str) -> bytes:
@@ -71,14 +92,21 @@ class Proposal:
         transient: Mapping[str, bytes | str] | None = None,
         endorsing_organizations: Sequence[str] = (),
         nonce: bytes | None = None,
+        timestamp: dt.datetime | None = None,
     ) -> Proposal:
-        """Build an unsigned proposal; ``creator`` is the serialized identity."""
+        """Build an unsigned proposal; ``creator`` is the serialized identity.
+
+        ``timestamp`` (default: now) is the transaction time the chaincode sees; Fabric
+        takes the client's word for it, so a replay or a simulated day can set it."""
         if not channel or not chaincode or not function:
             raise ArgumentError("a proposal needs a channel, a chaincode and a function name")
         nonce = nonce if nonce is not None else os.urandom(NONCE_LENGTH)
         txid = transaction_id(nonce, creator)
         ts = timestamp_pb2.Timestamp()
-        ts.GetCurrentTime()
+        if timestamp is None:
+            ts.GetCurrentTime()
+        else:
+            ts.FromDatetime(timestamp.astimezone(dt.UTC))
         extension = proposal_pb2.ChaincodeHeaderExtension(
             chaincode_id=chaincode_pb2.ChaincodeID(name=chaincode)
         )

@@ -8,5 +8,8 @@ ALARM = "Alarm"  # a standalone signed alarm (fire, flood, gas)
 # chaincode `metering`, contract wattcoin
 WATTCOIN_MINTED = "WattcoinMinted"
 WATTCOIN_TRANSFERRED = "WattcoinTransferred"
+# chaincode `metering`, contract market
+MARKET_CLEARED = "MarketCleared"  # an interval's clearing finished: price, volume, trades
+MARKET_SETTLED = "MarketSettled"  # an interval's settlement finished: delivered, paid
 # chaincode `health`
 HEALTH_PUT = "HealthPut"

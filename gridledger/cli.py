@@ -6,12 +6,15 @@ import logging
 
 import click
 
+from gridledger.clients.access_cli import COMMANDS as ACCESS_COMMANDS
 from gridledger.clients.cli import COMMANDS as CLIENT_COMMANDS
 from gridledger.clients.cli import NETWORK_COMMANDS as CLIENT_NETWORK_COMMANDS
+from gridledger.clients.market_cli import COMMANDS as MARKET_COMMANDS
 from gridledger.clients.metering_cli import COMMANDS as METERING_COMMANDS
 from gridledger.demo import demo
 from gridledger.meter_bridge.cli import COMMANDS as BRIDGE_COMMANDS
 from gridledger.network.cli import network
+from gridledger.webui.portal.cli import portal
 
 
 @click.group()
@@ -26,8 +29,10 @@ def cli(verbose: bool) -> None:
 for command in CLIENT_NETWORK_COMMANDS:
     network.add_command(command)
 cli.add_command(network)
-for command in (*CLIENT_COMMANDS, *METERING_COMMANDS, *BRIDGE_COMMANDS, demo):
+for command in (*CLIENT_COMMANDS, *METERING_COMMANDS, *ACCESS_COMMANDS, *MARKET_COMMANDS,
+                *BRIDGE_COMMANDS, demo):
     cli.add_command(command)
+cli.add_command(portal)
 
 
 def main() -> None:

@@ -373,11 +373,23 @@ class Demo:
 
         self._wait("no reading reached the ledger", flowing, 3 * self.settings.interval + 60,
                    self.layout.log(BRIDGE))
+        portals = self.ensure_portals(sup)
         return {"stateDir": str(self.layout.root), "config": str(self.config_path),
                 "simulatorPort": sim_port, "health": f"http://127.0.0.1:{http_port}/healthz",
                 "metrics": f"http://127.0.0.1:{http_port}/metrics",
                 "logs": [str(self.layout.log(SIMULATOR)), str(self.layout.log(BRIDGE))],
-                "meters": meters, "heads": heads}
+                "meters": meters, "heads": heads, "portal": portals}
+
+    def ensure_portals(self, sup: Supervisor) -> dict[str, Any]:
+        """The three portals (``portal-<org>`` under supervisord), an ``operator`` account at
+        each and one per demo customer at the Utility's (its ``demo-<customer>`` identity
+        imported, key encrypted); generated passwords are kept 0600 in <state>/demo/portal/."""
+        from gridledger.webui.portal.provision import start_demo_portals
+
+        customers = [(f"demo-cust-{u}", f"demo-{customer_id(u)}")
+                     for u in range(1, self.settings.meters + 1)]
+        self.say("portals (Utility, Regulator, Aggregator)")
+        return start_demo_portals(self.layout.root, sup, customers, self.dir / "portal")
 
     def heads(self) -> dict[str, Any]:
         """Each demo meter's latest reading on the ledger (seq, time, energy)."""
@@ -421,6 +433,15 @@ def _show_heads(heads: dict[str, Any], indent: str = "") -> None:
                    f"import {head.get('importWh', '?')} Wh")
 
 
+def _show_portals(portal: dict[str, Any]) -> None:
+    click.echo("portals:")
+    for p in portal["portals"]:
+        click.echo(f"  {p['org']:10} {p['url']}")
+    click.echo(f"demo accounts (passwords also in {portal['passwords']}/):")
+    for a in portal["accounts"]:
+        click.echo(f"  {a['url']:24} {a['username']:12} {a['password']:18} ({a['role']})")
+
+
 @demo.command("up")
 @click.option("--meters", default=3, show_default=True, help="Simulated meters.")
 @click.option("--interval", default=10.0, show_default=True, help="Seconds between readings.")
@@ -446,6 +467,7 @@ def demo_up(ctx: click.Context, meters: int, interval: float, speed: float, top_
     _show_heads(summary["heads"], indent="  ")
     click.echo(f"health  {summary['health']}\nmetrics {summary['metrics']}")
     click.echo("logs    " + "\n        ".join(summary["logs"]))
+    _show_portals(summary["portal"])
     click.echo("stop with `gridledger network down`")
 
 

@@ -30,6 +30,21 @@ wcptd         private      a meter's prepaid charges this month (exhaustion)
 tariff        public       tariff versions (published prices, set by the Regulator)
 tariffreg     public       the tariff ids the Regulator created
 health        public       liveness probes (chaincode `health`)
+idot          public       an IDoT device of contract `access`: kind, public key, status
+idotowner     private      the customer who owns an IDoT device (an organisation's: public)
+resource      public       shared data: its SHA-256 hash address, media type, size
+resowner      private      whose data a resource is, and its description
+dact          public       a DACT's commitment (salted hash of its table), version, status
+dactowner     private      whose DACT it is, and the table itself (salt included)
+token         public       a certification token: holder, scope, expiry, status
+accesslog     public       each disclosure: who, which token, which hash addresses, when
+servenonce    public       a service-node request nonce already used (no replays)
+mktmeter      private      a meter enrolled in the market -> its pseudonym (whose it is)
+mktlink       private      a pseudonym -> its meter, customer and paying Wattcoin account
+mktiv         private      a pseudonym's metered import/export in one delivery interval
+mktwho        regulator    a pseudonym -> the customer (collection regulatorOnly)
+mkt*          public       the market: pseudonymous parties, wallets, intervals, orders,
+                           trades, settlements, VPPs, audit log (chaincode/market/ledger.py)
 ============  ===========  ==============================================================
 """
 
@@ -47,12 +62,32 @@ PRIVATE_KINDS = frozenset({
     "meterinfo", "meterhead", "custmeter", "custbills", "custadj", "reading", "usage",
     "alarm", "bill", "billadj",
     "wcacct", "wccust", "wcmint", "wchist", "wcptd",
+    # contract `access` (DACT/IDoT): who owns what; the channel holds no person
+    "idotowner", "resowner", "dactowner",
+    # contract `market`: what ties a pseudonym to a meter, a person or its energy
+    "mktmeter", "mktlink", "mktiv",
 })
-PUBLIC_KINDS = frozenset({"meter", "tariff", "tariffreg", "health"})
+PUBLIC_KINDS = frozenset({"meter", "tariff", "tariffreg", "health",
+                          "idot", "resource", "dact", "token", "accesslog", "servenonce",
+                          # contract `market`: pseudonymous (chaincode/market/ledger.py)
+                          "mktconfig", "mktparty", "mktfund", "mktwallet", "mktreq",
+                          "mktint", "mktbook", "mktpo", "mktclr", "mkttr", "mktstl", "mktsp",
+                          "mktdel", "mktvpp", "mktvppm", "mktmember", "mktvppq", "mktpay",
+                          "mktso", "mktsof", "mktbil", "mktaudit"})
 
 CUSTOMER_DATA_KINDS = PrivateKinds(CUSTOMER_DATA, PRIVATE_KINDS)
+
+# The Regulator's own collection: pseudonym -> identity, which only it may resolve (its
+# peer alone holds and endorses it; network/topology.yaml).
+REGULATOR_ONLY = "regulatorOnly"
+REGULATOR_ONLY_KINDS = PrivateKinds(REGULATOR_ONLY, frozenset({"mktwho"}))
 
 
 def ledger(stub: Stub, *, defer_json: bool = False) -> Overlay:
     """The overlay every metering and wattcoin function reads and writes through."""
     return Overlay(stub, defer_json=defer_json, private=CUSTOMER_DATA_KINDS)
+
+
+def regulator_ledger(stub: Stub) -> Overlay:
+    """The overlay for the Regulator's collection (the market's pseudonym register)."""
+    return Overlay(stub, private=REGULATOR_ONLY_KINDS)

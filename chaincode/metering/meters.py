@@ -175,6 +175,16 @@ def get_device(ov: Overlay, meter_id: str) -> dict[str, Any]:
     return record
 
 
+def owner(ov: Overlay, meter_id: str) -> str:
+    """The customer id of a meter, from its private record only (404 without it): for
+    callers whose transaction must not name the meter in its public read set."""
+    info = ov.get_json(info_key(check_id(meter_id, "meterId")))
+    if info is None:
+        raise ChaincodeError(f"meter {meter_id} is not registered (or this peer holds no "
+                             "customerData)", status=404)
+    return info["customerId"]
+
+
 def get_head(ov: Overlay, meter_id: str) -> dict[str, Any]:
     """The meter's chain head, or 404."""
     head = ov.get_json(head_key(check_id(meter_id, "meterId")))

@@ -23,8 +23,10 @@ What an accepted reading writes, all of it in the private collection (common/pri
                          a prepaid meter, the tokens charged per hour (IssueBill's true-up)
                          - or, for a late reading (its hour already billed), instead:
   billadj~<c>~<m>~<seq>  its energy, for the customer's next bill (metering/adjustments.py)
-and, for a prepaid meter, its month-to-date charge and its paying account (wattcoin). A
-late reading is charged nothing now: the next bill's true-up charges its adjustment.
+and, for a prepaid meter, its month-to-date charge and its paying account (wattcoin); for
+a meter enrolled in the market, its delivery interval's energy (metering/market_records.py:
+  mktiv~<pseudonym>~<intervalId>  import/export Wh of the interval, for settlement).
+A late reading is charged nothing now: the next bill's true-up charges its adjustment.
 The batch arrives in the transient map, so no block holds it; the response and the event,
 which blocks do hold, carry verdicts, counts, meter ids and relay signals, never a value.
 A prepaid meter's account is charged for every accepted reading, a zero charge included,
@@ -53,7 +55,7 @@ from ..common.keys import key, seq_part
 from ..common.overlay import Overlay
 from ..shim import ChaincodeError
 from ..wattcoin import api as wattcoin
-from . import adjustments, alarms, periods, tariff
+from . import adjustments, alarms, market_records, periods, tariff
 from .chain import link_hash
 from .meters import ACTIVE, head_key, info_key, merged, meter_key, tariff_at
 
@@ -121,9 +123,13 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
     # Round trip 1: meter records, heads, and recorded readings a replay could duplicate.
     meter_ids = sorted({r["meterId"] for r, _, _ in well_formed})
     ov.prefetch([meter_key(m) for m in meter_ids] + [info_key(m) for m in meter_ids]
-                + [head_key(m) for m in meter_ids])
+                + [head_key(m) for m in meter_ids]
+                + [market_records.enrolment_key(m) for m in meter_ids])
     meters = {m: merged(ov.get_json(meter_key(m)), ov.get_json(info_key(m))) for m in meter_ids}
     heads = {m: ov.get_json(head_key(m)) for m in meter_ids}
+    # Meters enrolled in the market (issue 12): their interval records, in round trip 2.
+    enrolled = {m: e for m in meter_ids
+                if (e := ov.get_json(market_records.enrolment_key(m))) is not None}
     ov.prefetch(
         reading_key(r["meterId"], r["seq"])
         for r, _, _ in well_formed
@@ -137,6 +143,8 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
         + [wattcoin.customer_key(meters[m]["customerId"]) for m in known]
         + [usage_key(r["meterId"], hour_of(r["intervalEnd"]).strftime("%Y%m%d"))
            for r, _, _ in well_formed if meters.get(r["meterId"])]
+        + [market_records.record_key_for(enrolled[r["meterId"]], r["intervalEnd"])
+           for r, _, _ in well_formed if r["meterId"] in enrolled]
     )
     # Round trip 3: the paying accounts.
     payers = {m: wattcoin.address_of_customer(ov, meters[m]["customerId"]) for m in known}
@@ -176,6 +184,10 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
         if outcome["tamper"]:
             tampered.append({"meterId": reading["meterId"], "seq": reading["seq"]})
         meter = meters[reading["meterId"]]
+        if meter["meterId"] in enrolled:
+            # Every accepted reading, zero energy too (constant write pattern).
+            market_records.add(ov, enrolled[meter["meterId"]], reading["intervalEnd"],
+                               outcome["importDeltaWh"], outcome["exportDeltaWh"])
         for kind in reading.get("alarms", []):
             recorded = alarms.record(ov, meter, kind, reading["intervalEnd"], "reading")
             if recorded is not None:

@@ -4,7 +4,8 @@ Public API (everything else is internal):
 
 - writing contracts: ``Contract``, ``submit``, ``evaluate``, ``Stub``, ``KV``,
   ``ChaincodeError``, ``PeerError``, ``canonical_json``, ``parse_json_arg``,
-  ``ClientIdentity``, ``all_of_policy``
+  ``ClientIdentity``, ``all_of_policy``,
+  ``all_and_one_of_policy``, ``satisfied_by``
 - serving them: ``ContractRouter``, ``ChaincodeServer``, ``ServerConfig``, ``TLSConfig``
 
 ``canonical_json`` and ``read_ca_attributes`` are :mod:`gridledger.formats`' own, re-exported
@@ -26,7 +27,7 @@ from .contract import (
 )
 from .errors import ChaincodeError, PeerError, ShimError, StreamClosedError
 from .identity import ClientIdentity, parse_creator
-from .policy import all_of_policy, policy_msp_ids
+from .policy import all_and_one_of_policy, all_of_policy, policy_msp_ids, satisfied_by
 from .server import ChaincodeServer, ServerConfig, TLSConfig
 from .stub import KV, PeerCapabilities, PeerStub, RangeIterator, StateIterator, Stub
 
@@ -48,6 +49,7 @@ __all__ = [
     "StreamClosedError",
     "Stub",
     "TLSConfig",
+    "all_and_one_of_policy",
     "all_of_policy",
     "canonical_json",
     "evaluate",
@@ -55,6 +57,7 @@ __all__ = [
     "parse_json_arg",
     "policy_msp_ids",
     "read_ca_attributes",
+    "satisfied_by",
     "submit",
     "transient_arguments",
 ]

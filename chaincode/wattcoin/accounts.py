@@ -271,14 +271,18 @@ def history(ov: Overlay, address: str, from_n: int, limit: int) -> list[dict[str
 
 def totals(ov: Overlay) -> dict[str, int]:
     """Sums over every account: the utility's view and the conservation check;
-    ``received`` = paid - returned, what the utility has been paid net."""
+    ``received`` = paid - returned, what the utility has been paid net; ``toMarket`` and
+    ``fromMarket``, the tokens moved into and out of the market (wattcoin/market.py)."""
     start, end = prefix_range("wcacct")
-    fields = ("minted", "balance", "paid", "returned", "charged", "refunded", "arrears")
+    fields = ("minted", "balance", "paid", "returned", "charged", "refunded", "arrears",
+              "toMarket", "fromMarket")
     sums = {"accounts": 0, **dict.fromkeys(fields, 0)}
     for kv in ov.scan(start, end):
         account = load_json(kv.value)
         sums["accounts"] += 1
         for field in fields:
-            sums[field] += account[field]
+            # toMarket / fromMarket: tokens into and out of the market (wattcoin/market.py);
+            # an account that never traded has neither.
+            sums[field] += account.get(field, 0)
     sums["received"] = sums["paid"] - sums["returned"]
     return sums

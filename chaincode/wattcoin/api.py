@@ -20,12 +20,21 @@ Published for ``metering``'s IssueBill (metering/billing.py), in the bill's tran
 
 - ``true_up(ov, address, amount, **detail)``: charge (amount > 0) or credit (< 0) the
   difference between a bill and the prepaid charges of its hours.
+
+Published for ``market`` (its Deposit and Withdraw, endorsed by both members of
+customerData; chaincode/README.md, "Market"):
+
+- ``to_market(ov, address, amount, **detail)``: take tokens out of an account into the
+  market (409 when the balance lacks them); a ``to-market`` history entry.
+- ``from_market(ov, address, amount, **detail)``: put tokens back (arrears first); a
+  ``from-market`` entry; ``restored`` when that reconnects the customer.
 """
 
 from __future__ import annotations
 
 from .accounts import account_key, address_of_customer, customer_key
 from .exhaustion import add_due, reading_due, settle, true_up
+from .market import from_market, to_market
 
-__all__ = ["account_key", "add_due", "address_of_customer", "customer_key", "reading_due",
-           "settle", "true_up"]
+__all__ = ["account_key", "add_due", "address_of_customer", "customer_key", "from_market",
+           "reading_due", "settle", "to_market", "true_up"]

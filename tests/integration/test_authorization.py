@@ -30,8 +30,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gridledger.chaincode.access import CONTRACTS as ACCESS
 from gridledger.chaincode.authorization import CALLER_KINDS, MATRIX, RULES
 from gridledger.chaincode.health import CONTRACTS as HEALTH
+from gridledger.chaincode.market import CONTRACTS as MARKET
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ContractRouter, canonical_json
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
@@ -45,14 +47,17 @@ from gridledger.formats.ca_attributes import FABRIC_CA_ATTRS_OID
 from gridledger.formats.reading import encode_reading, sign
 from gridledger.network.enroll import ca_admin_password
 
+from .access_world import MatrixAccess, matrix_access
 from .gateways import endpoint
+from .market_matrix import MatrixMarket, matrix_market
+from .market_world import Orgs
 
 pytestmark = pytest.mark.integration
 
 CHANNEL = "energy"
 ENDORSERS = ("UtilityMSP", "RegulatorMSP")  # both members of customerData; 2 of 3 peers
 TRANSACTIONS = {(tx.contract, tx.function): tx for tx in ContractRouter(
-    [c() for c in (*METERING, *WATTCOIN, *HEALTH)]).transactions()}
+    [c() for c in (*METERING, *WATTCOIN, *ACCESS, *MARKET, *HEALTH)]).transactions()}
 CELLS = [(contract, function, kind) for (contract, function) in RULES for kind in CALLER_KINDS]
 
 
@@ -241,11 +246,17 @@ class World:
     alarm: str  # a signed alarm not raised yet
     new_key: str
     tariff_version: str  # a later version of the tariff
+    access: MatrixAccess | None = None  # contract access: device, DACTs, tokens per kind
+    market: MatrixMarket | None = None  # contract market: participants, intervals, a VPP
 
     def args(self, contract: str, function: str, kind: str) -> tuple[str, ...]:
         own = self.operator_account if kind == "utility-operator" else self.customer_account
         other = (self.customer_account if own == self.operator_account
                  else self.operator_account)
+        if contract == "access":
+            return self.access.args(function, kind)
+        if contract == "market":
+            return self.market.args(function, kind)
         registration = _registration(_unique("AZ-NEW"), self.customer_id, self.tariff_id,
                                      _pem(ec.generate_private_key(ec.SECP256R1())))
         return {
@@ -305,7 +316,7 @@ def _z(when: dt.datetime) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(callers: dict[str, Caller], identities: Identities) -> World:
+def world(consortium, callers: dict[str, Caller], identities: Identities) -> World:
     utility, regulator = callers["utility-operator"], callers["regulator-operator"]
     customer = callers["customer"]
     cid = identities.customer_id
@@ -352,6 +363,10 @@ def world(callers: dict[str, Caller], identities: Identities) -> World:
         alarm=json.dumps({"alarm": alarm, "signature": sign(key, canonical_json(alarm))}),
         new_key=json.dumps({"publicKeyPem": _pem(ec.generate_private_key(ec.SECP256R1()))}),
         tariff_version=json.dumps({**tariff, "effectiveFrom": _z(hour + dt.timedelta(days=30))}),
+        access=matrix_access(callers, cid, CHANNEL),
+        market=matrix_market(consortium, Orgs(
+            utility.gateway, regulator.gateway, callers["aggregator-operator"].gateway,
+            CHANNEL)),
     )
 
 
@@ -361,6 +376,13 @@ def world(callers: dict[str, Caller], identities: Identities) -> World:
 NOT_200 = {
     ("wattcoin", "OpenAccount"): 409,  # the world opened these accounts already
     ("metering", "ResumeMeter"): 409,  # the meter is active
+    # The world's challenge is signed for another transaction than the matrix's: past the
+    # caller check and the DACT match, refused at the device proof.
+    ("access", "Certify"): 401,
+    ("market", "ConfigureMarket"): 409,  # configured once per ledger
+    # Evaluated on the Utility's peer, which holds no regulatorOnly data (only the
+    # Regulator's peer answers: test_market).
+    ("market", "ResolvePseudonym"): 404,
 }
 
 

@@ -654,6 +654,12 @@ def test_demo_up_is_idempotent_and_shows_readings_flowing(consortium, tariff):
             assert head["seq"] >= summary["heads"][mid]["seq"]
         status, body = _http(again["health"])
         assert status == 200 and json.loads(body)["status"] == "ok"
+        # The three portals it started answer, each for its own organisation.
+        portals = {p["org"]: p["url"] for p in again["portal"]["portals"]}
+        assert set(portals) == {"utility", "regulator", "aggregator"}
+        for org, url in portals.items():
+            status, body = _http(url + "healthz")
+            assert status == 200 and json.loads(body)["org"] == org
         # The network's nodes were not restarted by adding the demo's programs.
         now = {p["name"]: p["pid"] for p in consortium.supervisor.all_info()}
         assert {name: now[name] for name in nodes} == nodes
@@ -673,9 +679,12 @@ def test_demo_up_is_idempotent_and_shows_readings_flowing(consortium, tariff):
             assert all(r["quality"] == "measured"
                        for r in metering.get_readings("sim-meter-1", 1, 1000))
     finally:
-        for name in ("demo-bridge", "demo-simulator"):
-            with contextlib.suppress(Exception):
-                consortium.supervisor.stop_process(name)
+        # Everything the demo added (bridge, simulator, portals): later modules start
+        # portals of their own on the same ports.
+        for p in consortium.supervisor.all_info():
+            if p["name"] not in nodes:
+                with contextlib.suppress(Exception):
+                    consortium.supervisor.stop_process(p["name"])
 
 
 def _http(url: str) -> tuple[int, bytes]:

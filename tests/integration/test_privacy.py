@@ -12,6 +12,7 @@ the search itself works.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -22,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.clients.metering import Metering, SignedReading, Wattcoin
+from gridledger.clients.wallet import Wallet
+from gridledger.formats.canonical import canonical_json
 from gridledger.formats.reading import encode_reading, sign
 
 from .customers import connect_customer, open_prepaid_account, register_customer
@@ -156,3 +159,171 @@ def test_the_utilitys_private_state_holds_it_all(consortium, customer_day, tmp_p
     values = _leveldb_values(_peer_data(consortium, "utility") / "stateLeveldb", tmp_path)
     missing = [name for name in customer_day if name not in _found(values, customer_day)]
     assert missing == []
+
+
+# -- the grant (issue 13): a consumption profile reaches the Aggregator only through the
+# -- Utility's service node, and only after its owner's grant ------------------------------
+
+
+@pytest.fixture(scope="module")
+def profile_grant(consortium, utility, tariff, tmp_path_factory):
+    """A customer's profile produced and stored by the Utility's service node (a real
+    process), its hash address registered by the customer; no DACT yet."""
+    from .access_world import aggregator_device, household, produce_and_register, service_node
+
+    channel = consortium.topology.channel
+    store = tmp_path_factory.mktemp("privacy-service-node") / "store"
+    with service_node(consortium, store) as node, connect(consortium, "aggregator") as agg:
+        home = household(consortium, utility, tariff, readings=12)
+        device = aggregator_device(agg, channel)
+        resource_id, address = produce_and_register(consortium, home, node)
+        content = (store / address[:2] / address[2:]).read_bytes()
+        profile = json.loads(content)
+        needles = {"the profile": (content,), "its nonce": (profile["nonce"].encode(),),
+                   **{f"interval {i}": (canonical_json(x),)
+                      for i, x in enumerate(profile["intervals"])}}
+        yield {"node": node, "aggregator": agg, "home": home, "device": device,
+               "resource": resource_id, "address": address, "content": content,
+               "needles": needles}
+
+
+def _aggregator_holds(consortium, needles, scratch: Path) -> list[str]:
+    """What of ``needles`` the Aggregator's nodes hold: blocks (Deliver), block files,
+    its peer's state, private data, history and transient stores."""
+    with connect(consortium, "aggregator") as gw:
+        height = max(n.get("height", 0) for n in consortium.status()["nodes"]
+                     if n["kind"] == "peer")
+        blocks = b"".join(b.raw.SerializeToString() for b in gw.network(
+            consortium.topology.channel).block_events(start_block=0, stop_block=height - 1))
+    orderer = consortium.layout.node(consortium.topology.org("aggregator").orderer.id)
+    files = [*(_peer_data(consortium, "aggregator") / "chains" / "chains").rglob("blockfile_*"),
+             *orderer.rglob("blockfile_*")]
+    stores = [_peer_data(consortium, "aggregator") / s
+              for s in ("stateLeveldb", "pvtdataStore", "historyLeveldb")]
+    stores.append(_peer_data(consortium, "aggregator").parent / "transientstore")
+    haystack = blocks + b"".join(p.read_bytes() for p in files) + b"".join(
+        _leveldb_values(s, scratch / str(i)) for i, s in enumerate(stores))
+    return _found(haystack, needles)
+
+
+def test_before_the_grant_the_aggregator_finds_no_profile(consortium, profile_grant, tmp_path):
+    from gridledger.clients.access_service import ServiceNodeClient, ServiceNodeError
+
+    g = profile_grant
+    assert _aggregator_holds(consortium, g["needles"], tmp_path) == []
+    identity, signer = Wallet.from_msp_dir(consortium.layout.msp("aggregator", "Admin"),
+                                           "AggregatorMSP")
+    with (ServiceNodeClient(g["node"].url, identity, signer) as client,
+          pytest.raises(ServiceNodeError) as err):
+        client.fetch(g["address"], "")
+    assert err.value.status == 401 and g["content"].decode() not in str(err.value)
+
+
+def test_after_the_grant_exactly_the_profile_and_only_through_the_service_node(
+        consortium, profile_grant, tmp_path):
+    from gridledger.clients.access import Access
+    from gridledger.clients.access_service import ServiceNodeClient
+
+    from .access_world import owner_grant
+
+    g = profile_grant
+    agg, device = g["aggregator"], g["device"]
+    access = Access(agg.network(consortium.topology.channel))
+    dact = owner_grant(consortium, g["home"], agg, device, [g["resource"]])
+    token_id = access.certify(dact, device.device_id, device.signer)["tokenId"]
+    assert [r["hashAddress"] for r in access.access(token_id)["resources"]] == [g["address"]]
+    identity, signer = Wallet.from_msp_dir(consortium.layout.msp("aggregator", "Admin"),
+                                           "AggregatorMSP")
+    with ServiceNodeClient(g["node"].url, identity, signer) as client:
+        fetched = client.fetch(g["address"], token_id)
+    assert fetched.content == g["content"]  # exactly the granted profile
+    # ... and none of it reached the Aggregator's nodes: it came through the service node.
+    assert _aggregator_holds(consortium, g["needles"], tmp_path) == []
+    assert [e["kind"] for e in access.access_log(token_id)] == ["contract", "service"]
+
+
+# -- the market (issue 12): pseudonyms only; nothing on the Aggregator's nodes links a
+# -- pseudonym to a customer ------------------------------------------------------------------
+
+
+def _leveldb_entries(directory: Path, scratch: Path) -> list[bytes]:
+    """Each key with its value, one item per LevelDB entry (read from a copy, as
+    _leveldb_values does)."""
+    copy = scratch / ("entries-" + directory.name)
+    shutil.copytree(directory, copy)
+    (copy / "LOCK").unlink(missing_ok=True)
+    db = plyvel.DB(str(copy), create_if_missing=False)
+    try:
+        return [k + b"=" + v for k, v in db]
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def market_trade(consortium, utility, regulator):
+    """A customer who trades: pseudonym issued, meter enrolled, tokens deposited, a bid
+    against another participant's offer, cleared, delivered and settled. Returns its
+    pseudonym and what would identify it."""
+    from gridledger.formats.market import interval_id
+
+    from .market_world import MINUTE, Orgs, join, minute_start, new_market, now, submit_readings
+
+    with connect(consortium, "aggregator") as agg:
+        orgs = Orgs(utility, regulator, agg, consortium.topology.channel)
+        market_id = new_market(orgs, "priv")
+        buyer, seller = (join(consortium, orgs, market_id, prefix="PRIV") for _ in range(2))
+        start = minute_start(now()) - 3 * MINUTE
+        iv = interval_id(market_id, start)
+        market = orgs.market("aggregator")
+        market.open_interval(iv, "uniform", at=start - MINUTE)
+        market.place_offer(seller.key.order("offer", iv, "o", 2000, 1000), at=start - MINUTE / 2)
+        market.place_bid(buyer.key.order("bid", iv, "b", 2000, 1600), at=start - MINUTE / 2)
+        market.clear(iv)
+        submit_readings(orgs, [buyer.reading(start + MINUTE, 2000, 0),
+                               seller.reading(start + MINUTE, 0, 2500)])
+        orgs.market("utility").settle(iv)
+        trades = market.trades_of(buyer.pseudonym, iv)
+        assert trades[0]["settlement"]["deliveredWh"] == 2000
+    cert = buyer.customer.enrollment.certificate
+    return {"pseudonym": buyer.pseudonym.encode(), "identifiers": {
+        "customer id": buyer.customer.customer_id.encode(),
+        "enrollment id": buyer.customer.enrollment_id.encode(),
+        "meter id": buyer.meter_id.encode(),
+        "account": buyer.address.encode(),
+        # A line of the CA's signature at the end of its PEM: this certificate's alone.
+        "certificate": cert.strip().split(b"\n")[-2],
+    }}
+
+
+def _linking(items: list[bytes], trade: dict) -> list[str]:
+    """Which identifiers of the trader appear in an item that also names its pseudonym."""
+    return sorted({name for item in items if trade["pseudonym"] in item
+                   for name, needle in trade["identifiers"].items() if needle in item})
+
+
+def test_no_transaction_the_aggregator_receives_links_the_pseudonym_to_the_customer(
+        consortium, market_trade):
+    with connect(consortium, "aggregator") as gw:
+        height = max(n.get("height", 0) for n in consortium.status()["nodes"]
+                     if n["kind"] == "peer")
+        envelopes = [bytes(e) for b in gw.network(consortium.topology.channel).block_events(
+            start_block=0, stop_block=height - 1) for e in b.raw.data.data]
+    naming = [e for e in envelopes if market_trade["pseudonym"] in e]
+    assert len(naming) >= 5  # enrolment, deposit, bid, clearing, settlement: pseudonyms
+    assert _linking(envelopes, market_trade) == []
+
+
+@pytest.mark.parametrize("store", ["stateLeveldb", "pvtdataStore", "historyLeveldb"])
+def test_no_record_on_the_aggregators_peer_links_the_pseudonym_to_the_customer(
+        consortium, market_trade, store, tmp_path):
+    entries = _leveldb_entries(_peer_data(consortium, "aggregator") / store, tmp_path)
+    if store == "stateLeveldb":
+        assert any(market_trade["pseudonym"] in e for e in entries)  # the public book
+    assert _linking(entries, market_trade) == []
+
+
+def test_the_link_is_where_it_belongs_the_utilitys_private_data(consortium, market_trade,
+                                                                  tmp_path):
+    # The control: on a member of customerData the same search finds the link (mktlink).
+    entries = _leveldb_entries(_peer_data(consortium, "utility") / "stateLeveldb", tmp_path)
+    assert "customer id" in _linking(entries, market_trade)

@@ -10,15 +10,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gridledger.chaincode.access import CONTRACTS as ACCESS
 from gridledger.chaincode.health import CONTRACTS as HEALTH
+from gridledger.chaincode.market import CONTRACTS as MARKET
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ContractRouter, canonical_json
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
 from gridledger.formats.reading import sign
+from tests.unit.chaincode.access import world as access_world
+from tests.unit.chaincode.market import world as market_world
 from tests.unit.chaincode.metering.helpers import T0, Ledger, Meter, setup, submit, tariff_json
 
 # Every contract of every chaincode, so one ledger answers every function of the table.
-ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *HEALTH)])
+ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *ACCESS, *MARKET, *HEALTH)])
 NOW = T0 + dt.timedelta(days=40)  # 2025-04-10: March and 1 April are over
 
 ALICE = {"msp": "UtilityMSP", "name": "alice", "ous": ("client",),
@@ -55,6 +59,8 @@ class World:
     next_reading: str  # a SubmitReadings batch not yet submitted
     alarm: str  # a signed RaiseAlarm argument not yet recorded
     new_key: str  # a ReplaceMeterKey argument
+    access: access_world.AccessWorld  # devices, resources, DACTs, tokens (contract access)
+    market: market_world.MarketMatrixWorld  # participants, intervals, VPP (contract market)
 
     def fork(self) -> Ledger:
         """A copy of the ledger that a test may change (values are immutable bytes)."""
@@ -66,6 +72,10 @@ class World:
     def args(self, contract: str, function: str, kind: str) -> tuple[str, ...]:
         """Arguments that get ``kind`` past ``function``'s caller check when it is
         allowed: its own customer id, meter and account for a customer."""
+        if contract == "access":
+            return self.access.args(function, kind)
+        if contract == "market":
+            return self.market.args(function, kind)
         own = self.operator if kind == "utility-operator" else self.alice
         other = self.alice if own == self.operator else self.operator
         return {
@@ -130,7 +140,10 @@ def _world() -> World:
     ledger.ok("RaiseAlarm", alarm("2025-03-02T08:00:00Z"))
     next_reading = json.dumps([m1.reading(T0 + dt.timedelta(hours=12), 500)])
     new_key = json.dumps({"publicKeyPem": Meter("m-1", "c-1").pem})
-    return World(ledger, alice, operator, next_reading, alarm("2025-03-03T08:00:00Z"), new_key)
+    access = access_world.build(ledger, IDENTITIES, ALICE)
+    market = market_world.build(ledger, IDENTITIES)
+    return World(ledger, alice, operator, next_reading, alarm("2025-03-03T08:00:00Z"), new_key,
+                 access, market)
 
 
 def world() -> World:

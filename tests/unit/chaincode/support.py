@@ -19,6 +19,8 @@ from gridledger.chaincode.shim import KV, ClientIdentity, Contract, ContractRout
 from gridledger.formats.ca_attributes import FABRIC_CA_ATTRS_OID
 
 TX_TIME = dt.datetime(2025, 3, 1, 12, 30, 15, 250000, tzinfo=dt.UTC)
+# The private key of every certificate make_cert made, for tests that sign as its holder.
+KEYS: dict[bytes, ec.EllipticCurvePrivateKey] = {}
 
 
 def make_cert(
@@ -58,7 +60,9 @@ def make_cert(
             x509.UnrecognizedExtension(FABRIC_CA_ATTRS_OID, value), critical=False
         )
     cert = builder.sign(key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM)
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    KEYS[pem] = key
+    return pem
 
 
 def serialized_identity(msp_id: str, cert_pem: bytes) -> bytes:

@@ -66,6 +66,7 @@ def test_allowed_cells_mostly_succeed_outright() -> None:
     expected_not_200 = {
         ("wattcoin", "OpenAccount"): 409,  # the world already opened these accounts
         ("metering", "ResumeMeter"): 409,  # m-1 is active
+        ("market", "ConfigureMarket"): 409,  # the world configured the market
     }
     w = world()
     for (contract, function), row in MATRIX.items():
@@ -124,11 +125,13 @@ def test_every_function_checks_its_caller_first() -> None:
 
 
 def _contract_classes() -> list[type]:
+    from gridledger.chaincode.access import CONTRACTS as ACCESS
     from gridledger.chaincode.health import CONTRACTS as HEALTH
+    from gridledger.chaincode.market import CONTRACTS as MARKET
     from gridledger.chaincode.metering import CONTRACTS as METERING
     from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
 
-    return [*METERING, *WATTCOIN, *HEALTH]
+    return [*METERING, *WATTCOIN, *ACCESS, *MARKET, *HEALTH]
 
 
 # -- the caller rules (common/callers.py) -----------------------------------------------------

@@ -139,6 +139,8 @@ def _json_arg(name: str) -> st.SearchStrategy[str]:
         "batch_json": st.lists(_mutated(reading).map(lambda r: _signed(r, "reading", METER))
                                | ANY_JSON, max_size=3),
         "alarm_json": _mutated(alarm).map(lambda a: _signed(a, "alarm", METER)) | ANY_JSON,
+        # contract access: a device, a resource, a DACT, a certification, a serve request
+        **{doc: _mutated(body) for doc, body in world().access.documents().items()},
     }[name]
     return docs.map(json.dumps) | ANY_JSON.map(json.dumps) | st.sampled_from(HOSTILE)
 
@@ -181,7 +183,8 @@ def _arguments(contract: str, function: str) -> st.SearchStrategy[list[str]]:
 
 def _allowed_kind(contract: str, function: str) -> str:
     row = MATRIX[(contract, function)]
-    return next(k for k in ("utility-operator", "regulator-operator", "customer") if row[k])
+    return next(k for k in ("utility-operator", "regulator-operator", "customer",
+                            "aggregator-operator") if row[k])
 
 
 @pytest.mark.parametrize(("contract", "function"), FUNCTIONS,

@@ -120,6 +120,11 @@ class TxStub(MemoryStub):
     def get_state_validation_parameter(self, key: str) -> bytes | None:
         return self.ledger.metadata.get(key)
 
+    def get_private_data_hash(self, collection: str, key: str) -> bytes | None:
+        # Committed state, like the peer's hashed store (every peer has it, member or not).
+        value = self.ledger.private.get((collection, key))
+        return hashlib.sha256(value).digest() if value is not None else None
+
 
 @dataclass
 class Ledger:

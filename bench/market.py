@@ -1,0 +1,288 @@
+"""Benchmark: market orders placed per second, and clearing and settlement time for 1,000
+and 10,000 orders in one delivery interval.
+
+A fresh network of its own (ports +2000). Participants are made as in a deployment: a
+customer enrolled at the Utility's CA with a meter, a prepaid account it opens and binds
+itself, a pseudonym the Regulator records, a market key, an enrolment and a deposit. Half
+sell, half buy. For each size, one interval of a one-minute market, a quarter hour ahead
+(peers take transaction times within 15 minutes of their clocks): every trader places its
+orders one after another, all traders at once (one in flight each: a trader's bids share
+its wallet key), signed beforehand, relayed by the Aggregator, endorsed by the Aggregator
+and the Utility. Then the Aggregator clears page by page, the meters report the interval,
+and the Utility settles page by page (SettlementNeeds, DeliveryRecords from its own peer,
+Settle) - each step timed as a whole, transaction times set to after gate closure and
+after the interval's end.
+
+    .venv/bin/python bench/market.py [--sizes 1000,10000] [--traders 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import statistics
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+from common import fresh_network, gateway, pct
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fabric_protos.common import ledger_pb2
+
+from gridledger.chaincode.market import clearing
+from gridledger.clients.ca import CAClient
+from gridledger.clients.gateway import Gateway
+from gridledger.clients.market import Market, MarketKey
+from gridledger.clients.metering import Metering, Wattcoin
+from gridledger.clients.profile import ConnectionProfile
+from gridledger.formats.market import interval_id, pseudonym_for
+from gridledger.formats.reading import encode_reading, sign
+from gridledger.network.enroll import ca_admin_password
+
+TARIFF = {"tariffId": "BENCH-MKT", "effectiveFrom": "2020-01-01T00:00:00Z", "currency": "VND",
+          "currencyExponent": 0, "utcOffsetMinutes": 0,
+          "tiers": [{"upToKwh": None, "pricePerKwh": 2000}], "feedInPricePerKwh": 800,
+          "taxes": []}
+SECRET = os.urandom(32)
+MINUTE = dt.timedelta(minutes=1)
+
+
+class Trader:
+    def __init__(self, key: MarketKey, meter_id: str, meter_key: ec.EllipticCurvePrivateKey,
+                 sells: bool) -> None:
+        self.key, self.meter_id, self.meter_key, self.sells = key, meter_id, meter_key, sells
+        self.seq, self.registers = 0, [0, 0]
+
+    def reading(self, end: dt.datetime, imp: int, exp: int) -> dict:
+        self.seq += 1
+        self.registers[0] += imp
+        self.registers[1] += exp
+        body = {"meterId": self.meter_id, "seq": self.seq,
+                "intervalEnd": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "importWh": self.registers[0], "exportWh": self.registers[1],
+                "voltageDv": 2300, "currentMa": 4000, "powerW": 900}
+        return {"reading": body, "signature": sign(self.meter_key, encode_reading(body))}
+
+
+def sync(gateways: tuple[Gateway, ...], timeout: float = 60.0) -> None:
+    """Until every peer is at the height the highest reports (a Gateway waits for a commit
+    on its own peer only; the next step is often endorsed by the others)."""
+    def height(gw: Gateway) -> int:
+        info = ledger_pb2.BlockchainInfo()
+        info.ParseFromString(gw.network("energy").contract("qscc").evaluate("GetChainInfo",
+                                                                             "energy"))
+        return info.height
+
+    target = max(height(gw) for gw in gateways)
+    deadline = time.monotonic() + timeout
+    for gw in gateways:
+        while height(gw) < target:
+            if time.monotonic() > deadline:
+                raise RuntimeError("a peer stays behind")
+            time.sleep(0.05)
+
+
+def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str, sells: bool
+                ) -> Trader:
+    """One participant, from its CA enrolment to its deposit (as test_market's)."""
+    utility, regulator, _ = gateways
+    o = net.topology.org("utility")
+    customer_id = "C-B-" + uuid.uuid4().hex[:8]
+    with CAClient(o.ca.url, net.layout.ca_cert("utility"), ca_name=o.ca.name) as ca:
+        registrar = ca.enroll("admin", ca_admin_password(net.layout, "utility"))
+        name = "bench-" + uuid.uuid4().hex[:10]
+        secret = ca.register(registrar, name, attributes=[
+            ("role", "customer", True), ("customerId", customer_id, True)])
+        enrollment = ca.enroll(name, secret)
+    meter_key = ec.generate_private_key(ec.SECP256R1())
+    meter_id = "BM-" + uuid.uuid4().hex[:8]
+    channel = utility.network("energy")
+    Metering(channel).register_meter({
+        "meterId": meter_id, "curve": "P-256", "customerId": customer_id,
+        "publicKeyPem": meter_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        "tariffId": TARIFF["tariffId"], "deviceProfile": "sim", "location": "bench",
+        "installDate": "2020-01-01"})
+    profile = ConnectionProfile.load(net.layout.connection_profile("utility"))
+    with Gateway.connect(profile.peer_endpoint(), enrollment.identity("UtilityMSP"),
+                         enrollment.signer()) as own:
+        wallet = Wattcoin(own.network("energy"))
+        address = wallet.open_account()["address"]
+        wallet.bind_customer(customer_id, address)
+    sync(gateways)  # the meter, the account and its binding on every peer
+    Wattcoin(channel).mint(address, 50_000_000, "PAY-" + meter_id)
+    pseudonym = pseudonym_for(SECRET, "UtilityMSP", customer_id)
+    Market(regulator.network("energy")).record_pseudonym(pseudonym, customer_id)
+    sync(gateways)
+    key = MarketKey.generate(pseudonym)
+    market = Market(channel)
+    market.enrol(key, market_id, meter_id)
+    sync(gateways)
+    market.deposit(key.deposit(20_000_000))
+    return Trader(key, meter_id, meter_key, sells)
+
+
+def orders_for(traders: list[Trader], iv: str, total: int, rng: random.Random
+               ) -> list[list[tuple[str, str]]]:
+    """Per trader, its signed orders (function, message), ``total`` in all."""
+    out = []
+    for n, t in enumerate(traders):
+        mine = []
+        for i in range(total // len(traders) + (n < total % len(traders))):
+            if t.sells:
+                msg = t.key.order("offer", iv, f"o{i}", rng.randrange(500, 3001, 100),
+                                  rng.randrange(850, 1601, 10))
+                mine.append(("PlaceOffer", msg))
+            else:
+                msg = t.key.order("bid", iv, f"b{i}", rng.randrange(500, 3001, 100),
+                                  rng.randrange(1000, 1901, 10))
+                mine.append(("PlaceBid", msg))
+        out.append(mine)
+    return out
+
+
+def place(market: Market, orders: list[list[tuple[str, str]]]) -> tuple[float, list[float]]:
+    """Every trader's orders one after another, all traders at once; (wall, latencies)."""
+    lats: list[float] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work(mine: list[tuple[str, str]]) -> None:
+        for fn, msg in mine:
+            t0 = time.perf_counter()
+            try:
+                market.submit_async(fn, msg).wait()
+            except BaseException as exc:  # report, do not hide
+                errors.append(exc)
+                return
+            with lock:
+                lats.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=work, args=(mine,)) for mine in orders]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} orders failed; first: {errors[0]}")
+    return time.perf_counter() - t0, lats
+
+
+def submit_readings(utility: Gateway, batch: list[dict], at: dt.datetime) -> None:
+    """The meters' readings of the interval, at a transaction time after its end."""
+    contract = utility.network("energy").contract("metering", "metering")
+    proposal = contract.new_proposal(
+        "SubmitReadings", transient={"args": json.dumps([json.dumps(batch)]).encode(),
+                                     "salt": os.urandom(32)},
+        endorsing_organizations=("UtilityMSP", "RegulatorMSP"), timestamp=at)
+    result = json.loads(utility.submit(utility.endorse(proposal)).wait())
+    assert result["accepted"] == len(batch), result
+
+
+def clear_synced(agg: Market, gateways: tuple, iv: str, at: dt.datetime) -> list[dict]:
+    """Clear page by page, each page committed on every peer before the next."""
+    pages: list[dict] = []
+    while not (pages and pages[-1]["done"]):
+        commit = agg.submit_async("Clear", iv, at=at)
+        pages.append(json.loads(commit.wait()))
+        for gw in gateways:
+            gw.commit_status("energy", commit.transaction_id)
+    return pages
+
+
+def settle_synced(util: Market, gateways: tuple, iv: str, at: dt.datetime) -> list[dict]:
+    """Settle page by page (needs, records from the Utility's peer, Settle), each page
+    committed on every peer before the next."""
+    pages: list[dict] = []
+    while not (pages and pages[-1]["done"]):
+        need = util.evaluate("SettlementNeeds", iv)
+        records = util.delivery_records(iv, need["pseudonyms"])
+        commit = util.submit_async("Settle", iv, json.dumps(records, separators=(",", ":"),
+                                                            sort_keys=True), at=at)
+        pages.append(json.loads(commit.wait()))
+        for gw in gateways:
+            gw.commit_status("energy", commit.transaction_id)
+    return pages
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--traders", type=int, default=120)
+    args = ap.parse_args()
+    print(f"# {platform.machine()}, {psutil.cpu_count()} cores, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB, load before: "
+          f"{os.getloadavg()[0]:.2f}; clearing page {clearing.PAGE} book entries", flush=True)
+    rows = []
+    with fresh_network() as net:
+        with gateway(net, "regulator") as reg:
+            Metering(reg.network("energy")).set_tariff(TARIFF)
+        utility, regulator, aggregator = (gateway(net, o) for o in
+                                          ("utility", "regulator", "aggregator"))
+        agg, util = Market(aggregator.network("energy")), Market(utility.network("energy"))
+        market_id = "bench"
+        gateways = (utility, regulator, aggregator)
+        agg.configure(market_id, 60, 20, TARIFF["tariffId"])
+        sync(gateways)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            traders = list(pool.map(lambda i: make_trader(
+                net, gateways, market_id, i % 2 == 0), range(args.traders)))
+        sync(gateways)
+        print(f"# {len(traders)} participants made in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+        rng = random.Random(1)
+        last = None
+        for size in (int(s) for s in args.sizes.split(",")):
+            start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + 14 * MINUTE
+            if last is not None and start <= last:
+                start = last + MINUTE
+            last = start
+            iv = interval_id(market_id, start)
+            agg.open_interval(iv, "uniform")
+            orders = orders_for(traders, iv, size, rng)
+            sync(gateways)
+            wall, lats = place(agg, orders)
+            sync(gateways)
+            n = sum(len(o) for o in orders)
+            print(f"# {n} orders in {wall:.1f} s: {n / wall:.1f} orders/s, "
+                  f"p50 {statistics.median(lats) * 1000:.0f} ms, "
+                  f"p99 {pct(lats, 0.99) * 1000:.0f} ms", flush=True)
+            t0 = time.perf_counter()
+            pages = clear_synced(agg, gateways, iv, start)
+            clear_s = time.perf_counter() - t0
+            outcome = pages[-1]["outcome"]
+            print(f"# cleared in {clear_s:.1f} s, {len(pages)} transactions: {outcome}",
+                  flush=True)
+            batch = [t.reading(start + MINUTE, 0 if t.sells else rng.randrange(0, 60_000),
+                               rng.randrange(0, 60_000) if t.sells else 0) for t in traders]
+            submit_readings(utility, batch, at=start + MINUTE)
+            sync(gateways)
+            t0 = time.perf_counter()
+            settled = settle_synced(util, gateways, iv, start + MINUTE)
+            settle_s = time.perf_counter() - t0
+            print(f"# settled in {settle_s:.1f} s, {len(settled)} transactions, delivered "
+                  f"{settled[-1]['deliveredWh']} Wh", flush=True)
+            rows.append(f"| {n:,} | {n / wall:.1f} | {statistics.median(lats) * 1000:.0f} ms | "
+                        f"{outcome['trades']:,} | {len(pages)} | {clear_s:.1f} s | "
+                        f"{len(settled)} | {settle_s:.1f} s |")
+        for gw in (utility, regulator, aggregator):
+            gw.close()
+    print("\n| orders in the interval | orders/s | p50 order submit->commit | trades | "
+          "clearing txs | clearing time | settlement txs | settlement time |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(json.dumps({"traders": args.traders, "page": clearing.PAGE}))
+
+
+if __name__ == "__main__":
+    main()

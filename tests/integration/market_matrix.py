@@ -1,0 +1,161 @@
+"""The market's part of the authorization matrix on the real network
+(tests/integration/test_authorization.py): market records of every kind, and arguments for
+every market function that get an allowed caller past its check and succeed.
+
+The matrix has a market of its own (one-minute intervals, gate closure 20 s before each;
+market_world.py says why). Around this minute M: DONE M-8 settled (its VPP sold), CLEARED
+M-5 cleared and delivered, GATE M gate closed not cleared, OPEN M+14 open for orders
+(the matrix must be done within its gate closure), NEW M+15 not opened.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gridledger.clients.market import MarketKey
+from gridledger.formats.market import interval_id, pseudonym_for
+from gridledger.network.consortium import Consortium
+
+from .market_world import (
+    MINUTE,
+    SECRET,
+    Orgs,
+    Participant,
+    join,
+    minute_start,
+    new_market,
+    now,
+    submit_readings,
+)
+
+COMMISSION_BP = 1000
+
+
+@dataclass
+class MatrixMarket:
+    market_id: str
+    people: list[Participant]
+    fresh: Participant  # pseudonym issued, not enrolled
+    vpp: str
+    ivs: dict[str, str]
+    audit_id: str
+    records: str  # DeliveryRecords for CLEARED's first settlement page
+
+    def args(self, function: str, kind: str) -> tuple[str, ...]:
+        del kind
+        p1, p2, p4, p5 = self.people
+        iv = self.ivs
+        order = {"intervalId": iv["OPEN"], "orderId": "m" + uuid.uuid4().hex[:8],
+                 "quantityWh": 1000, "pricePerKwh": 1000}
+        newcomer = "C-AZ-NEW-" + uuid.uuid4().hex[:6]
+        return {
+            "ConfigureMarket": (json.dumps({"marketId": self.market_id, "intervalSeconds": 60,
+                                            "gateClosureSeconds": 20, "tariffId": "MKT-IT"}),),
+            "RecordPseudonym": (pseudonym_for(SECRET, "UtilityMSP", newcomer), newcomer),
+            "EnrolParticipant": (self.fresh.key.enrolment(self.market_id, self.fresh.meter_id),),
+            "Deposit": (p1.key.deposit(10),),
+            "Withdraw": (p1.key.withdrawal(10),),
+            "OpenInterval": (iv["NEW"], "uniform"),
+            "PlaceOffer": (p1.key.sign("offer", **order),),
+            "PlaceBid": (p2.key.sign("bid", **order),),
+            "CancelOrder": (p2.key.cancel(iv["OPEN"], "open-bid"),),
+            "Clear": (iv["GATE"],),
+            "SettlementNeeds": (iv["CLEARED"],),
+            "DeliveryRecords": (iv["CLEARED"], json.dumps(sorted(json.loads(self.records)))),
+            "Settle": (iv["CLEARED"], self.records),
+            "RequestResolution": (p1.pseudonym, "quarterly audit"),
+            "ResolvePseudonym": (self.audit_id,),
+            "CreateVpp": (json.dumps({"vppId": "vpp-az-" + uuid.uuid4().hex[:6],
+                                      "marketId": self.market_id, "name": "New",
+                                      "commissionBp": 500}),),
+            "EnrolVppMember": (self.vpp, p5.key.vpp_consent(self.vpp, 2000, COMMISSION_BP)),
+            "LeaveVpp": (self.vpp, p4.key.vpp_leave(self.vpp)),
+            "PlaceVppOffer": (self.vpp, iv["OPEN"], "v" + uuid.uuid4().hex[:8], "1000", "1000"),
+            "PayoutVpp": (self.vpp, iv["DONE"], p4.pseudonym),
+            "VppMembers": (self.vpp,),
+            "PostStandingOffer": (p1.key.sign(
+                "standing-offer", offerId="so-" + uuid.uuid4().hex[:8], buyer="*",
+                pricePerKwh=1200, quantityWh=1000, fromInterval=iv["OPEN"],
+                untilInterval=iv["NEW"]),),
+            "AcceptStandingOffer": (p2.key.sign(
+                "accept", offerId="so-" + self.vpp, acceptId="ax" + uuid.uuid4().hex[:6],
+                intervalId=iv["OPEN"], quantityWh=500),),
+            "WithdrawStandingOffer": (p1.key.sign("withdraw-offer", offerId="so-" + self.vpp),),
+            "MarketConfig": (self.market_id,),
+            "GetInterval": (iv["DONE"],),
+            "OrderBook": (iv["OPEN"],),
+            "ClearingPrices": (iv["DONE"], iv["OPEN"]),
+            "OrdersOf": (p1.pseudonym, ""),
+            "TradesOf": (p2.pseudonym, iv["DONE"]),
+            "VppPayouts": (self.vpp, iv["DONE"]),
+            "MarketWallet": (p1.pseudonym,),
+            "MarketTotals": (),
+            "AuditLog": (),
+        }[function]
+
+
+def matrix_market(net: Consortium, orgs: Orgs) -> MatrixMarket:
+    """Build the market's part of the matrix world on the ledger."""
+    market_id = new_market(orgs, "az")
+    p1, p2, p4, p5 = (join(net, orgs, market_id, prefix="AZ") for _ in range(4))
+    fresh = _issued_only(orgs, p5)
+    agg, util = orgs.market("aggregator"), orgs.market("utility")
+    m = minute_start(now())
+    starts = {"DONE": m - 8 * MINUTE, "CLEARED": m - 5 * MINUTE, "GATE": m,
+              "OPEN": m + 14 * MINUTE, "NEW": m + 15 * MINUTE}
+    ivs = {k: interval_id(market_id, v) for k, v in starts.items()}
+    for name in ("DONE", "CLEARED", "GATE", "OPEN"):
+        agg.open_interval(ivs[name], "uniform", at=min(starts[name] - MINUTE, now()))
+    vpp = "vpp-az-" + uuid.uuid4().hex[:6]
+    agg.create_vpp(vpp, market_id, "Matrix", COMMISSION_BP)
+    agg.submit("EnrolVppMember", vpp, p4.key.vpp_consent(vpp, 3000, COMMISSION_BP),
+               at=starts["DONE"] - 2 * MINUTE)
+    for name in ("DONE", "CLEARED"):
+        at, iv = starts[name] - MINUTE / 2, ivs[name]
+        agg.place_offer(p1.key.order("offer", iv, "o", 1000, 900), at=at)
+        agg.place_bid(p2.key.order("bid", iv, "b", 3000, 1500), at=at)
+        if name == "DONE":
+            agg.place_vpp_offer(vpp, iv, "v", 2000, 1000, at=at)
+        agg.clear(iv)
+        submit_readings(orgs, [
+            p1.reading(starts[name] + MINUTE, 0, 1000),
+            p2.reading(starts[name] + MINUTE, 3000, 0),
+            p4.reading(starts[name] + MINUTE, 0, 2000)])
+    util.settle(ivs["DONE"])
+    agg.place_offer(p1.key.order("offer", ivs["GATE"], "g", 1000, 900),
+                    at=starts["GATE"] - MINUTE / 2)
+    agg.place_bid(p2.key.order("bid", ivs["OPEN"], "open-bid", 1000, 1500))
+    agg.post_standing_offer(p1.key.sign(
+        "standing-offer", offerId="so-" + vpp, buyer="*", pricePerKwh=1200, quantityWh=2000,
+        fromInterval=ivs["OPEN"], untilInterval=ivs["NEW"]))
+    audit_id = orgs.market("regulator").request_resolution(p2.pseudonym,
+                                                           "complaint 17")["auditId"]
+    orgs.sync()
+    need = util.evaluate("SettlementNeeds", ivs["CLEARED"])
+    records = util.delivery_records(ivs["CLEARED"], need["pseudonyms"])
+    return MatrixMarket(market_id, [p1, p2, p4, p5], fresh, vpp, ivs, audit_id,
+                        json.dumps(records))
+
+
+def _issued_only(orgs: Orgs, p: Participant) -> Participant:
+    """For EnrolParticipant: a second meter of ``p``'s customer, and a second pseudonym,
+    issued by the Regulator, never enrolled."""
+    meter_key = ec.generate_private_key(ec.SECP256R1())
+    meter_id = "AZ-M2-" + uuid.uuid4().hex[:8]
+    orgs.metering().register_meter({
+        "meterId": meter_id, "curve": "P-256", "customerId": p.customer.customer_id,
+        "publicKeyPem": meter_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        "tariffId": "MKT-IT", "deviceProfile": "SDM630", "location": "Hue",
+        "installDate": "2026-01-01",
+    })  # fmt: skip
+    pseudonym = pseudonym_for(SECRET, "UtilityMSP", p.customer.customer_id + "-2")
+    orgs.market("regulator").record_pseudonym(pseudonym, p.customer.customer_id)
+    return Participant(p.customer, meter_id, meter_key, MarketKey.generate(pseudonym),
+                       p.address, p.minted)

@@ -1,0 +1,235 @@
+"""A market on the real network, for the integration tests (test_market, test_privacy,
+test_authorization): one market per module, and participants made as a deployment makes
+them.
+
+Time: every endorsing peer refuses a proposal whose transaction time is more than 15
+minutes from its clock (``peer.authentication.timewindow``), so a past day cannot be
+replayed; each module runs its own market of one-minute intervals (gate closure 20 s
+before each) within the window, placing orders just before each gate closure and
+settling just after each end.
+
+A participant is a customer of the Utility's CA (a real enrolment) with a registered meter,
+a prepaid Wattcoin account it opened and bound itself, a pseudonym the Regulator issued,
+a market key its wallet made, an enrolment by the Utility and a first deposit. Its meter's
+readings are signed with the meter's key and submitted by the Utility's bridge identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fabric_protos.common import ledger_pb2
+
+from gridledger.clients.errors import EndorseError
+from gridledger.clients.gateway import Commit, Gateway, Network
+from gridledger.clients.market import Market, MarketKey
+from gridledger.clients.metering import Metering, SignedReading, Wattcoin
+from gridledger.formats.market import pseudonym_for
+from gridledger.formats.reading import encode_reading, sign
+from gridledger.network.consortium import Consortium
+
+from .customers import Customer, open_prepaid_account, register_customer
+
+TARIFF_ID = "MKT-IT"
+RETAIL, FEED_IN = 2000, 800
+TARIFF = {"tariffId": TARIFF_ID, "effectiveFrom": "2020-01-01T00:00:00Z", "currency": "VND",
+          "currencyExponent": 0, "utcOffsetMinutes": 0,
+          "tiers": [{"upToKwh": None, "pricePerKwh": RETAIL}],
+          "feedInPricePerKwh": FEED_IN, "taxes": []}
+INTERVAL_SECONDS, GATE_SECONDS = 60, 20
+MINUTE = dt.timedelta(minutes=1)
+# The Regulator's pseudonym secret for this test session (a deployment keeps its own, in
+# its state directory: `gridledger market issue`).
+SECRET = uuid.uuid4().bytes + uuid.uuid4().bytes
+HOUR = dt.timedelta(hours=1)
+
+
+def z(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Orgs:
+    """One operator gateway per organisation, and the market binding through each.
+
+    A Gateway waits for a commit on its own peer only, and the next step is often
+    endorsed by other peers, which may not have the block yet: the bindings here wait
+    until every organisation's peer has committed each transaction (:meth:`wait_all`,
+    :meth:`sync`), as a client that wants read-your-writes across peers must."""
+
+    utility: Gateway
+    regulator: Gateway
+    aggregator: Gateway
+    channel: str = "energy"
+
+    @property
+    def gateways(self) -> tuple[Gateway, Gateway, Gateway]:
+        return self.utility, self.regulator, self.aggregator
+
+    def market(self, org: str) -> Market:
+        return SyncedMarket(getattr(self, org).network(self.channel), self)
+
+    def wait_all(self, transaction_id: str) -> None:
+        """Until every organisation's peer has committed the transaction."""
+        for gw in self.gateways:
+            gw.commit_status(self.channel, transaction_id)
+
+    def sync(self, timeout: float = 30.0) -> None:
+        """Until every peer is at the highest block height any of them reports."""
+        def height(gw: Gateway) -> int:
+            info = ledger_pb2.BlockchainInfo()
+            info.ParseFromString(gw.network(self.channel).contract("qscc").evaluate(
+                "GetChainInfo", self.channel))
+            return info.height
+
+        target = max(height(gw) for gw in self.gateways)
+        deadline = time.monotonic() + timeout
+        for gw in self.gateways:
+            while height(gw) < target:
+                assert time.monotonic() < deadline, "a peer stays behind"
+                time.sleep(0.05)
+
+    def metering(self) -> Metering:
+        return Metering(self.utility.network(self.channel))
+
+    def wattcoin(self, org: str = "utility") -> Wattcoin:
+        return Wattcoin(getattr(self, org).network(self.channel))
+
+
+class SyncedMarket(Market):
+    """The market binding, each commit waited for on every organisation's peer."""
+
+    def __init__(self, network: Network, orgs: Orgs) -> None:
+        super().__init__(network)
+        self.orgs = orgs
+
+    def submit_async(self, fn: str, *args: str, at: dt.datetime | None = None,
+                     endorsers: Any = None) -> Commit:
+        commit = super().submit_async(fn, *args, at=at, endorsers=endorsers)
+        orgs, wait = self.orgs, commit.wait
+
+        def wait_everywhere(timeout: float | None = None) -> bytes:
+            result = wait(timeout)
+            orgs.wait_all(commit.transaction_id)
+            return result
+
+        commit.wait = wait_everywhere  # type: ignore[method-assign]
+        return commit
+
+
+def new_market(orgs: Orgs, prefix: str) -> str:
+    """The test tariff (once per ledger) and a market of this module's own; its id."""
+    try:
+        Metering(orgs.regulator.network(orgs.channel)).set_tariff(TARIFF)
+    except EndorseError as exc:
+        assert exc.chaincode_status == 409, exc
+    orgs.sync()
+    market_id = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    orgs.market("aggregator").configure(market_id, INTERVAL_SECONDS, GATE_SECONDS, TARIFF_ID)
+    return market_id
+
+
+@dataclass
+class Participant:
+    """A customer in the market, with its meter and what the test knows it did."""
+
+    customer: Customer
+    meter_id: str
+    meter_key: ec.EllipticCurvePrivateKey
+    key: MarketKey
+    address: str
+    minted: int
+    deposited: int = 0
+    withdrawn: int = 0
+    seq: int = 0
+    registers: list[int] = field(default_factory=lambda: [0, 0])  # import, export
+
+    @property
+    def pseudonym(self) -> str:
+        return self.key.pseudonym
+
+    def reading(self, end: dt.datetime, import_wh: int, export_wh: int) -> SignedReading:
+        """The meter's next signed reading, adding to its registers."""
+        self.seq += 1
+        self.registers[0] += import_wh
+        self.registers[1] += export_wh
+        body = {"meterId": self.meter_id, "seq": self.seq, "intervalEnd": z(end),
+                "importWh": self.registers[0], "exportWh": self.registers[1],
+                "voltageDv": 2301, "currentMa": 4200, "powerW": 900 if import_wh else -900}
+        return SignedReading(body, sign(self.meter_key, encode_reading(body)))
+
+
+def join(net: Consortium, orgs: Orgs, market_id: str, *, minted: int = 2_000_000,
+         deposit: int = 200_000, prefix: str = "MKT") -> Participant:
+    """Make one participant, from its CA enrolment to its first deposit."""
+    customer = register_customer(net, f"C-{prefix}-" + uuid.uuid4().hex[:8])
+    meter_key = ec.generate_private_key(ec.SECP256R1())
+    meter_id = f"{prefix}-M-" + uuid.uuid4().hex[:8]
+    orgs.metering().register_meter_async({
+        "meterId": meter_id, "curve": "P-256", "customerId": customer.customer_id,
+        "publicKeyPem": meter_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        "tariffId": TARIFF_ID, "deviceProfile": "SDM630", "location": "Hue, ward 4",
+        "installDate": "2026-01-01",
+    }).wait()  # fmt: skip
+    address = open_prepaid_account(net, customer)
+    orgs.sync()  # the meter, the account and its binding on every peer
+    orgs.wattcoin().mint(address, minted, "PAY-" + meter_id)
+    orgs.sync()
+    pseudonym = pseudonym_for(SECRET, "UtilityMSP", customer.customer_id)
+    orgs.market("regulator").record_pseudonym(pseudonym, customer.customer_id)
+    key = MarketKey.generate(pseudonym)
+    market = orgs.market("utility")
+    market.enrol(key, market_id, meter_id)
+    p = Participant(customer, meter_id, meter_key, key, address, minted)
+    if deposit:
+        market.deposit(key.deposit(deposit))
+        p.deposited = deposit
+    return p
+
+
+def join_many(net: Consortium, orgs: Orgs, market_id: str, count: int, **kw: Any
+              ) -> list[Participant]:
+    """``count`` participants, four made at a time (they touch different keys)."""
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda _: join(net, orgs, market_id, **kw), range(count)))
+
+
+def minute_start(when: dt.datetime) -> dt.datetime:
+    return when.astimezone(dt.UTC).replace(second=0, microsecond=0)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def not_before(when: dt.datetime) -> dt.datetime | None:
+    """A transaction time of ``when`` if it is still ahead, else the present (None)."""
+    return when if when > now() else None
+
+
+def submit_readings(orgs: Orgs, batch: list[SignedReading], at: dt.datetime | None = None
+                    ) -> dict[str, Any]:
+    """SubmitReadings as the Utility's bridge, at transaction time ``at`` (a reading may
+    not end after its transaction time)."""
+    contract = orgs.utility.network(orgs.channel).contract("metering", "metering")
+    items = [r.to_json() for r in batch]
+    proposal = contract.new_proposal(
+        "SubmitReadings", transient={"args": json.dumps([json.dumps(items)]).encode(),
+                                     "salt": os.urandom(32)},
+        endorsing_organizations=("UtilityMSP", "RegulatorMSP"), timestamp=at)
+    commit = orgs.utility.submit(orgs.utility.endorse(proposal))
+    result = json.loads(commit.wait())
+    assert result["accepted"] == len(batch), result
+    orgs.wait_all(commit.transaction_id)
+    return result

@@ -1,0 +1,229 @@
+"""Participants: pseudonyms from the Regulator, enrolment, tokens in and out of the market,
+key-level policies, what public state holds, the reading path's interval records, and the
+Regulator's logged resolution."""
+
+from __future__ import annotations
+
+import json
+
+from gridledger.chaincode.common.privacy import CUSTOMER_DATA, REGULATOR_ONLY
+from gridledger.chaincode.market import ledger as market_ledger
+from gridledger.chaincode.shim import satisfied_by
+from gridledger.formats.market import pseudonym_for
+from tests.unit.chaincode.metering.helpers import submit
+
+from .helpers import AGGREGATOR, HOUR, REGULATOR, SECRET, UTILITY, MarketWorld, Participant, at
+
+
+def test_the_pseudonym_is_the_regulators_hmac_and_reveals_nothing_without_its_secret() -> None:
+    p = pseudonym_for(SECRET, "UtilityMSP", "c-1")
+    assert p.startswith("p-") and len(p) == 26
+    assert p == pseudonym_for(SECRET, "UtilityMSP", "c-1")
+    assert p != pseudonym_for(b"another secret of 16+ bytes", "UtilityMSP", "c-1")
+    assert "c-1" not in p
+
+
+def test_only_the_regulator_records_a_pseudonym_and_only_in_its_collection() -> None:
+    w = MarketWorld()
+    p = Participant("c-1")
+    for who in (UTILITY, AGGREGATOR):
+        res = w.ledger.call("market:RecordPseudonym", p.pseudonym, "c-1", **who)
+        assert res.status == 403
+    res = w.ledger.call("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    assert res.status == 200
+    written = [k for k in res.stub.private] + list(res.stub.state)
+    assert written == [(REGULATOR_ONLY, f"mktwho~{p.pseudonym}")]  # nothing public
+    again = w.ledger.call("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    assert again.status == 409
+
+
+def test_enrolment_needs_an_issued_pseudonym_a_self_signed_request_and_an_account() -> None:
+    w = MarketWorld()
+    p = Participant("c-1")
+    w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
+    before = w.ledger.snapshot()
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p))
+    assert res.status == 409 and "has not issued" in res.message
+    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p))
+    assert res.status == 409 and "no Wattcoin account" in res.message
+    p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
+    w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
+    other = Participant("c-2")
+    forged = json.loads(w.enrolment(p))
+    forged["message"]["publicKeyPem"] = other.pem  # signed by p's key, naming another
+    res = w.ledger.call("market:EnrolParticipant", json.dumps(forged))
+    assert res.status == 403 and "not signed by the market key it names" in res.message
+    for who in (AGGREGATOR, REGULATOR):
+        assert w.ledger.call("market:EnrolParticipant", w.enrolment(p), **who).status == 403
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p))
+    assert res.status == 200 and res.payload == {"pseudonym": p.pseudonym, "enrolled": True}
+    assert w.ledger.call("market:EnrolParticipant", w.enrolment(p)).status == 409
+    del before
+
+
+def test_deposit_and_withdraw_move_tokens_and_keep_both_invariants() -> None:
+    w = MarketWorld()
+    p = w.join("c-1", tokens=0)
+    assert w.balance(p) == 50_000 and w.wallet(p) == 0
+    w.ledger.ok("market:Deposit", p.request("deposit", 30_000))
+    assert w.balance(p) == 20_000 and w.wallet(p) == 30_000
+    res = w.ledger.call("market:Deposit", p.request("deposit", 20_001))
+    assert res.status == 409 and "insufficient balance" in res.message
+    res = w.ledger.call("market:Withdraw", p.request("withdraw", 30_001))
+    assert res.status == 409 and "30000 tokens free" in res.message
+    w.ledger.ok("market:Withdraw", p.sign("withdraw", amount=10_000, requestId="w-1"))
+    assert w.balance(p) == 30_000 and w.wallet(p) == 20_000
+    replay = p.sign("withdraw", amount=1, requestId="w-1")
+    res = w.ledger.call("market:Withdraw", replay)
+    assert res.status == 409 and "done already" in res.message
+    someone = Participant("c-9")
+    res = w.ledger.call("market:Withdraw", json.dumps({**json.loads(p.request("withdraw", 1)),
+                                                       "signature": json.loads(someone.sign(
+                                                           "withdraw", amount=1,
+                                                           requestId="x"))["signature"]}))
+    assert res.status == 403
+    for who in (AGGREGATOR, REGULATOR):
+        assert w.ledger.call("market:Deposit", p.request("deposit", 1), **who).status == 403
+    totals = w.ledger.ok("wattcoin:UtilityAccount")
+    assert totals["toMarket"] == 30_000 and totals["fromMarket"] == 10_000
+    assert (totals["minted"] + totals["returned"] + totals["fromMarket"]
+            == totals["balance"] + totals["paid"] + totals["toMarket"])
+    market = w.totals()
+    assert market["deposited"] - market["withdrawn"] == totals["toMarket"] - totals[
+        "fromMarket"]
+    history = w.ledger.ok("wattcoin:History", p.address, "1", "10")
+    assert [h["kind"] for h in history][-2:] == ["to-market", "from-market"]
+
+
+def test_market_keys_carry_the_aggregator_and_one_other_funding_keys_both_members() -> None:
+    w = MarketWorld()
+    p = w.join("c-1")
+    iv = w.open(at(10))
+    w.order("bid", p, iv, "b", 1000, 1500)
+    meta = w.ledger.metadata
+    for k in (f"mktwallet~{p.pseudonym}", f"mktint~{iv}", "mktconfig~mkt1",
+              f"mktpo~{p.pseudonym}~{iv}~b"):
+        assert meta[k] == market_ledger.MARKET, k
+    assert meta[f"mktfund~{p.pseudonym}"] == market_ledger.FUNDING
+    assert meta[f"mktparty~{p.pseudonym}"] == market_ledger.FUNDING
+    market = meta[f"mktwallet~{p.pseudonym}"]
+    assert not satisfied_by(market, ["AggregatorMSP"])
+    assert not satisfied_by(market, ["UtilityMSP", "RegulatorMSP"])
+    assert satisfied_by(market, ["AggregatorMSP", "UtilityMSP"])
+    assert satisfied_by(market, ["AggregatorMSP", "RegulatorMSP"])
+    assert not satisfied_by(meta[f"mktfund~{p.pseudonym}"], ["UtilityMSP", "AggregatorMSP"])
+    # Every public key the market wrote has a policy.
+    assert all(k in meta for k in w.ledger.state if k.startswith("mkt"))
+
+
+def test_public_state_names_pseudonyms_never_customers_meters_or_accounts() -> None:
+    w = MarketWorld()
+    s, b = w.join("c-seller-1"), w.join("c-buyer-1")
+    iv = w.open(at(10))
+    w.order("offer", s, iv, "o", 2000, 1000)
+    w.order("bid", b, iv, "b", 2000, 1600)
+    w.clear(iv)
+    w.deliver(at(10), {"c-seller-1": (0, 2000), "c-buyer-1": (2000, 0)})
+    w.settle(iv)
+    public = b"\n".join(k.encode() + b"=" + v for k, v in w.ledger.state.items()
+                        if k.startswith("mkt"))
+    events = json.dumps(w.ledger.events).encode()
+    for secret in ("c-seller-1", "c-buyer-1", s.meter.meter_id, b.meter.meter_id, s.address,
+                   b.address):
+        assert secret.encode() not in public and secret.encode() not in events, secret
+    assert s.pseudonym.encode() in public
+    # The link lives in customerData only, the identity in regulatorOnly only.
+    assert (CUSTOMER_DATA, f"mktlink~{s.pseudonym}") in w.ledger.private
+    assert (REGULATOR_ONLY, f"mktwho~{s.pseudonym}") in w.ledger.private
+
+
+def test_every_reading_of_an_enrolled_meter_rewrites_its_interval_record() -> None:
+    w = MarketWorld()
+    p = w.join("c-1")
+    plain = Participant("c-2")
+    w.ledger.ok("RegisterMeter", plain.meter.registration("MKT"))
+    key = f"mktiv~{p.pseudonym}~mkt1.20250311T1000Z"
+    # Four quarter-hour readings in one hourly interval, one of them zero energy.
+    for minutes, (imp, exp) in zip((15, 30, 45, 60), ((100, 0), (0, 0), (0, 700), (50, 20)),
+                                   strict=True):
+        res = submit(w.ledger, p.meter.reading(at(10) + minutes * HOUR / 60, imp, exp),
+                     when=at(12))
+        assert res.payload["accepted"] == 1
+        assert (CUSTOMER_DATA, key) in res.stub.private  # written, zero energy too
+    assert w.ledger.private_json(key) == {"importWh": 150, "exportWh": 720}
+    # The next reading starts the next interval; a meter not enrolled writes no record.
+    submit(w.ledger, p.meter.reading(at(11) + HOUR / 4, 10, 0), when=at(12))
+    assert w.ledger.private_json(f"mktiv~{p.pseudonym}~mkt1.20250311T1100Z")["importWh"] == 10
+    res = submit(w.ledger, plain.meter.reading(at(10) + HOUR, 100, 0), when=at(12))
+    assert not any(k.startswith("mktiv") for _, k in res.stub.private)
+
+
+def test_resolution_is_logged_first_and_answered_only_to_the_regulator() -> None:
+    w = MarketWorld()
+    p = w.join("c-audited")
+    res = w.ledger.call("market:ResolvePseudonym", "tx-none", **REGULATOR)
+    assert res.status == 404 and "RequestResolution first" in res.message
+    for who in (UTILITY, AGGREGATOR):
+        assert w.ledger.call("market:RequestResolution", p.pseudonym, "audit 2025-Q1",
+                             **who).status == 403
+    logged = w.ledger.ok("market:RequestResolution", p.pseudonym, "audit 2025-Q1",
+                         **REGULATOR)
+    assert "c-audited" not in json.dumps(logged)  # the answer is in the block
+    log = w.ledger.ok("market:AuditLog")
+    assert [(e["pseudonym"], e["reason"]) for e in log] == [(p.pseudonym, "audit 2025-Q1")]
+    for who in (UTILITY, AGGREGATOR):
+        assert w.ledger.call("market:ResolvePseudonym", logged["auditId"], **who).status == 403
+    who = w.ledger.ok("market:ResolvePseudonym", logged["auditId"], **REGULATOR)
+    assert who["customerId"] == "c-audited" and who["pseudonym"] == p.pseudonym
+    unknown = w.ledger.call("market:RequestResolution", "p-" + "1" * 24, "audit", **REGULATOR)
+    assert unknown.status == 404
+
+
+def test_markets_are_separate_and_a_trader_trades_only_in_its_own() -> None:
+    w = MarketWorld()  # market mkt1: hourly
+    w.ledger.ok("market:ConfigureMarket", json.dumps({
+        "marketId": "quarter", "intervalSeconds": 900, "gateClosureSeconds": 300,
+        "tariffId": "MKT"}), **AGGREGATOR)
+    again = w.ledger.call("market:ConfigureMarket", json.dumps({
+        "marketId": "quarter", "intervalSeconds": 3600, "gateClosureSeconds": 0,
+        "tariffId": "MKT"}), **AGGREGATOR)
+    assert again.status == 409 and "configured already" in again.message
+    p = w.join("c-1")  # enrolled in mkt1
+    iv = "quarter.20250311T1015Z"
+    w.ledger.ok("market:OpenInterval", iv, "uniform", **AGGREGATOR, when=at(9))
+    res = w.order("bid", p, iv, "b", 1000, 1500, when=at(9))
+    assert res.status == 409 and "trades in market mkt1" in res.message
+    misaligned = w.ledger.call("market:OpenInterval", "quarter.20250311T1020Z", "uniform",
+                               **AGGREGATOR, when=at(9))
+    assert misaligned.status == 400 and "multiple of 900" in misaligned.message
+    assert w.ledger.ok("market:MarketConfig", "quarter")["intervalSeconds"] == 900
+    # A meter of the 15-minute market keeps 15-minute records.
+    q = Participant("c-q")
+    w.ledger.ok("RegisterMeter", q.meter.registration("MKT"))
+    q.address = w.ledger.ok("wattcoin:OpenAccount", **q.identity)["address"]
+    w.ledger.ok("wattcoin:BindCustomer", "c-q", q.address, **q.identity)
+    w.ledger.ok("market:RecordPseudonym", q.pseudonym, "c-q", **REGULATOR)
+    w.ledger.ok("market:EnrolParticipant", q.sign("enrol", marketId="quarter",
+                                                  meterId=q.meter.meter_id, publicKeyPem=q.pem))
+    submit(w.ledger, q.meter.reading(at(10) + HOUR / 2, 100, 0), when=at(12))
+    assert w.ledger.private_json(f"mktiv~{q.pseudonym}~quarter.20250311T1015Z") == {
+        "importWh": 100, "exportWh": 0}
+
+
+def test_every_record_the_market_writes_is_of_a_kind_privacy_py_knows() -> None:
+    from gridledger.chaincode.common.privacy import (
+        PRIVATE_KINDS,
+        PUBLIC_KINDS,
+        REGULATOR_ONLY_KINDS,
+    )
+
+    from .test_refusals import _world
+
+    led = _world().market.ledger
+    public = {k.split("~", 1)[0] for k in led.state}
+    private = {(c, k.split("~", 1)[0]) for c, k in led.private}
+    assert public <= PUBLIC_KINDS, public - PUBLIC_KINDS
+    assert {kind for c, kind in private if c == CUSTOMER_DATA} <= PRIVATE_KINDS
+    assert {kind for c, kind in private if c == REGULATOR_ONLY} == REGULATOR_ONLY_KINDS.kinds
+    assert {"mktbook", "mktsp", "mktdel", "mktvppm"} <= public

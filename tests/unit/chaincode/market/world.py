@@ -1,0 +1,167 @@
+"""The market's part of the authorization-matrix world (tests/unit/chaincode/callers_world.py):
+something in every market record kind, and arguments for every market function that get
+an allowed caller past its caller check and succeed.
+
+Timeline around the world's NOW (hourly intervals, gate closure 15 minutes before):
+    DONE     NOW-6h  cleared, delivered, settled; the VPP sold in it
+    CLEARED  NOW-4h  cleared, delivered, not settled yet
+    GATE     NOW     gate closed at NOW-15min, not cleared yet
+    OPEN     NOW+1d  open for orders
+    NEW      NOW+2d  not opened
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gridledger.formats.market import interval_id
+from tests.unit.chaincode.metering.helpers import Ledger, submit
+
+from .helpers import Participant
+
+MARKET_ID = "w1"
+
+H = dt.timedelta(hours=1)
+VPP = "vpp-w"
+AGG = {"msp": "AggregatorMSP", "name": "aggregator-admin", "ous": ("admin",), "attrs": {}}
+REG = {"msp": "RegulatorMSP", "name": "regulator-admin", "ous": ("admin",), "attrs": {}}
+
+
+@dataclass
+class MarketMatrixWorld:
+    people: dict[str, Participant]
+    ivs: dict[str, str]
+    audit_id: str
+    records: str  # DeliveryRecords of CLEARED's first settlement page
+
+    def args(self, function: str, kind: str) -> tuple[str, ...]:
+        """Arguments for ``function``; every allowed caller gets the same."""
+        del kind
+        p1, p2, p3, p4, p5 = (self.people[f"mc-{i}"] for i in range(1, 6))
+        iv = self.ivs
+        new = Participant("mc-new")
+        order = {"intervalId": iv["OPEN"], "orderId": "mx", "quantityWh": 1000,
+                 "pricePerKwh": 1000}
+        return {
+            "ConfigureMarket": (json.dumps({"marketId": MARKET_ID, "intervalSeconds": 3600,
+                                            "gateClosureSeconds": 900,
+                                            "tariffId": "EVN-RES"}),),
+            "RecordPseudonym": (new.pseudonym, "mc-new"),
+            "EnrolParticipant": (p3.sign("enrol", marketId=MARKET_ID,
+                                         meterId=p3.meter.meter_id, publicKeyPem=p3.pem),),
+            "Deposit": (p1.request("deposit", 10),),
+            "Withdraw": (p1.request("withdraw", 10),),
+            "OpenInterval": (iv["NEW"], "uniform"),
+            "PlaceOffer": (p1.sign("offer", **order),),
+            "PlaceBid": (p2.sign("bid", **order),),
+            "CancelOrder": (p2.sign("cancel", intervalId=iv["OPEN"], orderId="open-bid"),),
+            "Clear": (iv["GATE"],),
+            "SettlementNeeds": (iv["CLEARED"],),
+            "DeliveryRecords": (iv["CLEARED"], json.dumps(sorted(json.loads(self.records)))),
+            "Settle": (iv["CLEARED"], self.records),
+            "RequestResolution": (p1.pseudonym, "quarterly audit"),
+            "ResolvePseudonym": (self.audit_id,),
+            "CreateVpp": (json.dumps({"vppId": "vpp-new", "marketId": MARKET_ID,
+                                      "name": "New", "commissionBp": 500}),),
+            "EnrolVppMember": (VPP, p5.sign("vpp-join", vppId=VPP, capacityWh=2000,
+                                            commissionBp=1000, sharesExport=True)),
+            "LeaveVpp": (VPP, p4.sign("vpp-leave", vppId=VPP)),
+            "PlaceVppOffer": (VPP, iv["OPEN"], "vx", "1000", "1000"),
+            "PayoutVpp": (VPP, iv["DONE"], p4.pseudonym),
+            "VppMembers": (VPP,),
+            "PostStandingOffer": (p1.sign("standing-offer", offerId="so-new", buyer="*",
+                                          pricePerKwh=1200, quantityWh=1000,
+                                          fromInterval=iv["OPEN"], untilInterval=iv["NEW"]),),
+            "AcceptStandingOffer": (p2.sign("accept", offerId="so-1", acceptId="ax",
+                                            intervalId=iv["OPEN"], quantityWh=500),),
+            "WithdrawStandingOffer": (p1.sign("withdraw-offer", offerId="so-1"),),
+            "MarketConfig": (MARKET_ID,),
+            "GetInterval": (iv["DONE"],),
+            "OrderBook": (iv["OPEN"],),
+            "ClearingPrices": (iv["DONE"], iv["OPEN"]),
+            "OrdersOf": (p1.pseudonym, ""),
+            "TradesOf": (p2.pseudonym, iv["DONE"]),
+            "VppPayouts": (VPP, iv["DONE"]),
+            "MarketWallet": (p1.pseudonym,),
+            "MarketTotals": (),
+            "AuditLog": (),
+        }[function]
+
+
+def _person(ledger: Ledger, customer_id: str, enrol: bool, utility: dict[str, Any],
+            ) -> Participant:
+    p = Participant(customer_id)
+    ledger.ok("RegisterMeter", p.meter.registration("EVN-RES"), **utility)
+    p.address = ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
+    ledger.ok("wattcoin:BindCustomer", customer_id, p.address, **p.identity)
+    ledger.ok("wattcoin:Mint", p.address, "200000", f"PAY-{customer_id}", **utility)
+    ledger.ok("market:RecordPseudonym", p.pseudonym, customer_id, **REG)
+    if enrol:
+        ledger.ok("market:EnrolParticipant", p.sign(
+            "enrol", marketId=MARKET_ID, meterId=p.meter.meter_id, publicKeyPem=p.pem),
+            **utility)
+        ledger.ok("market:Deposit", p.request("deposit", 100_000), **utility)
+    return p
+
+
+def build(ledger: Ledger, identities: dict[str, dict[str, Any]]) -> MarketMatrixWorld:
+    """Put a market into the shared world's ledger (whose clock is ``ledger.now``)."""
+    now = ledger.now
+    utility = identities["utility-operator"]
+    ledger.ok("market:ConfigureMarket", json.dumps({
+        "marketId": MARKET_ID, "intervalSeconds": 3600, "gateClosureSeconds": 900,
+        "tariffId": "EVN-RES"}),
+        **AGG, when=now - 30 * H)
+    people = {f"mc-{i}": _person(ledger, f"mc-{i}", i != 3, utility) for i in range(1, 6)}
+    p1, p2, _, p4, _ = people.values()
+    starts = {"DONE": now - 6 * H, "CLEARED": now - 4 * H, "GATE": now, "OPEN": now + 24 * H,
+              "NEW": now + 48 * H}
+    ivs = {name: interval_id(MARKET_ID, start) for name, start in starts.items()}
+    for name in ("DONE", "CLEARED", "GATE", "OPEN"):
+        ledger.ok("market:OpenInterval", ivs[name], "uniform", **AGG,
+                  when=starts[name] - 3 * H)
+    ledger.ok("market:CreateVpp", json.dumps({"vppId": VPP, "marketId": MARKET_ID, "name": "W",
+                                              "commissionBp": 1000}), **AGG, when=now - 29 * H)
+    ledger.ok("market:EnrolVppMember", VPP, p4.sign(
+        "vpp-join", vppId=VPP, capacityWh=3000, commissionBp=1000, sharesExport=True),
+        **AGG, when=now - 29 * H)
+
+    def order(p: Participant, kind: str, iv: str, order_id: str, wh: int, price: int,
+              when: dt.datetime) -> None:
+        function = "market:PlaceOffer" if kind == "offer" else "market:PlaceBid"
+        ledger.ok(function, p.sign(kind, intervalId=iv, orderId=order_id, quantityWh=wh,
+                                   pricePerKwh=price), **AGG, when=when)
+
+    for name in ("DONE", "CLEARED"):
+        start, iv = starts[name], ivs[name]
+        order(p1, "offer", iv, "o", 1000, 900, start - 2 * H)
+        order(p2, "bid", iv, "b", 3000, 1500, start - 2 * H)
+        if name == "DONE":
+            ledger.ok("market:PlaceVppOffer", VPP, iv, "v", "2000", "1000", **AGG,
+                      when=start - 2 * H)
+        while not ledger.ok("market:Clear", iv, **AGG, when=start)["done"]:
+            pass
+        for p, imp, exp in ((p1, 0, 1000), (p2, 3000, 0), (p4, 0, 2000)):
+            res = submit(ledger, p.meter.reading(start + H, imp, exp), **utility,
+                         when=start + 2 * H)
+            assert res.payload["accepted"] == 1, res.payload
+    settle_at = starts["DONE"] + 3 * H
+    need = ledger.ok("market:SettlementNeeds", ivs["DONE"], **utility, when=settle_at)
+    records = ledger.ok("market:DeliveryRecords", ivs["DONE"], json.dumps(need["pseudonyms"]),
+                        **utility, when=settle_at)
+    assert ledger.ok("market:Settle", ivs["DONE"], json.dumps(records), **utility,
+                     when=settle_at)["done"]
+    order(p1, "offer", ivs["GATE"], "g", 1000, 900, now - 2 * H)
+    order(p2, "bid", ivs["OPEN"], "open-bid", 1000, 1500, now - H)
+    ledger.ok("market:PostStandingOffer", p1.sign(
+        "standing-offer", offerId="so-1", buyer="*", pricePerKwh=1200, quantityWh=2000,
+        fromInterval=ivs["OPEN"], untilInterval=ivs["NEW"]), **AGG, when=now - H)
+    audit_id = ledger.ok("market:RequestResolution", p2.pseudonym, "complaint 17", **REG,
+                         when=now - H)["auditId"]
+    need = ledger.ok("market:SettlementNeeds", ivs["CLEARED"], **utility)
+    records = ledger.ok("market:DeliveryRecords", ivs["CLEARED"],
+                        json.dumps(need["pseudonyms"]), **utility)
+    return MarketMatrixWorld(people, ivs, audit_id, json.dumps(records))

@@ -1,0 +1,49 @@
+"""Where each portal listens and how it is run, from the network's connection profiles;
+the `gridledger portal` command loads without the web stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from gridledger.network.consortium import Consortium
+from gridledger.network.layout import Layout
+from gridledger.network.topology import load
+from gridledger.webui.portal import provision
+
+
+@pytest.fixture
+def state(tmp_path):
+    layout = Layout(tmp_path / "state")
+    net = Consortium(load(port_offset=1000), layout)
+    for org in net.topology.organisations:
+        layout.ca_cert(org.name).parent.mkdir(parents=True, exist_ok=True)
+        layout.ca_cert(org.name).write_text("-----BEGIN CERTIFICATE-----\n")
+    net.write_connection_profiles()
+    return layout.root
+
+
+def test_each_portal_listens_beside_its_peer(state):
+    assert provision.address(state, "utility") == ("127.0.0.1", 8151 + 29)
+    assert provision.address(state, "aggregator") == ("127.0.0.1", 8351 + 29)
+    config = provision.config_for(state, "regulator", integrity_interval=5)
+    assert (config.msp_id, config.port, config.integrity_interval) == ("RegulatorMSP", 8280, 5)
+    assert config.data_dir == state / "portal" / "regulator"
+    assert config.url.startswith("sqlite:///") and config.host == "127.0.0.1"
+
+
+def test_the_supervised_program_runs_the_portal_command(state):
+    proc = provision.process(state, "utility")
+    assert proc.name == "portal-utility" and proc.ports == (8180,)
+    assert proc.command[1:] == ["-m", "gridledger", "portal", "run", "--org", "utility",
+                                "--state-dir", str(state)]
+
+
+def test_the_cli_imports_no_web_stack_until_a_command_runs():
+    code = ("import sys, gridledger.webui.portal.cli; "
+            "print(sorted(m for m in ('flask', 'sqlalchemy', 'alembic') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout
