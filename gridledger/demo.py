@@ -13,7 +13,11 @@ checked first so that running it twice changes nothing:
    ``demo-<customer>``, opens its own Wattcoin account and makes it pay for its energy
    (only the customer may: the chaincode asks for its own transaction); the Utility tops
    it up once (payment reference ``DEMO-TOPUP-<meter>``);
-4. the bridge started; ``up`` returns once readings are on the ledger.
+4. the bridge started; readings on the ledger; the three portals (``ensure_portals``);
+5. demo customer 1's DACT granting the Aggregator its consumption profile for
+   ``vpp-forecasting`` (gridledger/demo_access.py), then the market's demo day: one
+   interval of market ``demo`` traded between demo customers, cleared and, after
+   delivery, settled (gridledger/demo_market.py; ``up`` waits for that, ~1.5 min at most).
 
 Everything lives in ``<state>/demo/``: ``bridge.yaml``, ``keys/``, ``queue.sqlite``,
 ``events-checkpoint.json``, ``relay-audit.jsonl``. The demo sits at the top: it drives
@@ -374,11 +378,27 @@ class Demo:
         self._wait("no reading reached the ledger", flowing, 3 * self.settings.interval + 60,
                    self.layout.log(BRIDGE))
         portals = self.ensure_portals(sup)
+        dact, market = self.ensure_market_demo()
         return {"stateDir": str(self.layout.root), "config": str(self.config_path),
                 "simulatorPort": sim_port, "health": f"http://127.0.0.1:{http_port}/healthz",
                 "metrics": f"http://127.0.0.1:{http_port}/metrics",
                 "logs": [str(self.layout.log(SIMULATOR)), str(self.layout.log(BRIDGE))],
-                "meters": meters, "heads": heads, "portal": portals}
+                "meters": meters, "heads": heads, "portal": portals, "dact": dact,
+                "market": market}
+
+    def ensure_market_demo(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Customer 1's DACT for the Aggregator, then the market's demo interval (traded
+        once, cleared, settled after delivery): gridledger/demo_market.py."""
+        # Both build on this module (its ids, tariff, error statuses): imported here.
+        from gridledger.demo_access import DactGrant
+        from gridledger.demo_market import MarketDemo
+
+        dact = DactGrant(self.layout.root, self.channel, self.dir, say=self.say).ensure()
+        if self.settings.meters < 2:
+            self.say("market: skipped (a trade needs two demo meters: --meters 2)")
+            return dact, {"skipped": "a trade needs two demo meters"}
+        return dact, MarketDemo(self.layout.root, self.channel, self.dir, self.settings.meters,
+                                reading_interval=self.settings.interval, say=self.say).market()
 
     def ensure_portals(self, sup: Supervisor) -> dict[str, Any]:
         """The three portals (``portal-<org>`` under supervisord), an ``operator`` account at
@@ -468,6 +488,9 @@ def demo_up(ctx: click.Context, meters: int, interval: float, speed: float, top_
     click.echo(f"health  {summary['health']}\nmetrics {summary['metrics']}")
     click.echo("logs    " + "\n        ".join(summary["logs"]))
     _show_portals(summary["portal"])
+    from gridledger import demo_access, demo_market
+
+    click.echo("\n".join([*demo_market.show(summary["market"]), demo_access.show(summary["dact"])]))
     click.echo("stop with `gridledger network down`")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,11 +26,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fabric_protos.common import ledger_pb2
 
+from gridledger.clients.all_peers import AllPeers
 from gridledger.clients.errors import EndorseError
-from gridledger.clients.gateway import Commit, Gateway, Network
-from gridledger.clients.market import Market, MarketKey
+from gridledger.clients.market import MarketKey
 from gridledger.clients.metering import Metering, SignedReading, Wattcoin
 from gridledger.formats.market import pseudonym_for
 from gridledger.formats.reading import encode_reading, sign
@@ -57,73 +55,15 @@ def z(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
-class Orgs:
-    """One operator gateway per organisation, and the market binding through each.
-
-    A Gateway waits for a commit on its own peer only, and the next step is often
-    endorsed by other peers, which may not have the block yet: the bindings here wait
-    until every organisation's peer has committed each transaction (:meth:`wait_all`,
-    :meth:`sync`), as a client that wants read-your-writes across peers must."""
-
-    utility: Gateway
-    regulator: Gateway
-    aggregator: Gateway
-    channel: str = "energy"
-
-    @property
-    def gateways(self) -> tuple[Gateway, Gateway, Gateway]:
-        return self.utility, self.regulator, self.aggregator
-
-    def market(self, org: str) -> Market:
-        return SyncedMarket(getattr(self, org).network(self.channel), self)
-
-    def wait_all(self, transaction_id: str) -> None:
-        """Until every organisation's peer has committed the transaction."""
-        for gw in self.gateways:
-            gw.commit_status(self.channel, transaction_id)
-
-    def sync(self, timeout: float = 30.0) -> None:
-        """Until every peer is at the highest block height any of them reports."""
-        def height(gw: Gateway) -> int:
-            info = ledger_pb2.BlockchainInfo()
-            info.ParseFromString(gw.network(self.channel).contract("qscc").evaluate(
-                "GetChainInfo", self.channel))
-            return info.height
-
-        target = max(height(gw) for gw in self.gateways)
-        deadline = time.monotonic() + timeout
-        for gw in self.gateways:
-            while height(gw) < target:
-                assert time.monotonic() < deadline, "a peer stays behind"
-                time.sleep(0.05)
+class Orgs(AllPeers):
+    """One operator gateway per organisation, every market commit waited for on every
+    peer (``AllPeers``), and the metering and Wattcoin bindings through the Utility's."""
 
     def metering(self) -> Metering:
         return Metering(self.utility.network(self.channel))
 
     def wattcoin(self, org: str = "utility") -> Wattcoin:
         return Wattcoin(getattr(self, org).network(self.channel))
-
-
-class SyncedMarket(Market):
-    """The market binding, each commit waited for on every organisation's peer."""
-
-    def __init__(self, network: Network, orgs: Orgs) -> None:
-        super().__init__(network)
-        self.orgs = orgs
-
-    def submit_async(self, fn: str, *args: str, at: dt.datetime | None = None,
-                     endorsers: Any = None) -> Commit:
-        commit = super().submit_async(fn, *args, at=at, endorsers=endorsers)
-        orgs, wait = self.orgs, commit.wait
-
-        def wait_everywhere(timeout: float | None = None) -> bytes:
-            result = wait(timeout)
-            orgs.wait_all(commit.transaction_id)
-            return result
-
-        commit.wait = wait_everywhere  # type: ignore[method-assign]
-        return commit
 
 
 def new_market(orgs: Orgs, prefix: str) -> str:
@@ -144,7 +84,7 @@ class Participant:
 
     customer: Customer
     meter_id: str
-    meter_key: ec.EllipticCurvePrivateKey
+    meter_key: ec.EllipticCurvePrivateKey | None  # None: a meter the bridge reads
     key: MarketKey
     address: str
     minted: int
@@ -159,6 +99,7 @@ class Participant:
 
     def reading(self, end: dt.datetime, import_wh: int, export_wh: int) -> SignedReading:
         """The meter's next signed reading, adding to its registers."""
+        assert self.meter_key is not None, f"{self.meter_id} is read by the bridge"
         self.seq += 1
         self.registers[0] += import_wh
         self.registers[1] += export_wh
@@ -169,19 +110,26 @@ class Participant:
 
 
 def join(net: Consortium, orgs: Orgs, market_id: str, *, minted: int = 2_000_000,
-         deposit: int = 200_000, prefix: str = "MKT") -> Participant:
-    """Make one participant, from its CA enrolment to its first deposit."""
-    customer = register_customer(net, f"C-{prefix}-" + uuid.uuid4().hex[:8])
-    meter_key = ec.generate_private_key(ec.SECP256R1())
-    meter_id = f"{prefix}-M-" + uuid.uuid4().hex[:8]
-    orgs.metering().register_meter_async({
-        "meterId": meter_id, "curve": "P-256", "customerId": customer.customer_id,
-        "publicKeyPem": meter_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode(),
-        "tariffId": TARIFF_ID, "deviceProfile": "SDM630", "location": "Hue, ward 4",
-        "installDate": "2026-01-01",
-    }).wait()  # fmt: skip
+         deposit: int = 200_000, prefix: str = "MKT",
+         metered: tuple[Customer, str] | None = None) -> Participant:
+    """Make one participant, from its CA enrolment to its first deposit; ``metered``: a
+    customer and its meter registered already (one the bridge reads), instead of new ones
+    whose readings the test signs."""
+    meter_key: ec.EllipticCurvePrivateKey | None = None
+    if metered is not None:
+        customer, meter_id = metered
+    else:
+        customer = register_customer(net, f"C-{prefix}-" + uuid.uuid4().hex[:8])
+        meter_key = ec.generate_private_key(ec.SECP256R1())
+        meter_id = f"{prefix}-M-" + uuid.uuid4().hex[:8]
+        orgs.metering().register_meter_async({
+            "meterId": meter_id, "curve": "P-256", "customerId": customer.customer_id,
+            "publicKeyPem": meter_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode(),
+            "tariffId": TARIFF_ID, "deviceProfile": "SDM630", "location": "Hue, ward 4",
+            "installDate": "2026-01-01",
+        }).wait()  # fmt: skip
     address = open_prepaid_account(net, customer)
     orgs.sync()  # the meter, the account and its binding on every peer
     orgs.wattcoin().mint(address, minted, "PAY-" + meter_id)

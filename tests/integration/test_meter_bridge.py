@@ -40,6 +40,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gridledger.clients.access import Access
+from gridledger.clients.market import Market
 from gridledger.clients.metering import Metering, Wattcoin
 from gridledger.meter_bridge.keys import KeyStore
 from gridledger.meter_bridge.reading import MeterSample
@@ -64,13 +66,14 @@ ValueTuple = tuple[int, int, int, int, int]
 class SimThread:
     """A simulation on its own event loop, recording every register sample it serves."""
 
-    def __init__(self, meters: int, *, rtu: bool = False, speed: float = 1.0) -> None:
+    def __init__(self, meters: int, *, rtu: bool = False, speed: float = 1.0,
+                 start: float | None = None) -> None:
         self.prefix = f"BR{uuid.uuid4().hex[:6]}-"
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.sim: Simulation = self.run(start_simulator(
-            meters, 0, rtu=rtu, speed=speed, seed=11, prefix=self.prefix))
+            meters, 0, rtu=rtu, speed=speed, seed=11, prefix=self.prefix, start=start))
         self.samples: dict[str, list[MeterSample]] = {}
         for meter in self.sim.modbus.meters.values():
             self.samples[meter.meter_id] = []
@@ -640,11 +643,26 @@ def test_demo_up_is_idempotent_and_shows_readings_flowing(consortium, tariff):
         info = {p["name"]: p for p in consortium.supervisor.all_info()}
         assert info["demo-bridge"]["statename"] == "RUNNING"
         pid = info["demo-bridge"]["pid"]
+        # The market's demo day: one interval traded, cleared and settled after delivery.
+        market = summary["market"]
+        assert market["marketId"] == "demo" and market["trades"] >= 1
+        (interval,) = market["intervals"]
+        assert interval["status"] == "settled" and interval["volumeWh"] > 0
+        assert {t["side"] for t in market["traders"]} == {"sell", "buy"}
+        seller = next(t["pseudonym"] for t in market["traders"] if t["side"] == "sell")
+        # The DACT grant: customer 1's profile for the Aggregator's VPP forecasting.
+        dact = summary["dact"]
+        assert dact["registered"] == "registered" and dact["status"] == "active"
+        _assert_demo_ledger(consortium, interval, seller, dact["dactId"])
 
         second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
         assert second.returncode == 0, second.stderr
         again = json.loads(second.stdout)
         assert [m["meter"] for m in again["meters"]] == ["kept", "kept"]
+        # Traded once: a second run reports the same settled interval, trades no more.
+        assert again["market"]["intervals"] == market["intervals"]
+        assert again["dact"]["registered"] == "kept"
+        assert again["dact"]["dactId"] == dact["dactId"]
         # Topped up once: a second run does not mint again.
         for before, after in zip(summary["meters"], again["meters"], strict=True):
             assert after["balance"] <= before["balance"]
@@ -685,6 +703,27 @@ def test_demo_up_is_idempotent_and_shows_readings_flowing(consortium, tariff):
             if p["name"] not in nodes:
                 with contextlib.suppress(Exception):
                     consortium.supervisor.stop_process(p["name"])
+
+
+def _assert_demo_ledger(consortium: Consortium, interval: dict[str, Any], seller: str,
+                        dact_id: str) -> None:
+    """What the demo summary says about the market and the DACT, read from the ledger."""
+    iv = interval["intervalId"]
+    with connect(consortium, "aggregator") as gw:
+        market = Market(gw.network(CHANNEL))
+        record = market.interval(iv)
+        assert record["status"] == "settled" and record["trades"] == len(interval["trades"])
+        assert record["volumeWh"] == interval["volumeWh"] > 0
+        trades = market.trades_of(seller, iv)
+        assert trades and all(t["side"] == "sell" and t["settlement"] is not None
+                              for t in trades)
+    # GetDact answers the owner and the Utility's (and Regulator's) operators.
+    with connect(consortium, "utility") as gw:
+        found = Access(gw.network(CHANNEL)).get_dact(dact_id)
+    assert found["customerId"] == "DEMO-CUST-1" and found["dact"]["status"] == "active"
+    table = found["table"]
+    assert table["requester"] == {"kind": "organisation", "mspId": "AggregatorMSP"}
+    assert table["purpose"] == "vpp-forecasting" and table["resources"]
 
 
 def _http(url: str) -> tuple[int, bytes]:

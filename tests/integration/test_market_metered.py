@@ -1,0 +1,163 @@
+"""A trade settled against what simulated meters sent through the meter bridge.
+
+The market day (test_market.py) signs its readings in the test, to replay a day of 24
+intervals in a few minutes. Here the whole field side is real: a Modbus TCP simulator
+(a prosumer with solar at midday, simulated 60 times faster than real time, and a
+consumer), the bridge as its own process reading them and submitting signed readings,
+and one one-minute interval traded between the two. The seller offers and the buyer bids
+far more than either meters, so the settlement's delivered energy is the metered one:
+the least of the trade, the seller's export and the buyer's import in the interval, each
+computed here from the readings on the ledger, which are the simulator's own samples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gridledger.clients.metering import Metering
+from gridledger.formats.market import interval_id
+from gridledger.formats.utc import parse_utc
+from gridledger.network.consortium import Consortium
+
+from .customers import register_customer
+from .gateways import connect
+from .market_world import (
+    MINUTE,
+    TARIFF_ID,
+    Orgs,
+    join,
+    minute_start,
+    new_market,
+    not_before,
+    now,
+)
+from .test_meter_bridge import BridgeProcess, SimThread, tcp, wait_for
+
+pytestmark = pytest.mark.integration
+
+SECOND = dt.timedelta(seconds=1)
+TRADE_WH = 50_000  # far beyond a minute of either meter: delivery decides
+SELLER_UNIT, BUYER_UNIT = 3, 2  # every third simulated meter has solar panels
+
+
+@pytest.fixture(scope="module")
+def orgs(consortium, utility, regulator) -> Iterator[Orgs]:
+    with connect(consortium, "aggregator") as aggregator:
+        yield Orgs(utility, regulator, aggregator, consortium.topology.channel)
+
+
+@pytest.fixture
+def field_side(tmp_path: Path, consortium: Consortium) -> Iterator[tuple[SimThread,
+                                                                          BridgeProcess]]:
+    # Simulated local noon (UTC+7) today, running 60x: a minute of real time is an hour
+    # of sunshine for the prosumer.
+    noon = dt.datetime.now(dt.UTC).replace(hour=5, minute=0, second=0, microsecond=0)
+    sim = SimThread(3, speed=60.0, start=noon.timestamp())
+    bridge = BridgeProcess(consortium, tmp_path / "bridge",
+                           [tcp(sim, SELLER_UNIT), tcp(sim, BUYER_UNIT)])
+    try:
+        yield sim, bridge
+    finally:
+        bridge.stop()
+        sim.stop()
+
+
+def _register(metering: Metering, bridge: BridgeProcess, sim: SimThread, unit: int,
+              customer_id: str, initial: dict[str, tuple[int, int]]) -> str:
+    """Register simulated meter ``unit`` with the bridge's key and its registers now
+    (kept in ``initial``: the first reading's energy is counted from them)."""
+    meter = sim.meter(unit)
+    initial[meter.meter_id] = (int(meter.import_wh), int(meter.export_wh))
+    metering.register_meter({
+        "meterId": meter.meter_id, "publicKeyPem": bridge.keys.public_key_pem(meter.meter_id),
+        "curve": "P-256", "customerId": customer_id, "tariffId": TARIFF_ID,
+        "deviceProfile": "gridledger-sim", "location": "test bench",
+        "installDate": "2026-01-01", "initialImportWh": initial[meter.meter_id][0],
+        "initialExportWh": initial[meter.meter_id][1],
+    })  # fmt: skip
+    return meter.meter_id
+
+
+def _energy_in(metering: Metering, meter_id: str, initial: tuple[int, int],
+               start: dt.datetime, end: dt.datetime) -> tuple[int, int]:
+    """(import, export) Wh of the meter's readings that belong to [start, end): a reading
+    counts in the interval holding ``intervalEnd - 1 s``; the deltas come from the
+    registers of consecutive readings (the registration's for the first)."""
+    info = metering.get_meter(meter_id)
+    prev = initial
+    imported = exported = 0
+    for seq in range(1, info["head"]["seq"] + 1):
+        r = metering.get_reading_detail(meter_id, seq)["reading"]
+        registers = (r["importWh"], r["exportWh"])
+        if start <= parse_utc(r["intervalEnd"], "intervalEnd") - SECOND < end:
+            imported += registers[0] - prev[0]
+            exported += registers[1] - prev[1]
+        prev = registers
+    return imported, exported
+
+
+def _reported_past(metering: Metering, meter_id: str, end: dt.datetime) -> bool:
+    head = metering.get_meter(meter_id)["head"]
+    return bool(head["seq"]) and parse_utc(head["intervalEnd"], "intervalEnd") - SECOND >= end
+
+
+def test_a_trade_settles_against_the_energy_the_bridge_read_from_the_meters(
+        consortium, orgs: Orgs, field_side) -> None:
+    sim, bridge = field_side
+    metering = orgs.metering()
+    market_id = new_market(orgs, "metered")
+    seller_customer = register_customer(consortium, "C-SUN-" + market_id[-6:])
+    buyer_customer = register_customer(consortium, "C-USE-" + market_id[-6:])
+    initial: dict[str, tuple[int, int]] = {}
+    seller_meter = _register(metering, bridge, sim, SELLER_UNIT,
+                             seller_customer.customer_id, initial)
+    buyer_meter = _register(metering, bridge, sim, BUYER_UNIT,
+                            buyer_customer.customer_id, initial)
+    bridge.start()
+    seller = join(consortium, orgs, market_id, metered=(seller_customer, seller_meter))
+    buyer = join(consortium, orgs, market_id, metered=(buyer_customer, buyer_meter))
+
+    # The next interval whose gate closure (20 s before it) leaves time to place orders.
+    start = minute_start(now() + 45 * SECOND) + MINUTE
+    end = start + MINUTE
+    iv = interval_id(market_id, start)
+    agg = orgs.market("aggregator")
+    agg.open_interval(iv, "uniform")
+    agg.place_offer(seller.key.order("offer", iv, "sun", TRADE_WH, 1000))
+    agg.place_bid(buyer.key.order("bid", iv, "use", TRADE_WH, 1600))
+    assert now() < start - 20 * SECOND, "the orders took longer than the gate allows"
+    agg.clear(iv, at=start)
+    (trade,) = agg.trades_of(buyer.pseudonym, iv)
+    assert (trade["seller"], trade["wh"]) == (seller.pseudonym, TRADE_WH)
+
+    # The bridge keeps reading; once both meters have reported past the interval's end,
+    # its records are complete.
+    wait_for("both meters reported past the interval", lambda: all(
+        _reported_past(metering, m, end) for m in (seller_meter, buyer_meter)),
+        (end - now()).total_seconds() + 90, 1.0)
+    orgs.sync()
+    orgs.market("utility").settle(iv, at=not_before(end + SECOND))
+
+    _, exported = _energy_in(metering, seller_meter, initial[seller_meter], start, end)
+    imported, _ = _energy_in(metering, buyer_meter, initial[buyer_meter], start, end)
+    assert exported > 0 and imported > 0, (exported, imported)  # midday sun, a household
+    (settled,) = agg.trades_of(buyer.pseudonym, iv)
+    delivered = settled["settlement"]["deliveredWh"]
+    assert delivered == min(TRADE_WH, exported, imported), (delivered, exported, imported)
+    assert 0 < delivered < TRADE_WH
+    assert agg.interval(iv)["status"] == "settled"
+
+    # The readings those figures came from are the simulator's own samples, in order.
+    sim.freeze()
+    for meter_id in (seller_meter, buyer_meter):
+        served = [(s[0], s[1]) for s in sim.values(meter_id)]
+        info = metering.get_meter(meter_id)
+        on_ledger = [(r["importWh"], r["exportWh"]) for r in (
+            metering.get_reading_detail(meter_id, seq)["reading"]
+            for seq in range(1, info["head"]["seq"] + 1))]
+        it = iter(served)
+        assert all(v in it for v in on_ledger), meter_id  # a subsequence of what was served
