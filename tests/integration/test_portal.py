@@ -32,6 +32,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gridledger.clients.errors import GatewayError
 from gridledger.clients.metering import Metering
 from gridledger.formats.reading import encode_reading, sign
 
@@ -569,3 +570,55 @@ def _sign_out_at(driver, portal: Portal) -> None:
     """Sign out from a page without the header (a JSON document): go to one first."""
     driver.get(portal.url + "/")
     _sign_out(driver)
+
+
+# -- a peer down ---------------------------------------------------------------------------
+
+
+def test_with_its_peer_down_the_portal_reads_from_the_mirror_and_a_write_says_why(
+        portals, meter, browser, consortium, signed_up):
+    from gridledger.network.health import wait_healthy
+
+    utility = portals["utility"]
+    customer = _customer(signed_up)
+    peer = next(p for p in consortium.processes() if p.kind == "peer" and p.org == "utility")
+    sup = consortium.supervisor
+    _sign_in(browser, utility, customer["username"], customer["password"])
+    before = utility.height()
+    sup.stop_process(peer.name)
+    try:
+        # Reads come from the mirror: every page still answers with its data.
+        for path, mark in (("/customer/", meter.id), ("/customer/bills", "details"),
+                           ("/customer/wallet", customer["address"])):
+            browser.get(utility.url + path)
+            assert mark in browser.page_source, path
+        _shot(browser, "customer-wallet-peer-down")
+        # A write says it was not sent, and why.
+        _find(browser, "u-amount", "name").send_keys("1000")
+        _submit(browser, "#topup-form button")
+        page = browser.page_source
+        assert "was not sent" in page and "unreachable" in page, page
+    finally:
+        sup.start_process(peer.name)
+        wait_healthy(peer.name, consortium.topology.org(peer.org).host, peer.ports[-1],
+                     lambda: sup.info(peer.name)["statename"] in ("RUNNING", "STARTING"))
+    # The restarted peer's Gateway learns the other organisations' peers again from
+    # discovery (gossip) before it can endorse: until then FAILED_PRECONDITION.
+    health = meter.metering.contract.network.contract("health")
+
+    def endorses() -> bool:
+        try:
+            health.submit("Put", "portal-peer-back", uuid.uuid4().hex)
+        except GatewayError as exc:
+            assert exc.retryable or exc.code.name == "FAILED_PRECONDITION", exc
+            return False
+        return True
+
+    _wait("the restarted peer endorses", endorses, 120, every=2.0)
+    # The mirror reconnects and carries on from its checkpoint: a new reading arrives.
+    meter.submit(1)
+    _wait("the mirror follows the restarted peer", lambda: utility.height() > before, 120)
+    _page_until(browser, utility.url + f"/customer/meters/{meter.id}",
+                lambda h: f"head #{meter.seq} " in h,
+                "the new reading on the meter page")
+    _sign_out(browser)
