@@ -12,28 +12,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.clients.metering import private_call
+from gridledger.demo import DEMO_TARIFF
 from gridledger.formats.reading import encode_reading, sign
 
 from .customers import open_prepaid_account, register_customer
 from .peer_cli import FabricCommandError, invoke, query
 
 CC = "metering"
-TARIFF = {
-    "tariffId": "EVN-RES-IT",
-    "effectiveFrom": "2026-01-01T00:00:00Z",
-    "currency": "VND",
-    "currencyExponent": 0,
-    "utcOffsetMinutes": 420,
-    "tiers": [
-        {"upToKwh": 50, "pricePerKwh": 1984},
-        {"upToKwh": 100, "pricePerKwh": 2050},
-        {"upToKwh": 200, "pricePerKwh": 2380},
-        {"upToKwh": 300, "pricePerKwh": 2998},
-        {"upToKwh": 400, "pricePerKwh": 3350},
-        {"upToKwh": None, "pricePerKwh": 3460},
-    ],
-    "taxes": [{"name": "VAT", "rateBasisPoints": 800}],
-}
+# The demo's residential tariff (EVN's six tiers, VAT), under an id and start of the tests'.
+TARIFF = {**DEMO_TARIFF, "tariffId": "EVN-RES-IT", "effectiveFrom": "2026-01-01T00:00:00Z"}
 
 
 def submit(net, org, endorsers, fn, *args) -> dict:
