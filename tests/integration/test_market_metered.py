@@ -35,7 +35,7 @@ from .market_world import (
     not_before,
     now,
 )
-from .test_meter_bridge import BridgeProcess, SimThread, tcp, wait_for
+from .test_meter_bridge import BridgeProcess, SimThread, register, tcp, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,22 +64,6 @@ def field_side(tmp_path: Path, consortium: Consortium) -> Iterator[tuple[SimThre
     finally:
         bridge.stop()
         sim.stop()
-
-
-def _register(metering: Metering, bridge: BridgeProcess, sim: SimThread, unit: int,
-              customer_id: str, initial: dict[str, tuple[int, int]]) -> str:
-    """Register simulated meter ``unit`` with the bridge's key and its registers now
-    (kept in ``initial``: the first reading's energy is counted from them)."""
-    meter = sim.meter(unit)
-    initial[meter.meter_id] = (int(meter.import_wh), int(meter.export_wh))
-    metering.register_meter({
-        "meterId": meter.meter_id, "publicKeyPem": bridge.keys.public_key_pem(meter.meter_id),
-        "curve": "P-256", "customerId": customer_id, "tariffId": TARIFF_ID,
-        "deviceProfile": "gridledger-sim", "location": "test bench",
-        "installDate": "2026-01-01", "initialImportWh": initial[meter.meter_id][0],
-        "initialExportWh": initial[meter.meter_id][1],
-    })  # fmt: skip
-    return meter.meter_id
 
 
 def _energy_in(metering: Metering, meter_id: str, initial: tuple[int, int],
@@ -112,11 +96,13 @@ def test_a_trade_settles_against_the_energy_the_bridge_read_from_the_meters(
     market_id = new_market(orgs, "metered")
     seller_customer = register_customer(consortium, "C-SUN-" + market_id[-6:])
     buyer_customer = register_customer(consortium, "C-USE-" + market_id[-6:])
-    initial: dict[str, tuple[int, int]] = {}
-    seller_meter = _register(metering, bridge, sim, SELLER_UNIT,
-                             seller_customer.customer_id, initial)
-    buyer_meter = _register(metering, bridge, sim, BUYER_UNIT,
-                            buyer_customer.customer_id, initial)
+    seller_meter = register(metering, bridge.keys, sim, SELLER_UNIT,
+                            seller_customer.customer_id, TARIFF_ID)
+    buyer_meter = register(metering, bridge.keys, sim, BUYER_UNIT,
+                           buyer_customer.customer_id, TARIFF_ID)
+    # The registers as registered (the genesis head): the first reading counts from them.
+    initial = {m: (h["importWh"], h["exportWh"]) for m in (seller_meter, buyer_meter)
+               for h in [metering.get_meter(m)["head"]]}
     bridge.start()
     seller = join(consortium, orgs, market_id, metered=(seller_customer, seller_meter))
     buyer = join(consortium, orgs, market_id, metered=(buyer_customer, buyer_meter))

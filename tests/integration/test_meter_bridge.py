@@ -266,13 +266,13 @@ def bridges(consortium: Consortium, tmp_path: Path) -> Iterator[Callable[..., Br
 
 
 def register(metering: Metering, keys: KeyStore, sim: SimThread, unit: int,
-             customer: str | None = None) -> str:
+             customer: str | None = None, tariff_id: str = TARIFF["tariffId"]) -> str:
     """Register the simulated meter ``unit`` with the bridge's key and its registers now."""
     meter = sim.meter(unit)
     metering.register_meter({
         "meterId": meter.meter_id, "publicKeyPem": keys.public_key_pem(meter.meter_id),
         "curve": "P-256", "customerId": customer or f"C-{meter.meter_id}",
-        "tariffId": TARIFF["tariffId"], "deviceProfile": "gridledger-sim",
+        "tariffId": tariff_id, "deviceProfile": "gridledger-sim",
         "location": "test bench", "installDate": "2026-01-01",
         "initialImportWh": int(meter.import_wh), "initialExportWh": int(meter.export_wh),
     })  # fmt: skip

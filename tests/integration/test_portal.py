@@ -188,7 +188,7 @@ def meter(utility, tariff) -> Meter:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Real headless Chromium (Debian's) through chromedriver, with a fresh profile."""
-    pytest.importorskip("selenium")
+    # selenium is a test dependency (pyproject's [test]): missing, this fails loudly.
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

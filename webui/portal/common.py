@@ -83,23 +83,23 @@ def flash_write(exc: LedgerWriteError) -> None:
     flash(str(exc), "error")
 
 
+def _owned(row: dict[str, Any] | None, what: str, ident: str) -> dict[str, Any]:
+    """``row`` if the signed-in customer may see it: 404 unknown, 403 another's."""
+    if row is None:
+        abort(404, description=f"no {what} {ident!r}")
+    if g.user.role == "customer" and row.get("customerId") != g.user.customer_id:
+        abort(403, description=f"this {what} is not yours")
+    return row
+
+
 def own_meter(s: Session, meter_id: str) -> dict[str, Any]:
     """The meter, if it is the signed-in customer's: 404 unknown, 403 another's."""
-    meter = queries.meter(s, meter_id)
-    if meter is None:
-        abort(404, description=f"no meter {meter_id!r}")
-    if g.user.role == "customer" and meter.get("customerId") != g.user.customer_id:
-        abort(403, description="this meter is not yours")
-    return meter
+    return _owned(queries.meter(s, meter_id), "meter", meter_id)
 
 
 def own_account(s: Session, address: str) -> dict[str, Any]:
-    acct = queries.account(s, address)
-    if acct is None:
-        abort(404, description=f"no account {address!r}")
-    if g.user.role == "customer" and acct.get("customerId") != g.user.customer_id:
-        abort(403, description="this account is not yours")
-    return acct
+    """The Wattcoin account, if it is the signed-in customer's: 404 unknown, 403 another's."""
+    return _owned(queries.account(s, address), "account", address)
 
 
 def parse_day(text: str | None, default: dt.date) -> dt.date:
