@@ -603,12 +603,16 @@ def test_with_its_peer_down_the_portal_reads_from_the_mirror_and_a_write_says_wh
         wait_healthy(peer.name, consortium.topology.org(peer.org).host, peer.ports[-1],
                      lambda: sup.info(peer.name)["statename"] in ("RUNNING", "STARTING"))
     # The restarted peer's Gateway learns the other organisations' peers again from
-    # discovery (gossip) before it can endorse: until then FAILED_PRECONDITION.
+    # discovery (gossip) before it can endorse: until then FAILED_PRECONDITION. Ask for
+    # every organisation's endorsement, so the next modules' combinations (Utility and
+    # Regulator for readings, Aggregator and Utility for the market) all work.
     health = meter.metering.contract.network.contract("health")
 
     def endorses() -> bool:
         try:
-            health.submit("Put", "portal-peer-back", uuid.uuid4().hex)
+            health.submit("Put", "portal-peer-back", uuid.uuid4().hex,
+                          endorsing_organizations=("UtilityMSP", "RegulatorMSP",
+                                                   "AggregatorMSP"))
         except GatewayError as exc:
             assert exc.retryable or exc.code.name == "FAILED_PRECONDITION", exc
             return False
