@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gridledger.clients.gateway import Gateway
+from gridledger.clients.ledger_init import initialise
 from gridledger.clients.metering import Metering
 from gridledger.clients.profile import ConnectionProfile
 from gridledger.clients.wallet import Wallet
@@ -31,6 +32,7 @@ def fresh_network(port_offset: int = BENCH_PORT_OFFSET) -> Iterator[Consortium]:
         net = Consortium(load(port_offset=port_offset), Layout(Path(tmp) / "state"))
         try:
             net.up()
+            initialise(net.layout.root, net.topology.channel)  # as `network up` does
             yield net
         finally:
             net.down(purge=True)

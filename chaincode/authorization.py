@@ -66,6 +66,9 @@ MARKET_RELAY = ("a participant's signed message, relayed by an operator (a custo
 MARKET_PUBLIC = "public and pseudonymous: names pseudonyms and VPPs, never people"
 
 RULES: dict[tuple[str, str], Rule] = {
+    # -- metering: the collection's key secret -------------------------------------------
+    ("metering", "InitKeySecret"): Rule(
+        "once, at bring-up: the secret customerData's key names are derived with", (U,)),
     # -- metering: meters ----------------------------------------------------------------
     ("metering", "RegisterMeter"): Rule(
         "the Utility installs meters; the record names a customer and a place", (U,)),

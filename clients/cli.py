@@ -22,9 +22,11 @@ from rich.console import Console
 from rich.table import Table
 
 from gridledger.network.cli import consortium
+from gridledger.network.cli import up as network_up
 from gridledger.network.crl import CRLError
 from gridledger.network.crl_publish import publish_crl
 
+from . import ledger_init
 from .blocks import iso
 from .cli_options import channel_option, common, console, emit, fail
 from .errors import CommitError, GridLedgerError
@@ -327,6 +329,21 @@ def revoke(ctx: click.Context, org: str, name: str, reason: str) -> None:
     click.echo(f"CRL in config block {block}; every peer now refuses those certificates")
 
 
+@click.command()
+@click.pass_context
+def up(ctx: click.Context) -> None:
+    """Generate what is missing, start every node, create the channel, deploy chaincode,
+    and set up what a new ledger needs once (customerData's key secret)."""
+    ctx.invoke(network_up)
+    try:
+        net = consortium(ctx)
+        for step in ledger_init.initialise(net.layout.root, net.topology.channel):
+            click.echo(f"ledger: {step}")
+    except GridLedgerError as exc:
+        fail(exc)
+
+
 COMMANDS = (identity, chaincode, events, block)
-# Added to the `network` group by gridledger.cli: network/ must not import clients/.
-NETWORK_COMMANDS = (revoke,)
+# Added to the `network` group by gridledger.cli (`up` replacing the network layer's own,
+# which it runs first): network/ must not import clients/.
+NETWORK_COMMANDS = (up, revoke)

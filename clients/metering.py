@@ -18,10 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import EndorseError
 from .gateway import Commit, Network
 from .proposal import private_arguments
 
 CHAINCODE = "metering"
+# The members of collection customerData: every write to it needs both their peers.
+CUSTOMER_DATA_ENDORSERS = ("UtilityMSP", "RegulatorMSP")
 
 
 def _json(data: bytes) -> Any:
@@ -35,7 +38,7 @@ def _dump(obj: Any) -> str:
 # Functions whose arguments travel in the transient map (the chaincode refuses them as
 # proposal arguments), and functions that write customer data (they need a salt).
 PRIVATE_ARGUMENTS = frozenset({
-    "RegisterMeter", "SetMeterTariff", "SubmitReadings", "IssueBill",
+    "InitKeySecret", "RegisterMeter", "SetMeterTariff", "SubmitReadings", "IssueBill",
     "OpenMeterAccount", "BindCustomer", "Mint", "Transfer", "SetLowBalancePolicy",
 })
 WRITES_CUSTOMER_DATA = PRIVATE_ARGUMENTS | {"RaiseAlarm", "OpenAccount"}
@@ -71,6 +74,21 @@ class Metering:
 
     def _evaluate(self, fn: str, *args: str) -> Any:
         return _json(self.contract.evaluate(fn, *args))
+
+    # the collection's key secret
+    def init_key_secret(self, secret: bytes) -> bool:
+        """Set customerData's key secret (once per ledger; endorsed by both members of the
+        collection). True when set now, False when it was set already."""
+        args, transient = private_call("InitKeySecret", ())
+        transient = {**(transient or {}), "keySecret": secret}
+        try:
+            self.contract.submit("InitKeySecret", *args, transient=transient,
+                                 endorsing_organizations=CUSTOMER_DATA_ENDORSERS)
+        except EndorseError as exc:
+            if exc.chaincode_status == 409:
+                return False
+            raise
+        return True
 
     # meters
     def register_meter(self, meter: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gridledger.clients.ledger_init import initialise
 from gridledger.network.consortium import Consortium
 from gridledger.network.layout import Layout
 from gridledger.network.topology import load
@@ -30,6 +31,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     try:
         with capture.global_and_fixture_disabled():
             net.up()
+            initialise(net.layout.root, net.topology.channel)  # as `network up` does
     except BaseException:
         net.down()
         raise

@@ -11,6 +11,17 @@ in public state by a slip. Every private JSON value carries a ``salt`` member de
 from the transaction's secret salt (transient ``salt``), because the channel stores the
 SHA-256 of each private value and an unsalted hash of a guessable value (a register, a
 balance) can be confirmed by guessing.
+
+Key names are data too: the channel also stores the SHA-256 of every private *key*, and
+``meterhead~<meter>`` or ``wcacct~<address>`` can be hashed by anyone who knows the meter
+or the address. In a keyed collection the overlay therefore stores a private key under
+its *physical* name, the kind and then, instead of the first id, a tag of it:
+HMAC-SHA-256 under the collection's key secret (a random value kept in the collection
+itself, ``keysecret``), first 128 bits in hex; the rest of the key stays, so a range over
+one meter's readings is still a range. Domain code keeps using logical names
+(``reading~<meter>~<seq>``); each private value names its logical key in its ``key``
+member, so those entitled to read it (the collection's members, their portals' mirrors)
+know what it is, and nobody else can compute or confirm which key hash is whose.
 """
 
 from __future__ import annotations
@@ -24,12 +35,19 @@ from typing import Any
 
 from gridledger.formats.canonical import canonical_json
 
-from ..shim import KV, ChaincodeError, Stub
+from ..shim import KV, ChaincodeError, PeerError, Stub
 from .keys import SEP
 
 # Transient key with the transaction's secret salt (the client draws it at random).
 TRANSIENT_SALT = "salt"
 MIN_SALT_BYTES = 16
+# The private record holding a keyed collection's key secret (its name has no id part,
+# so it is stored under this very name), and how long a tag is.
+KEY_SECRET = "keysecret"
+TAG_HEX = 32
+# Members every private value carries besides its own: the salt and its logical key.
+SALT_MEMBER, KEY_MEMBER = "salt", "key"
+_RANGE_END = "\x7f"
 
 
 def dump_json(value: Any) -> bytes:
@@ -44,14 +62,41 @@ def load_json(raw: bytes | None) -> Any:
 
 @dataclass(frozen=True)
 class PrivateKinds:
-    """Which record kinds live in which private data collection."""
+    """Which record kinds live in which private data collection, and whether the
+    collection stores its keys under keyed names (module docstring)."""
 
     collection: str
     kinds: frozenset[str]
+    keyed: bool = False
 
     def holds(self, k: str) -> bool:
         """True when key ``k`` belongs in the collection."""
         return k.split(SEP, 1)[0] in self.kinds
+
+
+def key_tag(secret: bytes, identifier: str) -> str:
+    """The tag that stands for ``identifier`` in a keyed collection's key names."""
+    return hmac.new(secret, identifier.encode("utf-8"), hashlib.sha256).hexdigest()[:TAG_HEX]
+
+
+def physical_key(secret: bytes, k: str) -> str:
+    """``k`` as a keyed collection stores it: its first id replaced by that id's tag
+    (a key with no id part, such as ``keysecret``, is stored as it is)."""
+    kind, sep, rest = k.partition(SEP)
+    if not sep or not rest:
+        return k
+    first, sep2, tail = rest.partition(SEP)
+    return f"{kind}{SEP}{key_tag(secret, first)}{sep2}{tail}"
+
+
+def logical_key(raw: bytes | None, fallback: str) -> str:
+    """The logical key a private value names (``fallback`` when it names none)."""
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return fallback
+    named = value.get(KEY_MEMBER) if isinstance(value, dict) else None
+    return named if isinstance(named, str) else fallback
 
 
 class Overlay:
@@ -67,10 +112,40 @@ class Overlay:
         self._objects: dict[str, Any] = {}
         self._private = private
         self._salt: bytes | None = None
+        self._key_secret: bytes | None = None
 
     def is_private(self, k: str) -> bool:
         """True when ``k`` lives in the private collection."""
         return self._private is not None and self._private.holds(k)
+
+    def physical(self, k: str) -> str:
+        """The name ``k`` is stored under: keyed for a private key of a keyed collection,
+        else ``k`` itself."""
+        if not self.is_private(k) or not self._private.keyed or not k.partition(SEP)[2]:
+            return k
+        return physical_key(self.key_secret(), k)
+
+    def key_secret(self) -> bytes:
+        """The keyed collection's key secret, read once per transaction (a member's peer
+        holds it; on any other peer this is a refusal, as every private read would be)."""
+        if self._key_secret is None:
+            collection = self._private.collection
+            try:
+                raw = self.stub.get_private_data(collection, KEY_SECRET)
+            except PeerError:
+                raise ChaincodeError(f"this peer does not hold {collection}: ask a peer of "
+                                     "its members", status=404) from None
+            if raw is None:
+                raise ChaincodeError(f"{collection} has no key secret yet: the Utility's "
+                                     "operator sets it once with metering:InitKeySecret "
+                                     "(gridledger network up does)", status=503)
+            secret = load_json(raw).get("secret")
+            self._key_secret = bytes.fromhex(secret)
+        return self._key_secret
+
+    def private_hash(self, k: str) -> bytes | None:
+        """SHA-256 of the stored value of private key ``k`` (any peer has it)."""
+        return self.stub.get_private_data_hash(self._private.collection, self.physical(k))
 
     # -- reads -------------------------------------------------------------------------
 
@@ -79,7 +154,8 @@ class Overlay:
         if k in self._objects:
             return dump_json(self._objects[k])
         if k not in self._cache:
-            self._cache[k] = (self.stub.get_private_data(self._private.collection, k)
+            self._cache[k] = (self.stub.get_private_data(self._private.collection,
+                                                         self.physical(k))
                               if self.is_private(k) else self.stub.get_state(k))
         return self._cache[k]
 
@@ -92,7 +168,8 @@ class Overlay:
             for k, v in zip(public, self.stub.get_state_multiple(public), strict=True):
                 self._cache[k] = v
         if private:
-            values = self.stub.get_private_data_multiple(self._private.collection, private)
+            values = self.stub.get_private_data_multiple(
+                self._private.collection, [self.physical(k) for k in private])
             for k, v in zip(private, values, strict=True):
                 self._cache[k] = v
 
@@ -107,13 +184,17 @@ class Overlay:
             return self._objects[k]
         value = load_json(self.get(k))
         if isinstance(value, dict) and self.is_private(k):
-            value.pop("salt", None)  # the salt protects the hash; it is nobody's data
+            # The salt protects the hash and the key names the record: nobody's data.
+            value.pop(SALT_MEMBER, None)
+            value.pop(KEY_MEMBER, None)
         return value
 
     def scan(self, start: str, end: str) -> Iterator[KV]:
         """Committed keys in [start, end), overlaid with this transaction's writes.
 
-        The range must lie within one record kind, so it is wholly public or private.
+        The range must lie within one record kind, so it is wholly public or private; in
+        a keyed collection, within one kind or within one first id (``reading~<meter>~``).
+        Private keys come back as the logical keys their values name.
         """
         self.flush()
         if self.is_private(start):
@@ -123,11 +204,13 @@ class Overlay:
                 # transaction"): a submit function reads private records by key only.
                 raise ChaincodeError(f"range scan of private {start.split('~', 1)[0]} records "
                                      "in a transaction that may write", status=500)
-            it = self.stub.get_private_data_by_range(self._private.collection, start, end)
+            first, last = self._physical_range(start, end)
+            it = self.stub.get_private_data_by_range(self._private.collection, first, last)
+            with it:
+                seen = {logical_key(kv.value, kv.key): kv.value for kv in it}
         else:
-            it = self.stub.get_state_by_range(start, end)
-        with it:
-            seen: dict[str, bytes] = {kv.key: kv.value for kv in it}
+            with self.stub.get_state_by_range(start, end) as it:
+                seen = {kv.key: kv.value for kv in it}
         for k, v in self._cache.items():
             if start <= k < end:
                 if v is None:
@@ -136,6 +219,23 @@ class Overlay:
                     seen[k] = v
         for k in sorted(seen):
             yield KV(k, seen[k])
+
+    def _physical_range(self, start: str, end: str) -> tuple[str, str]:
+        """Range bounds as stored: a whole kind stays as it is; a range within one first
+        id gets that id's tag at both ends."""
+        if not self._private.keyed:
+            return start, end
+        kind, _, rest = start.partition(SEP)
+        if not rest:
+            return start, end
+        logical = f"{kind}{SEP}{rest.partition(SEP)[0]}"
+        after = end[len(logical):]
+        if not end.startswith(logical) or not (after in ("", _RANGE_END)
+                                               or after.startswith(SEP)):
+            raise ChaincodeError(f"a range over keyed {kind} records must stay within one "
+                                 f"id ({start!r} .. {end!r})", status=500)
+        stored = f"{kind}{SEP}{key_tag(self.key_secret(), rest.partition(SEP)[0])}"
+        return stored + start[len(logical):], stored + after
 
     # -- writes ------------------------------------------------------------------------
 
@@ -166,8 +266,9 @@ class Overlay:
             return
         if not isinstance(value, dict):
             raise ValueError(f"{k} is private: its value must be a JSON object (it is salted)")
-        raw = dump_json({**value, "salt": self._salt_for(k)})
-        self.stub.put_private_data(self._private.collection, k, raw)
+        stored = self.physical(k)
+        raw = dump_json({**value, SALT_MEMBER: self._salt_for(stored), KEY_MEMBER: k})
+        self.stub.put_private_data(self._private.collection, stored, raw)
         self._cache[k] = raw
 
     def _salt_for(self, k: str) -> str:

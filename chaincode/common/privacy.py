@@ -43,6 +43,7 @@ mktmeter      private      a meter enrolled in the market -> its pseudonym (whos
 mktlink       private      a pseudonym -> its meter, customer and paying Wattcoin account
 mktiv         private      a pseudonym's metered import/export in one delivery interval
 mktwho        regulator    a pseudonym -> the customer (collection regulatorOnly)
+keysecret     private      the secret customerData's key names are derived with (overlay.py)
 mkt*          public       the market: pseudonymous parties, wallets, intervals, orders,
                            trades, settlements, VPPs, audit log (chaincode/market/ledger.py)
 ============  ===========  ==============================================================
@@ -66,6 +67,8 @@ PRIVATE_KINDS = frozenset({
     "idotowner", "resowner", "dactowner",
     # contract `market`: what ties a pseudonym to a meter, a person or its energy
     "mktmeter", "mktlink", "mktiv",
+    # the secret every other key name of the collection is derived with (overlay.py)
+    "keysecret",
 })
 PUBLIC_KINDS = frozenset({"meter", "tariff", "tariffreg", "health",
                           "idot", "resource", "dact", "token", "accesslog", "servenonce",
@@ -75,7 +78,10 @@ PUBLIC_KINDS = frozenset({"meter", "tariff", "tariffreg", "health",
                           "mktdel", "mktvpp", "mktvppm", "mktmember", "mktvppq", "mktpay",
                           "mktso", "mktsof", "mktbil", "mktaudit"})
 
-CUSTOMER_DATA_KINDS = PrivateKinds(CUSTOMER_DATA, PRIVATE_KINDS)
+# Keyed: a private key naming a meter, a customer, an account or a pseudonym is stored
+# under a name only the collection's members can compute (overlay.py), so no organisation
+# can link the key hashes every block carries to the names it knows or can guess.
+CUSTOMER_DATA_KINDS = PrivateKinds(CUSTOMER_DATA, PRIVATE_KINDS, keyed=True)
 
 # The Regulator's own collection: pseudonym -> identity, which only it may resolve (its
 # peer alone holds and endorses it; network/topology.yaml).

@@ -42,7 +42,6 @@ from gridledger.formats.market import value_of
 
 from ..common.keys import key
 from ..common.overlay import load_json
-from ..common.privacy import CUSTOMER_DATA
 from ..metering import api as metering
 from ..shim import ChaincodeError, canonical_json, parse_json_arg
 from . import auction, bilateral, clearing, intervals, orders, vpp
@@ -130,8 +129,7 @@ def _records(text: str, need: list[str]) -> dict[str, str | None]:
 
 def _energy(m: Market, iv: str, pseudonym: str, text: str | None) -> tuple[int, int]:
     """(import, export) Wh of a record whose bytes match the hash on the ledger."""
-    onchain = m.stub.get_private_data_hash(CUSTOMER_DATA, metering.market_record_key(
-        pseudonym, iv))
+    onchain = m.ov.private_hash(metering.market_record_key(pseudonym, iv))
     if text is None:
         if onchain is not None:
             raise ChaincodeError(f"{pseudonym} has a delivery record for {iv}: send its "

@@ -22,11 +22,15 @@ from ..common.callers import (
     require_own,
 )
 from ..common.keys import prefix_range
-from ..common.overlay import Overlay, load_json
+from ..common.overlay import KEY_SECRET, Overlay, load_json
 from ..common.privacy import ledger
 from ..shim import ChaincodeError, Contract, Stub, canonical_json, evaluate, parse_json_arg, submit
 from . import alarms, billing, meters, readings, tariff
 from .chain import RecordedLink, first_broken_link
+
+# Transient member carrying InitKeySecret's secret, and its least length.
+KEY_SECRET_TRANSIENT = "keySecret"
+MIN_KEY_SECRET_BYTES = 32
 
 
 def _require_own_meter(stub: Stub, ov: Overlay, customer: str | None, meter_id: str,
@@ -42,6 +46,24 @@ class MeteringContract(Contract):
     """Meters, tariffs, readings, chain verification, alarms and bills."""
 
     name = "metering"
+
+    # -- the collection's key secret -----------------------------------------------------
+
+    @submit(private=True)
+    def InitKeySecret(self, stub: Stub) -> dict[str, Any]:
+        """Set customerData's key secret, once (Utility; both members' peers endorse):
+        the random value every private key name is derived with (common/overlay.py)."""
+        require_operator(stub, UTILITY, action="InitKeySecret")
+        ov = ledger(stub)
+        if ov.get(KEY_SECRET) is not None:
+            raise ChaincodeError("customerData's key secret is set already: it never "
+                                 "changes (every private key name depends on it)", status=409)
+        secret = stub.get_transient(KEY_SECRET_TRANSIENT)
+        if secret is None or len(secret) < MIN_KEY_SECRET_BYTES:
+            raise ChaincodeError(f"send a fresh random {KEY_SECRET_TRANSIENT!r} of at least "
+                                 f"{MIN_KEY_SECRET_BYTES} bytes in the transient map", 400)
+        ov.put_json(KEY_SECRET, {"secret": secret.hex()})
+        return {"set": True}
 
     # -- meters --------------------------------------------------------------------------
 

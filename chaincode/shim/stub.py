@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from fabric_protos.ledger.queryresult import kv_query_result_pb2
@@ -91,6 +91,7 @@ class Stub(Protocol):
     @property
     def creator(self) -> ClientIdentity: ...
 
+    def endorser_time(self) -> datetime: ...
     def get_state(self, key: str) -> bytes | None: ...
     def get_state_multiple(self, keys: Sequence[str]) -> list[bytes | None]: ...
     def put_state(self, key: str, value: bytes) -> None: ...
@@ -183,6 +184,11 @@ class PeerStub:
     def tx_timestamp_rfc3339(self) -> str:
         """``tx_timestamp`` as RFC 3339 text."""
         return self._proposal.timestamp_rfc3339
+
+    def endorser_time(self) -> datetime:
+        """This endorser's own clock: never part of a result (endorsers must agree), only
+        of whether to endorse at all (common/clock.py)."""
+        return datetime.now(UTC)
 
     @property
     def creator(self) -> ClientIdentity:

@@ -12,6 +12,7 @@ from fabric_protos.common import policies_pb2
 from fabric_protos.msp import msp_principal_pb2
 from fabric_protos.peer import policy_pb2
 
+from gridledger.clients.ledger_init import initialise
 from gridledger.network import channel as ch
 from gridledger.network import lifecycle
 from gridledger.network.health import gauge, metrics
@@ -108,6 +109,7 @@ def test_down_then_up_keeps_the_ledger_and_purge_starts_a_new_one(consortium):
     consortium.down(purge=True)
     assert not consortium.layout.root.exists()
     consortium.up()
+    initialise(consortium.layout.root, consortium.topology.channel)  # as `network up` does
     fresh = heights(consortium)
     assert max(fresh.values()) < max(before.values())
     with pytest.raises(FabricCommandError) as missing:

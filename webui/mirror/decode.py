@@ -29,6 +29,9 @@ from gridledger.clients.blocks import Block, BlockTransaction, iso
 from gridledger.clients.events import PrivateWrite
 
 SALT = "salt"  # the member every private value carries to protect its hash
+# The member naming a private value's logical key: the chaincode stores private keys under
+# keyed names nobody outside the collection can compute (chaincode/common/overlay.py).
+KEY = "key"
 MAX_TEXT = 64 * 1024  # longer public arguments and payloads are cut, and say so
 
 
@@ -61,8 +64,20 @@ def value_text(raw: bytes, private: bool) -> str:
             return text_of(raw, limit=10**9)
         if isinstance(obj, dict):
             obj.pop(SALT, None)
+            obj.pop(KEY, None)
         return json.dumps(obj, separators=(",", ":"), sort_keys=True)
     return text_of(raw, limit=10**9)
+
+
+def logical_key(stored: str, raw: bytes | None) -> str:
+    """The key a private write is known by: the logical key its value names (the stored
+    name is keyed), or the stored name when the value names none."""
+    try:
+        obj = json.loads(raw) if raw else None
+    except ValueError:
+        return stored
+    named = obj.get(KEY) if isinstance(obj, dict) else None
+    return named if isinstance(named, str) else stored
 
 
 def kind_of(key: str) -> str:
@@ -192,7 +207,7 @@ def decode(block: Block, private_writes: Iterable[PrivateWrite] = (),
         for w in private:
             if w.tx_index == tx.index and mirrored(w.namespace, namespaces):
                 writes.append(_write(block.number, tx.index, seq, w.namespace, w.collection,
-                                     w.key, w.value, w.is_delete))
+                                     logical_key(w.key, w.value), w.value, w.is_delete))
                 seq += 1
     first = next((t["timestamp"] for t in txs if t["timestamp"]), "")
     head = {"number": block.number, "channel": (block.transactions[0].channel

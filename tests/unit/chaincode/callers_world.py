@@ -79,6 +79,7 @@ class World:
         own = self.operator if kind == "utility-operator" else self.alice
         other = self.alice if own == self.operator else self.operator
         return {
+            "InitKeySecret": (),
             "RegisterMeter": (Meter("m-9", "c-9").registration(),),
             "ReplaceMeterKey": ("m-1", self.new_key),
             "SuspendMeter": ("m-1", "seal broken"),

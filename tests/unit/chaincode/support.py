@@ -149,6 +149,11 @@ class MemoryStub:
         self.metadata: dict[str, bytes] = {}
         self.transient: dict[str, bytes] = {}
         self.events: list[tuple[str, bytes]] = []
+        # The endorser's own clock (None: the transaction time, as a client in sync).
+        self.endorser_clock: dt.datetime | None = None
+
+    def endorser_time(self) -> dt.datetime:
+        return self.endorser_clock or self.tx_timestamp
 
     def get_state(self, key: str) -> bytes | None:
         return self.state.get(key)

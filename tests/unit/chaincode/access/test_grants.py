@@ -102,7 +102,7 @@ def test_a_customers_device_keeps_its_owner_private(env):
     env.ledger.ok("access:RegisterDevice", json.dumps(
         {"deviceId": "alice-phone", "kind": "phone", "publicKeyPem": pem}), **ALICE)
     assert env.ledger.ok("access:GetDevice", "alice-phone", **AGG)["owner"] == {"kind": "customer"}
-    assert (CUSTOMER_DATA, "idotowner~alice-phone") in env.ledger.private
+    assert (CUSTOMER_DATA, env.ledger.stored("idotowner~alice-phone")) in env.ledger.private
     assert env.ledger.private_json("idotowner~alice-phone")["customerId"] == "c-1"
 
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.chaincode.common.callers import CUSTOMER_ROLES
+from gridledger.chaincode.common.overlay import physical_key
 from gridledger.chaincode.common.privacy import CUSTOMER_DATA
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ChaincodeError, ClientIdentity, ContractRouter, PeerError
@@ -24,6 +25,8 @@ from gridledger.formats.reading import encode_reading, sign
 from tests.unit.chaincode.support import MemoryStub, make_cert
 
 T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+# The key secret test ledgers start with (a network's bring-up draws a random one).
+KEY_SECRET = hashlib.sha256(b"gridledger unit-test key secret").digest()
 ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN)])
 
 EVN_TIERS = [
@@ -138,11 +141,20 @@ class Ledger:
     count: int = 0
     # The contracts served: chaincode `metering` (metering + wattcoin) unless a test adds.
     router: ContractRouter = ROUTER
+    # customerData's key secret, set as a network's bring-up sets it (None: not yet).
+    key_secret: bytes | None = KEY_SECRET
+    # The endorsers' own clock (None: the transaction time, a client in sync).
+    clock: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.key_secret is not None and (CUSTOMER_DATA, "keysecret") not in self.private:
+            self.ok("InitKeySecret", transient={"keySecret": self.key_secret})
 
     def call(self, function: str, *args: str, msp: str = "UtilityMSP", name: str = "operator",
              attrs: dict[str, str] | None = None, ous: Sequence[str] | None = None,
              when: dt.datetime | None = None, public_args: bool = False,
-             salt: bool = True) -> Result:
+             salt: bool = True, transient: dict[str, bytes] | None = None,
+             clock: dt.datetime | None = None) -> Result:
         """Run a transaction; commit its writes only when it succeeds.
 
         The caller is ``name`` of MSP ``msp`` with Fabric CA attributes ``attrs`` and
@@ -152,11 +164,13 @@ class Ledger:
 
         As our client does, a private function's arguments travel in the transient map
         (``public_args`` sends them as proposal arguments instead, to test the refusal),
-        and every transaction carries a salt (``salt=False`` leaves it out).
+        and every transaction carries a salt (``salt=False`` leaves it out); ``transient``
+        adds members. ``clock`` is the endorsers' own clock (default: the ledger's, else
+        the transaction time).
         """
         self.count += 1
         tx_id = f"tx{self.count:05d}"
-        transient: dict[str, bytes] = {}
+        transient = dict(transient or {})
         if salt:
             transient["salt"] = hashlib.sha256(tx_id.encode()).digest()
         try:
@@ -172,6 +186,7 @@ class Ledger:
         stub = TxStub(self, function, args, msp_id=msp, name=name, attrs=attrs, ous=ous,
                       when=when or self.now, tx_id=tx_id)
         stub.transient = transient
+        stub.endorser_clock = clock or self.clock
         response = self.router.invoke(stub)
         if response.status == 200:
             self.state.update(stub.state)
@@ -190,10 +205,19 @@ class Ledger:
         assert result.status == 200, (function, result.status, result.message)
         return result.payload
 
+    def stored(self, key: str) -> str:
+        """The name a logical customerData key is stored under (keyed by the secret)."""
+        return physical_key(self.key_secret or b"", key)
+
+    def private_raw(self, key: str) -> bytes | None:
+        """The stored bytes of a logical customerData key (None if absent)."""
+        return self.private.get((CUSTOMER_DATA, self.stored(key)))
+
     def private_json(self, key: str) -> Any:
-        """A committed private value (collection customerData), its salt left out."""
-        value = json.loads(self.private[(CUSTOMER_DATA, key)])
+        """A committed private value (collection customerData), its salt and key left out."""
+        value = json.loads(self.private[(CUSTOMER_DATA, self.stored(key))])
         value.pop("salt")
+        assert value.pop("key") == key
         return value
 
     def snapshot(self) -> tuple[dict[str, bytes], dict[tuple[str, str], bytes], dict[str, bytes]]:

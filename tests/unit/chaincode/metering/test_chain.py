@@ -71,7 +71,7 @@ def _ledger_with_chain(n: int) -> tuple[Ledger, Meter]:
 def test_verify_meter_chain_ok_and_tampered_private_detail() -> None:
     ledger, _ = _ledger_with_chain(5)
     assert ledger.ok("VerifyMeterChain", "m-1") == {"ok": True, "seq": 5}
-    pkey = (DETAIL_COLLECTION, "reading~m-1~000000000003")
+    pkey = (DETAIL_COLLECTION, ledger.stored("reading~m-1~000000000003"))
     detail = json.loads(ledger.private[pkey])
     detail["canonical"] = detail["canonical"].replace('"importWh":300', '"importWh":301')
     ledger.private[pkey] = json.dumps(detail).encode()
@@ -81,7 +81,7 @@ def test_verify_meter_chain_ok_and_tampered_private_detail() -> None:
 
 def test_verify_meter_chain_finds_a_tampered_chain_link() -> None:
     ledger, _ = _ledger_with_chain(4)
-    key = (DETAIL_COLLECTION, "reading~m-1~000000000002")
+    key = (DETAIL_COLLECTION, ledger.stored("reading~m-1~000000000002"))
     record = json.loads(ledger.private[key])
     record["hash"] = "00" * 32
     ledger.private[key] = json.dumps(record).encode()

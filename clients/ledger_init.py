@@ -1,0 +1,32 @@
+"""What a new ledger needs once, after its chaincode is committed and before it is used.
+
+- **customerData's key secret** (``metering:InitKeySecret``): the random value the
+  chaincode derives every private key name with, so that no organisation outside the
+  collection can compute which key hash in a block is whose (chaincode/README.md,
+  "Privacy"). Drawn here, on the Utility's host, and sent only in the transient map to
+  the Utility's and the Regulator's peers, which keep it in the collection; it is written
+  to no file and no command line.
+
+``gridledger network up`` runs this after bringing the network up; a second run finds
+the secret set and changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .metering import Metering
+from .session import Session
+
+KEY_SECRET_BYTES = 32
+
+
+def initialise(state_dir: Path, channel: str, org: str = "utility") -> list[str]:
+    """Do what the ledger still needs, as ``org``'s Admin; the steps done now."""
+    done = []
+    with Session(state_dir, org).gateway("Admin") as gateway:
+        metering = Metering(gateway.network(channel))
+        if metering.init_key_secret(os.urandom(KEY_SECRET_BYTES)):
+            done.append("customerData key secret set")
+    return done
