@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--contracts",
         default="health",
-        help="comma-separated contract packages; the first is the default",
+        help="comma-separated contract packages (a dotted name: any module exporting "
+             "CONTRACTS); the first is the default",
     )
     p.add_argument("--tls-cert", type=Path, help="server certificate PEM [CHAINCODE_TLS_CERT]")
     p.add_argument("--tls-key", type=Path, help="server key PEM [CHAINCODE_TLS_KEY]")
@@ -89,10 +90,12 @@ def server_config(args: argparse.Namespace, env: Mapping[str, str]) -> ServerCon
 
 
 def load_contracts(packages: Sequence[str]) -> list[Contract]:
-    """Instantiate the ``CONTRACTS`` of each chaincode subpackage, in order."""
+    """Instantiate the ``CONTRACTS`` of each chaincode subpackage, in order. A dotted name
+    is a module path of its own (an organisation's own contracts, or a test's)."""
     contracts: list[Contract] = []
     for name in packages:
-        module = importlib.import_module(f".{name}", __package__)
+        module = (importlib.import_module(name) if "." in name
+                  else importlib.import_module(f".{name}", __package__))
         classes = getattr(module, "CONTRACTS", None)
         if not classes:
             raise SystemExit(f"chaincode package {name!r} defines no CONTRACTS")

@@ -62,16 +62,22 @@ def load_json(raw: bytes | None) -> Any:
 
 @dataclass(frozen=True)
 class PrivateKinds:
-    """Which record kinds live in which private data collection, and whether the
-    collection stores its keys under keyed names (module docstring)."""
+    """Which record kinds live in which private data collection, and which of them are
+    stored under keyed names (module docstring): those whose first id names a person, a
+    meter, an account or a pseudonym."""
 
     collection: str
     kinds: frozenset[str]
-    keyed: bool = False
+    keyed: frozenset[str] = frozenset()
 
     def holds(self, k: str) -> bool:
         """True when key ``k`` belongs in the collection."""
         return k.split(SEP, 1)[0] in self.kinds
+
+    def is_keyed(self, k: str) -> bool:
+        """True when key ``k`` is stored under a keyed name."""
+        kind, sep, rest = k.partition(SEP)
+        return kind in self.keyed and bool(sep) and bool(rest)
 
 
 def key_tag(secret: bytes, identifier: str) -> str:
@@ -121,7 +127,7 @@ class Overlay:
     def physical(self, k: str) -> str:
         """The name ``k`` is stored under: keyed for a private key of a keyed collection,
         else ``k`` itself."""
-        if not self.is_private(k) or not self._private.keyed or not k.partition(SEP)[2]:
+        if not self.is_private(k) or not self._private.is_keyed(k):
             return k
         return physical_key(self.key_secret(), k)
 
@@ -223,11 +229,9 @@ class Overlay:
     def _physical_range(self, start: str, end: str) -> tuple[str, str]:
         """Range bounds as stored: a whole kind stays as it is; a range within one first
         id gets that id's tag at both ends."""
-        if not self._private.keyed:
+        if not self._private.is_keyed(start):
             return start, end
         kind, _, rest = start.partition(SEP)
-        if not rest:
-            return start, end
         logical = f"{kind}{SEP}{rest.partition(SEP)[0]}"
         after = end[len(logical):]
         if not end.startswith(logical) or not (after in ("", _RANGE_END)

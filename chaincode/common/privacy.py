@@ -78,10 +78,18 @@ PUBLIC_KINDS = frozenset({"meter", "tariff", "tariffreg", "health",
                           "mktdel", "mktvpp", "mktvppm", "mktmember", "mktvppq", "mktpay",
                           "mktso", "mktsof", "mktbil", "mktaudit"})
 
-# Keyed: a private key naming a meter, a customer, an account or a pseudonym is stored
-# under a name only the collection's members can compute (overlay.py), so no organisation
-# can link the key hashes every block carries to the names it knows or can guess.
-CUSTOMER_DATA_KINDS = PrivateKinds(CUSTOMER_DATA, PRIVATE_KINDS, keyed=True)
+# Keyed: a private key whose first id names a meter, a customer, an account, a payment
+# or a pseudonym is stored under a name only the collection's members can compute
+# (overlay.py), so no organisation can link the key hashes every block carries to the
+# names it knows or can guess. The owner records of access (idotowner, resowner,
+# dactowner) are named by ids that are public anyway (their public record is written in
+# the same transaction), and any peer checks that a DACT's owner record exists.
+KEYED_KINDS = frozenset({
+    "meterinfo", "meterhead", "custmeter", "custbills", "custadj", "reading", "usage",
+    "alarm", "bill", "billadj", "wcacct", "wccust", "wcmint", "wchist", "wcptd",
+    "mktmeter", "mktlink", "mktiv",
+})
+CUSTOMER_DATA_KINDS = PrivateKinds(CUSTOMER_DATA, PRIVATE_KINDS, keyed=KEYED_KINDS)
 
 # The Regulator's own collection: pseudonym -> identity, which only it may resolve (its
 # peer alone holds and endorses it; network/topology.yaml).

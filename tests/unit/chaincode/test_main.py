@@ -52,3 +52,12 @@ def test_load_contracts_by_package_name() -> None:
     assert [c.name for c in load_contracts(["health"])] == ["health"]
     with pytest.raises(ModuleNotFoundError):
         load_contracts(["no_such_domain"])
+
+
+def test_load_contracts_by_module_path() -> None:
+    # An organisation may serve contracts of its own (a test serves a member's modified
+    # chaincode this way): a dotted name is a module path.
+    assert [c.name for c in load_contracts(["gridledger.chaincode.health", "wattcoin"])] == [
+        "health", "wattcoin"]
+    with pytest.raises(SystemExit, match="defines no CONTRACTS"):
+        load_contracts(["gridledger.chaincode.common"])

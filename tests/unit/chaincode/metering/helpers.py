@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.chaincode.common.callers import CUSTOMER_ROLES
 from gridledger.chaincode.common.overlay import physical_key
-from gridledger.chaincode.common.privacy import CUSTOMER_DATA
+from gridledger.chaincode.common.privacy import CUSTOMER_DATA, CUSTOMER_DATA_KINDS
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ChaincodeError, ClientIdentity, ContractRouter, PeerError
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
@@ -207,6 +207,8 @@ class Ledger:
 
     def stored(self, key: str) -> str:
         """The name a logical customerData key is stored under (keyed by the secret)."""
+        if not CUSTOMER_DATA_KINDS.is_keyed(key):
+            return key
         return physical_key(self.key_secret or b"", key)
 
     def private_raw(self, key: str) -> bytes | None:
