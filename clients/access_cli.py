@@ -6,8 +6,8 @@
     access certify @table.json DEVICE_ID --device-key key.pem     ask for a threshold
     access resources TOKEN_ID               run the contract: the hash addresses (logged)
     access fetch HASH --token TOKEN_ID --service URL [--out FILE]   from the service node
-    access device register|show, access resource register|show, access token show|revoke,
-    access log TOKEN_ID
+    access device register|show|revoke, access resource register|show|owner,
+    access token show|revoke, access log TOKEN_ID [--after CURSOR] [--limit N]
 
 JSON arguments are given as text, ``@file.json`` or ``-`` (standard input).
 """
@@ -202,10 +202,38 @@ _simple(device, "register", "device_json", Access.register_device,
 _simple(device, "show", "device_id", Access.get_device, "An IDoT (a device or a meter).")
 _simple(resource, "register", "resource_json", Access.register_resource,
         "Register a hash address: {resourceId, hashAddress, mediaType, size, description, "
-        "customerId?}.", json_arg=True)
+        "customerId?}. A hash address names one owner's content: the first to register it "
+        "holds it.", json_arg=True)
 _simple(resource, "show", "resource_id", Access.get_resource, "A resource's public record.")
+_simple(resource, "owner", "resource_id", Access.resource_owner,
+        "Whose a resource is (the Utility's and the Regulator's operators).")
 _simple(token, "show", "token_id", Access.get_token, "A token and its state.")
 _simple(token, "revoke", "token_id", Access.revoke_token, "End a token (holder or owner).")
-_simple(access, "log", "token_id", Access.access_log, "Every access of a token.")
+
+
+@device.command("revoke")
+@click.argument("device_id")
+@click.argument("reason")
+@channel_option
+@common
+def device_revoke(session: Session, device_id: str, reason: str, label: str, as_json: bool,
+                  channel: str) -> None:
+    """End a device for good (its organisation's operators; a customer's device: the
+    customer or the Utility): every token exercised through it ends."""
+    _show(as_json, _access(session, label, channel,
+                           lambda a: a.revoke_device(device_id, reason)))
+
+
+@access.command("log")
+@click.argument("token_id")
+@click.option("--after", default="", help="Resume after this cursor (a page's `next`).")
+@click.option("--limit", type=click.IntRange(1, 100), default=100, show_default=True)
+@channel_option
+@common
+def log(session: Session, token_id: str, after: str, limit: int, label: str, as_json: bool,
+        channel: str) -> None:
+    """One page of a token's accesses, oldest first; `next` resumes."""
+    _show(as_json, _access(session, label, channel,
+                           lambda a: a.access_log_page(token_id, after, limit)))
 
 COMMANDS = (access,)

@@ -26,8 +26,9 @@ service node must agree on.
 - **Certification challenge**: what a device signs to prove possession of its key for
   one certification; bound to the requester's certificate and its transaction id, so it
   is good for exactly one transaction (Fabric refuses a transaction id seen before).
-- **Serve request**: what a requester's Fabric identity signs for the service node; the
-  chaincode checks the same signature before the serving is logged.
+- **Holder proof** (``formats/access_proof.py``): what a requester's Fabric identity
+  signs for the service node, a proposal of ``access:ProveHolder``; the node's peer
+  evaluates it and every endorser of Serve checks it before the serving is logged.
 
 Signatures are ECDSA with SHA-256, DER, standard base64 (as meters sign readings).
 """
@@ -52,7 +53,6 @@ from .reading import decode_signature
 from .utc import parse_utc
 
 CERTIFY_CONTEXT = "gridledger/access/certify/v1"
-SERVE_CONTEXT = "gridledger/access/serve/v1"
 UPLOAD_CONTEXT = "gridledger/service-node/upload/v1"
 PROFILE_CONTEXT = "gridledger/service-node/profile/v1"
 
@@ -163,12 +163,6 @@ def certify_challenge(*, dact_id: str, dact_version: int, device_id: str, holder
     """The challenge a device signs for one certification (see the module docstring)."""
     return {"context": CERTIFY_CONTEXT, "dactId": dact_id, "dactVersion": dact_version,
             "deviceId": device_id, "holder": holder, "signedAt": signed_at, "txId": tx_id}
-
-
-def serve_request(*, token_id: str, hash_address: str, nonce: str) -> dict[str, Any]:
-    """What a requester signs to fetch ``hash_address`` under ``token_id``."""
-    return {"context": SERVE_CONTEXT, "hashAddress": hash_address, "nonce": nonce,
-            "tokenId": token_id}
 
 
 def sign_message(private_key: ec.EllipticCurvePrivateKey, message: dict[str, Any]) -> str:

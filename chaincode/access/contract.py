@@ -3,9 +3,12 @@
 Thin: check the caller, parse arguments, call the domain modules, answer. Seed 001,
 Fig. 8: owners register resources and DACTs in advance (RegisterResource, RegisterDact);
 a requester presents a DACT and a device's proof and gets a token (Certify: the
-threshold is the chaincode's 2-of-3 endorsement policy); with it, runs the contract and
-receives the hash addresses (Access); a service node serves the content after the
-ledger agrees and logs it (Serve). Privacy and arguments: chaincode/README.md, "Access".
+threshold is the chaincode's 2-of-3 endorsement policy, and the DACT's key-level policy
+puts the data holder, the Utility, among the two); with it, runs the contract and
+receives the hash addresses (Access); a service node has its own peer evaluate the
+holder's signed proof (ProveHolder), checks the content's owner (ResourceOwner) and
+serves the content after the ledger agrees and logs it (Serve). Privacy and arguments:
+chaincode/README.md, "Access".
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..common.callers import (
     require_operator,
     require_own,
 )
+from ..common.clock import require_timely
 from ..common.privacy import ledger
 from ..shim import ChaincodeError, Contract, Stub, canonical_json, evaluate, parse_json_arg, submit
 from . import dacts, devices, log, resources, serving, tokens
@@ -55,6 +59,33 @@ class AccessContract(Contract):
                          owner_msp=None if customer else stub.creator.msp_id)
         return {"deviceId": fields["deviceId"], "registered": True}
 
+    @submit(private=True)
+    def RevokeDevice(self, stub: Stub, device_id: str, reason: str) -> dict[str, Any]:
+        """End an IDoT device of access for good: an organisation's device (its
+        operators), a customer's device (the customer, or the Utility's operator for it).
+        Every token exercised through it ends."""
+        customer = require_customer_or_operator(stub, UTILITY, REGULATOR, AGGREGATOR,
+                                                action="RevokeDevice")
+        ov = ledger(stub)
+        record = devices.record_of(ov, device_id)
+        owner = record["owner"]
+        if owner["kind"] == "organisation":
+            if customer is not None or stub.creator.msp_id != owner["mspId"]:
+                raise ChaincodeError(f"RevokeDevice: caller {describe(stub.creator)} is not an "
+                                     f"operator of {owner['mspId']}, whose device "
+                                     f"{device_id} is", status=403)
+        else:
+            # Only the owner's side reads the private owner record.
+            if customer is None and not is_operator(stub.creator, UTILITY):
+                raise ChaincodeError(f"RevokeDevice: caller {describe(stub.creator)} is "
+                                     f"neither the customer owning device {device_id} nor "
+                                     "the Utility's operator", status=403)
+            require_owner_or_agent(stub, customer, devices.owner_customer(ov, device_id),
+                                   f"device {device_id}", "RevokeDevice")
+        revoked = devices.revoke(ov, record, reason)
+        _event(stub, fmt.ACCESS_REVOKED, deviceId=device_id, reason="device-revoked")
+        return {"deviceId": device_id, "revoked": True, "revokedAt": revoked["revokedAt"]}
+
     @evaluate
     def GetDevice(self, stub: Stub, device_id: str) -> dict[str, Any]:
         """An IDoT's public record: a device of access, or a meter of metering."""
@@ -79,6 +110,14 @@ class AccessContract(Contract):
         """A resource's public record: hash address, media type, size."""
         require_member(stub, action="GetResource")
         return resources.get(ledger(stub), resource_id)
+
+    @evaluate
+    def ResourceOwner(self, stub: Stub, resource_id: str) -> dict[str, Any]:
+        """Whose a resource is, for a service node about to serve it: hash address, media
+        type, size, owner and description (customerData: the Utility's and the
+        Regulator's operators, on their own peers)."""
+        require_operator(stub, UTILITY, REGULATOR, action="ResourceOwner")
+        return resources.ownership(ledger(stub), resource_id)
 
     # -- DACTs -------------------------------------------------------------------------
 
@@ -133,6 +172,7 @@ class AccessContract(Contract):
         """Present a DACT and a device's signature over this transaction's challenge;
         a token for the caller when each endorser finds they match."""
         require_member(stub, action="Certify")
+        require_timely(stub, "Certify")
         ov = ledger(stub)
         token = tokens.certify(ov, parse_json_arg(request_json, "certification request"))
         _event(stub, fmt.TOKEN_ISSUED, tokenId=token["tokenId"], dactId=token["dactId"])
@@ -152,7 +192,7 @@ class AccessContract(Contract):
         """End a token: its holder, the DACT's owner, or the Utility for the owner."""
         require_member(stub, action="RevokeToken")
         ov = ledger(stub)
-        token = tokens.get(ov, token_id)
+        token = tokens.require_well_formed(tokens.get(ov, token_id), "RevokeToken")
         if tokens.is_holder(token, stub.creator):
             by = "holder"
         else:
@@ -177,6 +217,7 @@ class AccessContract(Contract):
         """Seed 001 steps 5-6: run the contract with the token; its hash addresses, and
         the access in the log."""
         require_member(stub, action="Access")
+        require_timely(stub, "Access")
         ov = ledger(stub)
         token = tokens.usable(ov, token_id, "Access")
         if not tokens.is_holder(token, stub.creator):
@@ -188,25 +229,41 @@ class AccessContract(Contract):
                 "notAfter": token["notAfter"], "ownerInfo": token["ownerInfo"],
                 "purpose": token["purpose"]}
 
+    @evaluate
+    def ProveHolder(self, stub: Stub, token_id: str, hash_address: str, nonce: str,
+                    node_msp_id: str, node_fingerprint: str) -> dict[str, Any]:
+        """A holder's proof for one service node: evaluated by that node, on its own peer,
+        as the holder's very own signed proposal (so the peer's MSP has validated the
+        holder's certificate, CRLs included): the token is usable, the caller its holder,
+        the hash address in its scope. The node then hands the same proposal to Serve."""
+        require_member(stub, action="ProveHolder")
+        require_timely(stub, "ProveHolder")
+        ask = serving.parse_prove_args(token_id, hash_address, nonce, node_msp_id,
+                                       node_fingerprint)
+        return serving.prove(ledger(stub), ask)
+
     @submit
     def Serve(self, stub: Stub, serve_json: str) -> dict[str, Any]:
-        """A service node (an organisation's operator identity) checks a requester's
-        signed request against its token and logs the serving; serve only once VALID."""
+        """A service node (an organisation's operator identity) presents a holder's signed
+        ProveHolder proposal naming it; every endorser checks the proof and the token, and
+        the serving is logged; the node serves only once this is VALID."""
         require_operator(stub, UTILITY, REGULATOR, AGGREGATOR, action="Serve")
-        request = serving.parse(parse_json_arg(serve_json, "serve request"))
+        require_timely(stub, "Serve")
+        proof = serving.parse(parse_json_arg(serve_json, "serve request"))
         service = {"mspId": stub.creator.msp_id,
                    "fingerprint": certificate_fingerprint(stub.creator.cert_pem)}
-        entry = serving.serve(ledger(stub), request, service)
+        entry, scope = serving.serve(ledger(stub), proof, service)
         _event(stub, fmt.CONTENT_SERVED, tokenId=entry["tokenId"],
-               hashAddress=request["hashAddress"])
+               hashAddress=proof.hash_address)
         return {"served": True, "tokenId": entry["tokenId"],
-                "hashAddress": request["hashAddress"], "ownerInfo": entry["ownerInfo"],
-                "txId": stub.tx_id}
+                "hashAddress": proof.hash_address, "resourceId": scope["resourceId"],
+                "ownerInfo": entry["ownerInfo"], "txId": stub.tx_id}
 
     @evaluate
-    def AccessLog(self, stub: Stub, token_id: str) -> list[dict[str, Any]]:
-        """Every access of a token, oldest first: who, what, when, how."""
+    def AccessLog(self, stub: Stub, token_id: str, after: str, limit: str) -> dict[str, Any]:
+        """One page of a token's accesses, oldest first: who, what, when, how. ``after``:
+        the previous page's ``next`` ("" from the start); ``limit`` 1-100."""
         require_member(stub, action="AccessLog")
         ov = ledger(stub)
         tokens.get(ov, token_id)
-        return log.entries(ov, token_id)
+        return log.page(ov, token_id, after, limit)

@@ -1,10 +1,15 @@
 """DACTs: what a data owner grants, registered in advance (seed 001, step 4).
 
     dact~<dactId>        public: the table's commitment (SHA-256 of its canonical JSON,
-                         salt included), version, status, times. Nothing else: who may
-                         ask, for what, through which devices and until when are inside
-                         the commitment, and reach the channel only in the token that a
-                         matching certification issues.
+                         salt included), version, status, times, and ``issued``: the
+                         tokens certified under it, each {digest of the token's
+                         immutable fields, notAfter, status}. Nothing else: who may ask,
+                         for what, through which devices and until when are inside the
+                         commitment, and reach the channel only in the token that a
+                         matching certification issues. Key-level policy DATA_HOLDER
+                         (policies.py), set at registration: every later write, each
+                         certification's entry in ``issued`` included, needs the
+                         Utility's endorsement.
     dactowner~<dactId>   private: the owner (a customer) and the table itself, so the
                          owner can read it back and hand it to the requester
 
@@ -25,7 +30,7 @@ from gridledger.formats.utc import format_utc, parse_utc
 from ..common.keys import key
 from ..common.overlay import Overlay
 from ..shim import ChaincodeError
-from . import devices, resources
+from . import devices, policies, resources
 
 ACTIVE, REVOKED = "active", "revoked"
 
@@ -57,11 +62,13 @@ def _check_references(ov: Overlay, table: dict[str, Any], owner: str) -> None:
             raise ChaincodeError(f"resource {resource_id} is not the DACT owner's", status=403)
 
 
-def _write(ov: Overlay, table: dict[str, Any], owner: str, registered_at: str) -> dict[str, Any]:
+def _write(ov: Overlay, table: dict[str, Any], owner: str, registered_at: str,
+           issued: dict[str, Any] | None = None) -> dict[str, Any]:
     now = format_utc(ov.stub.tx_timestamp)
     public = {"dactId": table["dactId"], "version": table["version"],
               "commitment": dact_commitment(table), "status": ACTIVE,
-              "registeredAt": registered_at, "updatedAt": now}
+              "registeredAt": registered_at, "updatedAt": now,
+              "issued": prune(ov, issued or {})}
     ov.put_json(dact_key(table["dactId"]), public)
     ov.put_json(owner_key(table["dactId"]), {"dactId": table["dactId"], "customerId": owner,
                                              "table": table})
@@ -75,7 +82,9 @@ def register(ov: Overlay, table: dict[str, Any], owner: str) -> dict[str, Any]:
     if ov.get(dact_key(table["dactId"])) is not None:
         raise ChaincodeError(f"DACT {table['dactId']} is already registered", status=409)
     _check_references(ov, table, owner)
-    return _write(ov, table, owner, format_utc(ov.stub.tx_timestamp))
+    record = _write(ov, table, owner, format_utc(ov.stub.tx_timestamp))
+    policies.create(ov.stub, dact_key(table["dactId"]))
+    return record
 
 
 def get(ov: Overlay, dact_id: str) -> dict[str, Any]:
@@ -83,6 +92,8 @@ def get(ov: Overlay, dact_id: str) -> dict[str, Any]:
     record = ov.get_json(dact_key(check_id(dact_id, "dactId")))
     if record is None:
         raise ChaincodeError(f"no DACT {dact_id}", status=404)
+    if not isinstance(record, dict) or not isinstance(record.get("issued", {}), dict):
+        raise ChaincodeError(f"dact~{dact_id} is not a record RegisterDact wrote", status=409)
     return record
 
 
@@ -107,7 +118,9 @@ def amend(ov: Overlay, table: dict[str, Any], owner: str) -> dict[str, Any]:
         raise ChaincodeError(f"DACT {table['dactId']} is at version {current['version']}: an "
                              f"amendment is version {current['version'] + 1}", status=409)
     _check_references(ov, table, owner)
-    return _write(ov, table, owner, current["registeredAt"])
+    # Tokens of earlier versions end (they name their version); their entries stay until
+    # they expire, so a revocation recorded there is never forgotten early.
+    return _write(ov, table, owner, current["registeredAt"], current.get("issued"))
 
 
 def revoke(ov: Overlay, dact_id: str, reason: str) -> dict[str, Any]:
@@ -116,8 +129,31 @@ def revoke(ov: Overlay, dact_id: str, reason: str) -> dict[str, Any]:
     if record["status"] == REVOKED:
         raise ChaincodeError(f"DACT {dact_id} is already revoked", status=409)
     now = format_utc(ov.stub.tx_timestamp)
-    record.update(status=REVOKED, revokedAt=now, updatedAt=now)
+    record.update(status=REVOKED, revokedAt=now, updatedAt=now,
+                  issued=prune(ov, record.get("issued") or {}))
     ov.put_json(dact_key(dact_id), record)
     private = owner_record(ov, dact_id)
     ov.put_json(owner_key(dact_id), {**private, "revokedReason": reason[:256]})
     return record
+
+
+def prune(ov: Overlay, issued: dict[str, Any]) -> dict[str, Any]:
+    """``issued`` without the entries of tokens expired by this transaction's time (an
+    expired token is refused by its own ``notAfter`` anyway)."""
+    now = ov.stub.tx_timestamp
+    return {t: e for t, e in sorted(issued.items())
+            if parse_utc(e["notAfter"], "notAfter") > now}
+
+
+def holder_policy_in_force(ov: Overlay, dact_id: str) -> bool:
+    """Whether ``dact~<dactId>`` carries exactly the data holder's key-level policy: a
+    DACT record without it was written around the chaincode (or before this check
+    existed) and vouches for no token."""
+    return policies.carries(ov.stub, dact_key(dact_id))
+
+
+def owner_record_exists(ov: Overlay, dact_id: str) -> bool:
+    """Whether the DACT's private owner record exists, by its hash (``GetPrivateDataHash``
+    answers on every peer, the Aggregator's too): a DACT record that no owner registered
+    (only the collection's two members can write it) vouches for no token."""
+    return ov.private_hash(owner_key(dact_id)) is not None

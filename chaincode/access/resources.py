@@ -5,8 +5,14 @@
                             service node serves the content only under a valid token
     resowner~<resourceId>   private: whose data it is, and its description (free text
                             may name a person or a place)
+    reshash~<hashAddress>   public: the one resource a hash address was registered as
 
-A resource never changes: new content is a new resource (a new hash address).
+A hash address names one owner's content: the first owner who registers it holds it
+(``reshash~``; a second registration of the address is 409), so nobody can register a
+resource of their own carrying someone else's address, grant it to themselves and have a
+service node hand out the victim's content (issue 17, hole 1). ``resource~`` and
+``reshash~`` carry the data holder's key-level policy (policies.py). A resource never
+changes: new content is a new resource (a new hash address).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from gridledger.formats.utc import format_utc
 from ..common.keys import key
 from ..common.overlay import Overlay
 from ..shim import ChaincodeError
+from . import policies
 
 _MEDIA_TYPE = re.compile(r"[a-z]{1,32}/[a-z0-9.+-]{1,64}")
 MAX_SIZE = 2**40
@@ -35,6 +42,11 @@ def resource_key(resource_id: str) -> str:
 def owner_key(resource_id: str) -> str:
     """Ledger key of a resource's owner and description (private)."""
     return key("resowner", resource_id)
+
+
+def hash_key(hash_address: str) -> str:
+    """Ledger key binding a hash address to the resource it was registered as (public)."""
+    return key("reshash", hash_address)
 
 
 def parse(obj: Any) -> dict[str, Any]:
@@ -58,12 +70,21 @@ def parse(obj: Any) -> dict[str, Any]:
 
 def register(ov: Overlay, fields: dict[str, Any], owner: str) -> dict[str, Any]:
     """Record a resource of customer ``owner`` (409 if the id is taken)."""
-    resource_id = fields["resourceId"]
+    resource_id, address = fields["resourceId"], fields["hashAddress"]
     if ov.get(resource_key(resource_id)) is not None:
         raise ChaincodeError(f"resource {resource_id} is already registered", status=409)
+    bound = ov.get_json(hash_key(address))
+    if bound is not None:
+        raise ChaincodeError(f"hash address {address} is registered already (resource "
+                             f"{bound['resourceId']}): a hash address names one owner's "
+                             "content; register content of your own", status=409)
     public = {f: fields[f] for f in ("resourceId", "hashAddress", "mediaType", "size")}
     public["registeredAt"] = format_utc(ov.stub.tx_timestamp)
     ov.put_json(resource_key(resource_id), public)
+    ov.put_json(hash_key(address), {"hashAddress": address, "resourceId": resource_id,
+                                    "txId": ov.stub.tx_id})
+    policies.create(ov.stub, resource_key(resource_id))
+    policies.create(ov.stub, hash_key(address))
     ov.put_json(owner_key(resource_id), {"resourceId": resource_id, "customerId": owner,
                                          "description": fields["description"]})
     return public
@@ -77,11 +98,30 @@ def get(ov: Overlay, resource_id: str) -> dict[str, Any]:
     return record
 
 
-def owner(ov: Overlay, resource_id: str) -> str:
-    """The customer a resource belongs to (a read of customerData: members' peers only)."""
+def owner_record(ov: Overlay, resource_id: str) -> dict[str, Any]:
+    """{resourceId, customerId, description}: a read of customerData (members' peers)."""
     get(ov, resource_id)
     record = ov.get_json(owner_key(resource_id))
     if record is None:
         raise ChaincodeError(f"resource {resource_id} has no owner record on this peer; ask "
                              "a Utility or Regulator peer", status=404)
-    return record["customerId"]
+    return record
+
+
+def owner(ov: Overlay, resource_id: str) -> str:
+    """The customer a resource belongs to (a read of customerData: members' peers only)."""
+    return str(owner_record(ov, resource_id)["customerId"])
+
+
+def ownership(ov: Overlay, resource_id: str) -> dict[str, Any]:
+    """What a service node checks before it serves a resource (ResourceOwner): the public
+    record (hash address, media type, size) and the owner record (customer,
+    description), and whether the hash address is still bound to this resource."""
+    public = get(ov, resource_id)
+    private = owner_record(ov, resource_id)
+    bound = ov.get_json(hash_key(public["hashAddress"]))
+    return {"resourceId": resource_id, "hashAddress": public["hashAddress"],
+            "mediaType": public["mediaType"], "size": public["size"],
+            "customerId": private["customerId"], "description": private["description"],
+            # Registered before addresses were bound: no binding, no second owner either.
+            "bound": bound is None or bound.get("resourceId") == resource_id}

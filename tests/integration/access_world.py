@@ -23,12 +23,11 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.clients.access import Access, device_signer, new_dact, requester
+from gridledger.clients.access import Access, device_signer, holder_proof, new_dact, requester
 from gridledger.clients.access_service import ServiceNodeClient
 from gridledger.clients.gateway import Gateway
 from gridledger.clients.metering import Metering, SignedReading
-from gridledger.formats.access import certify_challenge, serve_request
-from gridledger.formats.canonical import canonical_json
+from gridledger.formats.access import certificate_fingerprint, certify_challenge
 from gridledger.formats.reading import encode_reading, sign
 from gridledger.formats.utc import format_utc
 from gridledger.network.consortium import Consortium
@@ -36,6 +35,7 @@ from gridledger.network.consortium import Consortium
 from .customers import Customer, connect_customer, register_customer
 
 PURPOSE = "vpp-forecasting"
+CHANNEL = "energy"
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> str:
@@ -192,11 +192,25 @@ class MatrixAccess:
 
     device: Device
     customer_id: str
+    resource_id: str
     tables: dict[str, dict[str, Any]]  # MSP -> a DACT naming that organisation
     spare: dict[str, Any]  # a DACT the matrix amends, revokes and reads
     tokens: dict[str, str]  # kind -> a token it holds
-    serve: dict[str, Any]  # a Serve request signed by the Aggregator operator
+    holder: Gateway  # the Aggregator's operator: holds tokens["aggregator-operator"]
+    identities: dict[str, Any]  # kind -> its Identity
+    devices: dict[str, str]  # kind -> a device of its own (RevokeDevice)
     msps: dict[str, str]  # kind -> its MSP
+
+    def _proof(self, node_kind: str) -> str:
+        """A fresh holder's proof (made now: Serve takes proofs up to 120 s old) of the
+        Aggregator's token, naming the node of ``node_kind``."""
+        node = self.identities[node_kind]
+        proof = holder_proof(
+            self.holder.identity, self.holder.sign, channel=CHANNEL, chaincode="metering",
+            token_id=self.tokens["aggregator-operator"], hash_address="cd" * 32,
+            nonce=os.urandom(16).hex(), node_msp_id=node.msp_id,
+            node_fingerprint=certificate_fingerprint(node.certificate))
+        return base64.b64encode(proof).decode()
 
     def _certify(self, table: dict[str, Any]) -> dict[str, Any]:
         challenge = certify_challenge(
@@ -214,11 +228,14 @@ class MatrixAccess:
         token = self.tokens.get(kind, self.tokens["aggregator-operator"])
         key = ec.generate_private_key(ec.SECP256R1())
         table = self.tables.get(self.msps.get(kind, ""), self.tables["AggregatorMSP"])
+        utility = self.identities["utility-operator"]
         return {
             "RegisterDevice": lambda: (json.dumps({
                 "deviceId": "AZ-DEV-" + uuid.uuid4().hex[:8], "kind": "phone",
                 "publicKeyPem": _pem(key)}),),
+            "RevokeDevice": lambda: (self.devices.get(kind, self.device.device_id), "matrix"),
             "GetDevice": lambda: (self.device.device_id,),
+            "ResourceOwner": lambda: (self.resource_id,),
             "RegisterResource": lambda: (owned(
                 resourceId="AZ-R-" + uuid.uuid4().hex[:8], hashAddress="ab" * 32,
                 mediaType="application/json", size=2, description="matrix"),),
@@ -234,8 +251,10 @@ class MatrixAccess:
             "GetToken": lambda: (token,),
             "RevokeToken": lambda: (token,),
             "Access": lambda: (token,),
-            "Serve": lambda: (json.dumps(self.serve),),
-            "AccessLog": lambda: (token,),
+            "ProveHolder": lambda: (token, "cd" * 32, os.urandom(16).hex(), utility.msp_id,
+                                    certificate_fingerprint(utility.certificate)),
+            "Serve": lambda: (json.dumps({"proof": self._proof(kind)}),),
+            "AccessLog": lambda: (token, "", "10"),
         }[function]()
 
 
@@ -266,10 +285,14 @@ def matrix_access(callers: dict[str, Any], customer_id: str, channel: str) -> Ma
         if kind != "unknown-msp":
             tokens[kind] = Access(caller.gateway.network(channel)).certify(
                 tables[msps[kind]], device.device_id, device.signer)["tokenId"]
-    nonce = os.urandom(16).hex()
-    token = tokens["aggregator-operator"]
-    message = serve_request(token_id=token, hash_address="cd" * 32, nonce=nonce)
-    serve = {"tokenId": token, "hashAddress": "cd" * 32, "nonce": nonce,
-             "certificate": aggregator.identity.certificate.decode(),
-             "signature": base64.b64encode(aggregator.sign(canonical_json(message))).decode()}
-    return MatrixAccess(device, customer_id, tables, spare, tokens, serve, msps)
+    # A device of its own for every kind the matrix lets revoke one.
+    devices = {}
+    for kind in ("utility-operator", "regulator-operator", "aggregator-operator", "customer"):
+        own = "AZ-RV-" + uuid.uuid4().hex[:8]
+        Access(callers[kind].gateway.network(channel)).register_device({
+            "deviceId": own, "kind": "phone",
+            "publicKeyPem": _pem(ec.generate_private_key(ec.SECP256R1()))})
+        devices[kind] = own
+    identities = {kind: c.gateway.identity for kind, c in callers.items()}
+    return MatrixAccess(device, customer_id, resource_id, tables, spare, tokens, aggregator,
+                        identities, devices, msps)

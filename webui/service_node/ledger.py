@@ -3,14 +3,20 @@
 ``Ledger`` is the port (tests give a fake); ``GatewayLedger`` is the real one, acting as
 the node's own identity (an operator of its organisation) on its organisation's peer:
 
-- ``serve``: submit ``access:Serve`` and wait for it to commit VALID. Every endorser
-  checks the token and the requester's proof, and the serving is in the access log
-  the moment it is valid: the node serves nothing before that. There is no cache of
-  token checks: each request is one transaction ordered after every revocation before
-  it (a revocation committed first makes it fail; one racing it fails it with
-  MVCC_READ_CONFLICT), so revocation is effective from the next block.
-- ``check``: the same checks as an evaluate (nothing logged), to refuse with the
-  ledger's reason without disclosing whether this node holds the content.
+- ``prove``: evaluate the holder's own signed ``access:ProveHolder`` proposal on the
+  node's peer. The peer's MSP validates the holder's certificate first (chain, expiry,
+  the CRLs published to the channel: a revoked holder is refused here), then the
+  chaincode checks that the holder holds a usable token granting the address, and names
+  the resource it grants. Nothing is logged.
+- ``resource_owner``: ``access:ResourceOwner`` on the node's peer: the resource's owner
+  (customerData), media type and hash address, from the ledger.
+- ``serve``: submit ``access:Serve`` with the same proof and wait for it to commit VALID.
+  Every endorser checks the proof (signature, that it names this node) and the token,
+  and the serving is in the access log the moment it is valid: the node serves nothing
+  before that. There is no cache of token checks: each request is one transaction
+  ordered after every revocation before it (a revocation committed first makes it fail;
+  one racing it fails it with MVCC_READ_CONFLICT), so revocation is effective from the
+  next block.
 - ``meter_owner``, ``readings``: the private meter record and its readings, read on the
   node's own peer (the Utility's), where customerData is; for producing a profile.
 """
@@ -38,8 +44,9 @@ class LedgerRefusal(Exception):
 
 
 class Ledger(Protocol):
-    def serve(self, request: dict[str, Any]) -> dict[str, Any]: ...
-    def check(self, request: dict[str, Any]) -> None: ...
+    def prove(self, proof: bytes) -> dict[str, Any]: ...
+    def resource_owner(self, resource_id: str) -> dict[str, Any]: ...
+    def serve(self, proof: bytes) -> dict[str, Any]: ...
     def meter_owner(self, meter_id: str) -> str: ...
     def readings(self, meter_id: str, from_seq: int, limit: int) -> list[dict[str, Any]]: ...
 
@@ -53,17 +60,41 @@ def refusal(exc: GatewayError) -> LedgerRefusal:
     return LedgerRefusal(503, f"the ledger did not answer: {exc.grpc_message}")
 
 
+def proof_refusal(exc: GatewayError) -> LedgerRefusal:
+    """A refusal of the holder's own proposal: the chaincode's, or the peer's MSP refusing
+    the holder's certificate (401: revoked, expired, or of no channel organisation)."""
+    found = refusal(exc)
+    if found.status == 503 and exc.access_denied:
+        # The peer's endorser says "access denied" for a creator its MSP does not accept
+        # (a revoked or expired certificate, an unknown CA); its own log says which.
+        return LedgerRefusal(401, "the peer refused the holder's certificate (revoked, "
+                             "expired, or not of a channel organisation): nothing served")
+    return found
+
+
 class GatewayLedger:
     """The ledger through one Gateway connection (thread safe, as gRPC channels are)."""
 
-    def __init__(self, gateway: Gateway, channel: str) -> None:
+    def __init__(self, gateway: Gateway, channel: str, chaincode: str = "metering") -> None:
         network = gateway.network(channel)
-        self._access = Access(network)
+        self._access = Access(network, chaincode)
         self._metering = Metering(network)
 
-    def serve(self, request: dict[str, Any]) -> dict[str, Any]:
+    def prove(self, proof: bytes) -> dict[str, Any]:
         try:
-            commit = self._access.serve_async(request)
+            return self._access.prove_holder(proof)
+        except GatewayError as exc:
+            raise proof_refusal(exc) from None
+
+    def resource_owner(self, resource_id: str) -> dict[str, Any]:
+        try:
+            return self._access.resource_owner(resource_id)
+        except GatewayError as exc:
+            raise refusal(exc) from None
+
+    def serve(self, proof: bytes) -> dict[str, Any]:
+        try:
+            commit = self._access.serve_async(proof)
             result = commit.wait()
         except GatewayError as exc:
             raise refusal(exc) from None
@@ -72,12 +103,6 @@ class GatewayLedger:
                                 f"the serving was not logged ({exc.code_name}): nothing "
                                 "served; ask again") from None
         return json.loads(result)
-
-    def check(self, request: dict[str, Any]) -> None:
-        try:
-            self._access.contract.evaluate("Serve", _dump(request))
-        except GatewayError as exc:
-            raise refusal(exc) from None
 
     def meter_owner(self, meter_id: str) -> str:
         try:
@@ -90,7 +115,3 @@ class GatewayLedger:
             return self._metering.get_readings(meter_id, from_seq, limit)
         except GatewayError as exc:
             raise refusal(exc) from None
-
-
-def _dump(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True)

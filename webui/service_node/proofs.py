@@ -1,12 +1,17 @@
 """Who is asking: single-use nonces and the signed proof every request carries.
 
-A request's proof is the sender's certificate, a nonce this node issued and the
-sender's signature (its Fabric identity key) over the request's canonical message. The
-node checks, before anything else: the nonce is one it issued, unexpired and unused
-(it is used up now, whatever the outcome); the certificate is in its validity period
-and, when the node knows the MSP's CA, signed by it; the signature verifies. Fetches are
-checked once more by the ledger (contract access, Serve), which also matches the
-certificate to the token's holder.
+An upload's or a profile request's proof is the sender's certificate, a nonce this node
+issued and the sender's signature (its Fabric identity key) over the request's
+canonical message. The node checks, before anything else: the nonce is one it issued,
+unexpired and unused (it is used up now, whatever the outcome); the MSP is one the node
+knows (an unknown MSP is refused: there is no CA to check the certificate against); the
+certificate is in its validity period and signed by that MSP's CA; the signature
+verifies. Headers that are not what they should be (not base64, not a PEM certificate,
+not ASCII) are a 400, never a server error.
+
+A fetch's proof is the holder's signed ProveHolder proposal (:func:`verify_holder`):
+the same checks on its creator, and then the node's own peer evaluates it
+(app.py), whose MSP also applies the channel's CRLs.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from gridledger.clients.access_service import CERTIFICATE, MSP, NONCE, SIGNATURE
+from gridledger.clients.access_service import CERTIFICATE, MSP, NONCE, PROOF, SIGNATURE
+from gridledger.formats import access_proof
 from gridledger.formats.access import verify_with_certificate
+from gridledger.formats.access_proof import HolderProof
 from gridledger.formats.ca_attributes import read_ca_attributes
 from gridledger.formats.errors import FormatError
 
@@ -91,6 +98,19 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _check_certificate(msp_id: str, cert: x509.Certificate,
+                       roots: Mapping[str, Sequence[x509.Certificate]]) -> None:
+    """An MSP this node knows, a certificate its CA issued, within its validity."""
+    if msp_id not in roots:
+        raise ProofError(401, f"unknown MSP {msp_id[:64]!r}: this node checks certificates of "
+                         f"{', '.join(sorted(roots)) or 'no organisation'} only")
+    now = dt.datetime.now(dt.UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise ProofError(401, "the certificate is outside its validity period")
+    if not any(_issued_by(cert, ca) for ca in roots[msp_id]):
+        raise ProofError(401, f"the certificate is not issued by {msp_id}'s CA")
+
+
 def verify(headers: Mapping[str, str], message_for: Callable[[str], dict[str, Any]],
            nonces: NonceStore, roots: Mapping[str, Sequence[x509.Certificate]]) -> Sender:
     """The request's sender, proven; ProofError otherwise."""
@@ -98,23 +118,43 @@ def verify(headers: Mapping[str, str], message_for: Callable[[str], dict[str, An
     nonces.use(nonce)
     msp_id = _header(headers, MSP)
     try:
-        pem = base64.b64decode(_header(headers, CERTIFICATE), validate=True)
+        pem = base64.b64decode(_header(headers, CERTIFICATE).encode("ascii"), validate=True)
         cert = x509.load_pem_x509_certificate(pem)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, UnicodeEncodeError):
         raise ProofError(400, f"{CERTIFICATE} must be a base64 PEM certificate") from None
-    now = dt.datetime.now(dt.UTC)
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        raise ProofError(401, "the certificate is outside its validity period")
-    if msp_id in roots and not any(_issued_by(cert, ca) for ca in roots[msp_id]):
-        raise ProofError(401, f"the certificate is not issued by {msp_id}'s CA")
+    _check_certificate(msp_id, cert, roots)
     try:
         good = verify_with_certificate(pem, message_for(nonce), _header(headers, SIGNATURE))
         attributes = read_ca_attributes(cert)
-    except FormatError as exc:
-        raise ProofError(400, str(exc)) from None
+    except (FormatError, UnicodeError) as exc:
+        raise ProofError(400, f"malformed proof: {exc}") from None
     if not good:
         raise ProofError(401, "the request signature does not verify with the certificate")
     return Sender(msp_id, pem, cert, attributes, nonce)
+
+
+def verify_holder(text: str | None, nonces: NonceStore,
+                  roots: Mapping[str, Sequence[x509.Certificate]]) -> HolderProof:
+    """A fetch's holder proof (its base64 text), read and checked here: well formed, its
+    nonce issued here (used up now), its creator's MSP known, certificate issued by that
+    MSP's CA and in validity, its signature good. What it asks (token, address, which
+    node) the caller checks; the ledger checks the rest."""
+    if not text:
+        raise ProofError(401, f"missing {PROOF}: a fetch carries the holder's signed "
+                         "ProveHolder proposal (gridledger.clients.access.holder_proof)")
+    try:
+        proof = access_proof.parse_b64(text)
+    except FormatError as exc:
+        raise ProofError(400, str(exc)) from None
+    nonces.use(proof.nonce)
+    try:
+        cert = x509.load_pem_x509_certificate(proof.cert_pem)
+    except ValueError:
+        raise ProofError(400, "the proof's creator certificate is not a PEM certificate") from None
+    _check_certificate(proof.msp_id, cert, roots)
+    if not proof.signature_valid():
+        raise ProofError(401, "the holder's proof is not signed by its creator's key")
+    return proof
 
 
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:

@@ -8,11 +8,23 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.formats.access import certificate_fingerprint, dact_commitment, sign_message
+from gridledger.chaincode.access import tokens
+from gridledger.chaincode.access.policies import DATA_HOLDER
+from gridledger.chaincode.common.privacy import CUSTOMER_DATA
+from gridledger.chaincode.shim import satisfied_by
+from gridledger.formats.access import certificate_fingerprint, sign_message
 from tests.unit.chaincode.metering.helpers import cert_of
 
-from .conftest import AGG_CLIENT, ALICE, BOB, NOW
-from .world import AGG, DEVICE_ID, certify_request, identity_requester, table
+from .conftest import AGG_CLIENT, ALICE, BOB, NOW, UTILITY
+from .world import (
+    AGG,
+    DEVICE_ID,
+    certify_request,
+    identity_requester,
+    prove_args,
+    serve_args,
+    table,
+)
 
 
 def grant(env, requester=None, **kw):
@@ -21,9 +33,10 @@ def grant(env, requester=None, **kw):
     return dact
 
 
-def certify(env, dact, who=AGG, key=None, when=None, **kw):
+def certify(env, dact, who=AGG, key=None, when=None, clock=None, **kw):
     request = certify_request(env.ledger, dact, who, key or env.device_key, **kw)
-    return env.ledger.call("access:Certify", json.dumps(request), when=when, **who)
+    return env.ledger.call("access:Certify", json.dumps(request), when=when, clock=clock,
+                           **who)
 
 
 def test_a_matching_dact_and_a_fresh_proof_earn_a_token(env):
@@ -143,19 +156,127 @@ def test_a_revoked_or_ended_dact_certifies_nothing(env):
 
 def test_certification_reads_no_customer_data(env, monkeypatch):
     # memberOnlyRead: an Aggregator identity may not read customerData at all, so Certify
-    # (and Access, below) must get by on public state.
+    # (and Access, below) must get by on public state and private data *hashes* (which
+    # every peer holds, the Aggregator's too).
     from tests.unit.chaincode.metering import helpers
+
+    dact = grant(env)
 
     def refuse(self, collection, key):
         raise AssertionError(f"private read of {key}")
 
     monkeypatch.setattr(helpers.TxStub, "get_private_data", refuse)
     monkeypatch.setattr(helpers.TxStub, "get_private_data_multiple", refuse)
-    dact = table("d-1", identity_requester(AGG))
-    env.ledger.private.clear()  # as on the Aggregator's peer
-    env.ledger.state["dact~d-1"] = json.dumps({
-        "dactId": "d-1", "version": 1, "commitment": dact_commitment(dact),
-        "status": "active", "registeredAt": "x", "updatedAt": "x"}).encode()
     res = certify(env, dact)
     assert res.status == 200, res.message
     assert env.ledger.call("access:Access", res.payload["tokenId"], **AGG).status == 200
+
+
+# -- the data holder in every token (issue 17, hole 6) ------------------------------------
+
+
+def test_a_token_is_listed_in_its_dact_whose_policy_needs_the_utility(env):
+    dact = grant(env)
+    assert env.ledger.metadata["dact~d-1"] == DATA_HOLDER
+    assert satisfied_by(DATA_HOLDER, ["UtilityMSP", "AggregatorMSP"])
+    assert satisfied_by(DATA_HOLDER, ["UtilityMSP", "RegulatorMSP"])
+    assert not satisfied_by(DATA_HOLDER, ["AggregatorMSP", "RegulatorMSP"])
+    res = certify(env, dact)
+    token_id = res.payload["tokenId"]
+    # The certification writes the DACT's record, so its endorsement must meet DATA_HOLDER.
+    assert "dact~d-1" in res.stub.state
+    token = json.loads(env.ledger.state[f"token~{token_id}"])
+    entry = json.loads(env.ledger.state["dact~d-1"])["issued"][token_id]
+    assert entry == {"digest": tokens.digest(token), "notAfter": token["notAfter"],
+                     "status": "active"}
+    assert env.ledger.metadata[f"token~{token_id}"] == DATA_HOLDER
+
+
+def _forge(env, token_id: str, **changes):
+    """What two members without the Utility can write: a token~ record of their own (a
+    new key, which only the chaincode policy constrains), or one rewritten."""
+    real = json.loads(env.ledger.state[f"token~{token_id}"])
+    forged = {**real, **changes}
+    env.ledger.state[f"token~{forged['tokenId']}"] = json.dumps(forged).encode()
+    return forged["tokenId"]
+
+
+def test_a_token_the_data_holder_never_endorsed_grants_nothing(env):
+    token_id = certify(env, grant(env)).payload["tokenId"]
+    # A token of their own for the victim's resources, under the victim's real DACT.
+    forged = _forge(env, token_id, tokenId="tok-" + "f" * 40, txId="f" * 64)
+    # A token widened to another resource of the victim's.
+    widened = _forge(env, token_id, tokenId="tok-" + "e" * 40, resources=[
+        {"resourceId": "r-2", "hashAddress": env.hashes["r-2"]}])
+    before = env.ledger.snapshot()
+    for tok, address in ((forged, env.hashes["r-1"]), (widened, env.hashes["r-2"])):
+        for fn, args, who in (("access:Access", (tok,), AGG),
+                              ("access:ProveHolder", prove_args(tok, address), AGG),
+                              ("access:Serve", (json.dumps(serve_args(tok, address, AGG)),),
+                               UTILITY)):
+            res = env.ledger.call(fn, *args, **who)
+            assert res.status == 403, (fn, res.message)
+            assert "not issued with the data holder's endorsement" in res.message
+        assert env.ledger.ok("access:GetToken", tok, **AGG)["state"] == "not-issued"
+    assert env.ledger.snapshot() == before
+
+
+def test_a_token_record_of_any_shape_written_around_the_chaincode_is_no_token(env):
+    token_id = certify(env, grant(env)).payload["tokenId"]
+    for tok, record in (("tok-" + "a" * 40, {"tokenId": "tok-" + "a" * 40}),
+                        ("tok-" + "b" * 40, ["not", "an", "object"]),
+                        ("tok-" + "c" * 40, {**json.loads(env.ledger.state[
+                            f"token~{token_id}"]), "tokenId": "tok-" + "c" * 40,
+                            "dactId": "no such DACT!", "notAfter": "whenever"})):
+        env.ledger.state[f"token~{tok}"] = json.dumps(record).encode()
+        before = env.ledger.snapshot()
+        assert env.ledger.ok("access:GetToken", tok, **AGG)["state"] == "not-issued"
+        res = env.ledger.call("access:Access", tok, **AGG)
+        assert res.status == 403 and "data holder" in res.message
+        res = env.ledger.call("access:RevokeToken", tok, **AGG)
+        assert res.status == 409 and "grants nothing" in res.message
+        assert env.ledger.snapshot() == before
+
+
+def test_rewriting_a_revoked_token_does_not_un_revoke_it(env):
+    token_id = certify(env, grant(env)).payload["tokenId"]
+    env.ledger.ok("access:RevokeToken", token_id, **ALICE)
+    _forge(env, token_id, status="active")  # token~ rewritten by two members
+    res = env.ledger.call("access:Access", token_id, **AGG)
+    assert res.status == 410 and "was revoked" in res.message
+
+
+def test_a_dact_record_without_the_policy_or_an_owner_vouches_for_nothing(env):
+    dact = grant(env)
+    token_id = certify(env, dact).payload["tokenId"]
+    policy = env.ledger.metadata.pop("dact~d-1")
+    res = env.ledger.call("access:Access", token_id, **AGG)
+    assert res.status == 403 and "data holder" in res.message
+    res = certify(env, dact)
+    assert res.status == 409 and "key-level endorsement policy" in res.message
+    env.ledger.metadata["dact~d-1"] = policy
+    assert env.ledger.call("access:Access", token_id, **AGG).status == 200
+    # A DACT record no owner registered (its private owner record absent: only the
+    # collection's members, the Utility among them, can write it).
+    owner = env.ledger.private.pop((CUSTOMER_DATA, "dactowner~d-1"))
+    res = env.ledger.call("access:Access", token_id, **AGG)
+    assert res.status == 403 and "data holder" in res.message
+    env.ledger.private[(CUSTOMER_DATA, "dactowner~d-1")] = owner
+
+
+def test_certification_is_timely_and_a_dact_lists_a_bounded_number_of_tokens(env, monkeypatch):
+    dact = grant(env)
+    before = env.ledger.snapshot()
+    real = NOW + dt.timedelta(minutes=10)
+    res = certify(env, dact, when=NOW, clock=real)  # back-dated ten minutes
+    assert res.status == 409 and "behind this endorser's clock" in res.message
+    assert env.ledger.snapshot() == before
+    monkeypatch.setattr(tokens, "MAX_ISSUED", 2)
+    assert certify(env, dact).status == 200
+    assert certify(env, dact, lifetimeSeconds=60).status == 200
+    res = certify(env, dact)
+    assert res.status == 409 and "2 unexpired tokens" in res.message
+    # Expired entries are pruned by the next certification.
+    later = NOW + dt.timedelta(seconds=61)
+    assert certify(env, dact, when=later, signed_at=later).status == 200
+    assert len(json.loads(env.ledger.state["dact~d-1"])["issued"]) == 2

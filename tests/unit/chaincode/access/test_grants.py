@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 
-from gridledger.chaincode.common.privacy import CUSTOMER_DATA
-from gridledger.formats.access import dact_commitment
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from .conftest import ALICE, BOB, REGULATOR, UTILITY
-from .world import AGG, DEVICE_ID, identity_requester, pem_of, table
+from gridledger.chaincode.access.policies import DATA_HOLDER, device_policy
+from gridledger.chaincode.common.device_ids import CLAIM_POLICY
+from gridledger.chaincode.common.privacy import CUSTOMER_DATA
+from gridledger.chaincode.shim import satisfied_by
+from gridledger.formats.access import dact_commitment
+from tests.unit.chaincode.metering.helpers import Meter
+
+from .conftest import AGG_CLIENT, ALICE, BOB, REGULATOR, UTILITY
+from .world import AGG, DEVICE_ID, certify_request, identity_requester, pem_of, table
 
 
 def register(env, dact, who=ALICE, **doc):
@@ -21,7 +28,8 @@ def test_the_channel_keeps_the_dacts_commitment_and_no_person(env):
     assert answer == {"dactId": "d-1", "version": 1, "commitment": dact_commitment(dact)}
     public = json.loads(env.ledger.state["dact~d-1"])
     assert set(public) == {"dactId", "version", "commitment", "status", "registeredAt",
-                           "updatedAt"}
+                           "updatedAt", "issued"}
+    assert public["issued"] == {}
     # Nothing of the owner, the requester, the purpose, the devices or the salt in public
     # state: not in the DACT, the resources or the device records.
     public_bytes = b"".join(env.ledger.state.values())
@@ -117,3 +125,128 @@ def test_resources_are_immutable_names_of_content(env):
     assert res.status == 400 and "hashAddress" in res.message
     public = env.ledger.ok("access:GetResource", "r-1", **AGG)
     assert set(public) == {"resourceId", "hashAddress", "mediaType", "size", "registeredAt"}
+
+
+# -- a hash address names one owner's content (issue 17, hole 1) --------------------------
+
+
+def test_a_hash_address_is_bound_to_the_first_owner_who_registers_it(env):
+    # The attack: Bob reads Alice's hash address from her public resource record and
+    # registers a resource of his own with it, to grant it to himself.
+    address = env.ledger.ok("access:GetResource", "r-1", **BOB)["hashAddress"]
+    before = env.ledger.snapshot()
+    res = env.ledger.call("access:RegisterResource", json.dumps({
+        "resourceId": "r-bob", "hashAddress": address, "mediaType": "application/json",
+        "size": 1, "description": "mine, honestly"}), **BOB)
+    assert res.status == 409 and "names one owner's content" in res.message
+    assert env.ledger.snapshot() == before
+    assert json.loads(env.ledger.state[f"reshash~{address}"])["resourceId"] == "r-1"
+    for k in ("resource~r-1", f"reshash~{address}"):
+        assert env.ledger.metadata[k] == DATA_HOLDER, k
+
+
+def test_a_service_node_reads_whose_a_resource_is(env):
+    answer = env.ledger.ok("access:ResourceOwner", "r-1", **UTILITY)
+    assert answer == {"resourceId": "r-1", "hashAddress": env.hashes["r-1"],
+                      "mediaType": "application/json", "size": answer["size"],
+                      "customerId": "c-1", "description": "Alice's profile r-1",
+                      "bound": True}
+    assert env.ledger.ok("access:ResourceOwner", "r-1", **REGULATOR)["customerId"] == "c-1"
+    for who in (AGG, ALICE, BOB):
+        res = env.ledger.call("access:ResourceOwner", "r-1", **who)
+        assert res.status == 403 and "ResourceOwner" in res.message
+    assert env.ledger.call("access:ResourceOwner", "r-9", **UTILITY).status == 404
+
+
+# -- devices: policies, revocation, one namespace of ids -----------------------------------
+
+
+def test_a_devices_record_needs_its_owner_to_change(env):
+    assert env.ledger.metadata[f"idot~{DEVICE_ID}"] == device_policy("AggregatorMSP")
+    assert satisfied_by(device_policy("AggregatorMSP"), ["AggregatorMSP", "UtilityMSP"])
+    assert not satisfied_by(device_policy("AggregatorMSP"), ["UtilityMSP", "RegulatorMSP"])
+    pem = pem_of(ec.generate_private_key(ec.SECP256R1()))
+    env.ledger.ok("access:RegisterDevice", json.dumps(
+        {"deviceId": "alice-phone", "kind": "phone", "publicKeyPem": pem}), **ALICE)
+    assert env.ledger.metadata["idot~alice-phone"] == device_policy(None) == device_policy(
+        "UtilityMSP")
+    assert not satisfied_by(device_policy(None), ["AggregatorMSP", "RegulatorMSP"])
+
+
+def _phone(env, device_id, who):
+    pem = pem_of(ec.generate_private_key(ec.SECP256R1()))
+    env.ledger.ok("access:RegisterDevice", json.dumps(
+        {"deviceId": device_id, "kind": "phone", "publicKeyPem": pem}), **who)
+
+
+@pytest.mark.parametrize(("device", "owner", "allowed", "refused"), [
+    (DEVICE_ID, AGG, [AGG_CLIENT | {"ous": ("admin",)}], [UTILITY, REGULATOR, ALICE, AGG_CLIENT]),
+    ("alice-phone", ALICE, [UTILITY], [BOB, AGG, REGULATOR]),
+])
+def test_a_device_is_revoked_by_its_owner_only_and_its_tokens_end(env, device, owner, allowed,
+                                                                  refused):
+    if device == "alice-phone":
+        _phone(env, device, ALICE)
+    before = env.ledger.snapshot()
+    for who in refused:
+        res = env.ledger.call("access:RevokeDevice", device, "lost", **who)
+        assert res.status == 403, (who, res.message)
+    assert env.ledger.snapshot() == before
+    # Another operator of the same organisation, or the Utility for its customer.
+    for who in allowed:
+        res = env.ledger.call("access:RevokeDevice", device, "lost", **who)
+        assert res.status == 200, res.message
+        env.ledger.state.update(before[0])  # undone, for the owner's own turn below
+        env.ledger.private.update(before[1])
+    dact = table("d-dev", identity_requester(AGG), devices=(device,))
+    env.ledger.ok("access:RegisterDact", json.dumps({"table": dact}), **ALICE)
+    token = None
+    if device == DEVICE_ID:
+        token = env.ledger.ok("access:Certify", json.dumps(certify_request(
+            env.ledger, dact, AGG, env.device_key, device_id=device)), **AGG)["tokenId"]
+    answer = env.ledger.ok("access:RevokeDevice", device, "lost", **owner)
+    assert answer["revoked"] is True
+    assert env.ledger.ok("access:GetDevice", device, **BOB)["status"] == "revoked"
+    assert env.ledger.events[-1] == ("AccessRevoked", {"deviceId": device,
+                                                       "reason": "device-revoked"})
+    res = env.ledger.call("access:RevokeDevice", device, "again", **owner)
+    assert res.status == 409
+    if token is not None:
+        res = env.ledger.call("access:Access", token, **AGG)
+        assert res.status == 410 and "its device is no longer active" in res.message
+    if owner is ALICE:  # a customer's reason is private
+        assert b"lost" not in b"".join(env.ledger.state.values())
+        assert env.ledger.private_json(f"idotowner~{device}")["revokedReason"] == "lost"
+
+
+def test_a_meter_is_not_revoked_here(env):
+    res = env.ledger.call("access:RevokeDevice", "m-1", "lost", **UTILITY)
+    assert res.status == 409 and "DecommissionMeter" in res.message
+
+
+def test_a_device_cannot_squat_the_id_of_a_meter_registered_later(env):
+    # Reviewer finding: RegisterDevice took an id no meter had yet; RegisterMeter then
+    # registered the meter and every lookup answered with the squatter's key.
+    _phone(env, "m-future", AGG)
+    assert env.ledger.metadata["devid~m-future"] == CLAIM_POLICY
+    before = env.ledger.snapshot()
+    res = env.ledger.call("RegisterMeter", Meter("m-future", "c-1").registration())
+    assert res.status == 409 and "IDoT device of contract access" in res.message
+    assert env.ledger.snapshot() == before
+    # The other way round: a meter's id is claimed by metering.
+    env.ledger.ok("RegisterMeter", Meter("m-new", "c-1").registration())
+    assert json.loads(env.ledger.state["devid~m-new"])["registry"] == "metering"
+    res = env.ledger.call("access:RegisterDevice", json.dumps(
+        {"deviceId": "m-new", "kind": "gateway", "publicKeyPem": env.meter.pem}), **AGG)
+    assert res.status == 409
+
+
+def test_an_id_held_by_both_registries_before_claims_existed_is_refused(env):
+    # A squat made before this fix: idot~ and meter~ under one id, no claim.
+    env.ledger.state["idot~m-1"] = json.dumps({
+        "deviceId": "m-1", "kind": "phone", "publicKeyPem": env.meter.pem, "curve": "P-256",
+        "status": "active", "owner": {"kind": "organisation", "mspId": "AggregatorMSP"},
+        "registeredAt": "2025-03-01T00:00:00Z"}).encode()
+    env.ledger.state.pop("devid~m-1", None)
+    res = env.ledger.call("access:GetDevice", "m-1", **AGG)
+    assert res.status == 409 and "names both a meter and an access device" in res.message

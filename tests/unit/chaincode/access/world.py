@@ -8,6 +8,7 @@ caller past each access function's caller check.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -16,18 +17,23 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from fabric_protos.peer import proposal_pb2
 
+from gridledger.clients.proposal import Proposal
+from gridledger.clients.signing import private_key_signer
 from gridledger.formats.access import (
     certificate_fingerprint,
     certify_challenge,
-    serve_request,
     sign_message,
 )
+from gridledger.formats.access_proof import PROVE_HOLDER, holder_proof_args
 from gridledger.formats.utc import format_utc
 from tests.unit.chaincode.metering.helpers import Ledger, cert_of
-from tests.unit.chaincode.support import KEYS
+from tests.unit.chaincode.support import KEYS, serialized_identity
 
 AGG = {"msp": "AggregatorMSP", "name": "aggregator-admin", "ous": ("admin",), "attrs": {}}
+# The Utility's service node: an operator identity of the Utility.
+NODE = {"msp": "UtilityMSP", "name": "utility-admin", "ous": ("admin",), "attrs": {}}
 DEVICE_ID = "agg-gw-1"
 PROFILE = b'{"intervals":[{"end":"2025-03-01T00:15:00Z","importWh":131}],"nonce":"n1"}'
 
@@ -75,13 +81,49 @@ def certify_request(ledger: Ledger, dact: dict[str, Any], identity: dict[str, An
             "signature": sign_message(device_key, challenge), **extra}
 
 
-def serve_args(token_id: str, hash_address: str, holder: dict[str, Any],
-               nonce: str = "ab" * 16) -> dict[str, Any]:
-    """A Serve argument: the holder's certificate and its signature over the request."""
+def proposal_of(holder: dict[str, Any], function: str, args: list[str], *,
+                when: dt.datetime, channel: str = "energy") -> Proposal:
+    """A proposal created by ``holder`` (a Ledger.call identity), signed with its key."""
     cert = cert_of(holder["name"])
-    message = serve_request(token_id=token_id, hash_address=hash_address, nonce=nonce)
-    return {"tokenId": token_id, "hashAddress": hash_address, "certificate": cert.decode(),
-            "nonce": nonce, "signature": sign_message(KEYS[cert], message)}
+    proposal = Proposal.build(serialized_identity(holder["msp"], cert), channel, "metering",
+                              function, args, timestamp=when)
+    return proposal.signed(private_key_signer(KEYS[cert])(proposal.bytes))
+
+
+def holder_proof(token_id: str, hash_address: str, holder: dict[str, Any], *,
+                 node: dict[str, Any] = NODE, nonce: str = "ab" * 16,
+                 when: dt.datetime | None = None, channel: str = "energy") -> str:
+    """The holder's signed ProveHolder proposal for ``node``, as base64 (what a client
+    sends a service node, and the node hands to Serve)."""
+    from tests.unit.chaincode.access.conftest import NOW
+
+    args = holder_proof_args(token_id=token_id, hash_address=hash_address, nonce=nonce,
+                             node_msp_id=node["msp"],
+                             node_fingerprint=certificate_fingerprint(cert_of(node["name"])))
+    proposal = proposal_of(holder, PROVE_HOLDER, args, when=when or NOW, channel=channel)
+    return base64.b64encode(proposal.signed_proposal().SerializeToString()).decode()
+
+
+def prove_args(token_id: str, hash_address: str, node: dict[str, Any] = NODE,
+               nonce: str = "ab" * 16) -> tuple[str, ...]:
+    """ProveHolder's arguments, as its evaluate takes them."""
+    return tuple(holder_proof_args(
+        token_id=token_id, hash_address=hash_address, nonce=nonce, node_msp_id=node["msp"],
+        node_fingerprint=certificate_fingerprint(cert_of(node["name"]))))
+
+
+def serve_args(token_id: str, hash_address: str, holder: dict[str, Any], *,
+               node: dict[str, Any] = NODE, **kw: Any) -> dict[str, Any]:
+    """A Serve argument: the holder's signed proof naming ``node``."""
+    return {"proof": holder_proof(token_id, hash_address, holder, node=node, **kw)}
+
+
+def reproof(proof: str, **changes: Any) -> str:
+    """``proof`` with its SignedProposal's fields replaced (for forgeries)."""
+    signed = proposal_pb2.SignedProposal.FromString(base64.b64decode(proof))
+    for name, value in changes.items():
+        setattr(signed, name, value)
+    return base64.b64encode(signed.SerializeToString()).decode()
 
 
 @dataclass
@@ -94,6 +136,7 @@ class AccessWorld:
     hashes: dict[str, str]  # resource id -> hash address
     dacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> table
     tokens: dict[str, str] = field(default_factory=dict)  # kind -> token id
+    revocable: set[str] = field(default_factory=set)  # kinds with a device dev-rv-<kind>
 
     def token(self, kind: str) -> str:
         return self.tokens.get(kind, self.tokens["aggregator-operator"])
@@ -113,7 +156,10 @@ class AccessWorld:
         request = self.dacts.get(kind, self.dacts["aggregator-operator"])
         return {
             "RegisterDevice": lambda: (json.dumps(device),),
+            "RevokeDevice": lambda: (f"dev-rv-{kind}" if kind in self.revocable
+                                     else "dev-rv-aggregator-operator", "lost"),
             "GetDevice": lambda: (DEVICE_ID,),
+            "ResourceOwner": lambda: ("r-1",),
             "RegisterResource": lambda: (json.dumps(self.owner_doc(kind, **resource)),),
             "GetResource": lambda: ("r-1",),
             "RegisterDact": lambda: (json.dumps(self.owner_doc(
@@ -126,9 +172,13 @@ class AccessWorld:
             "GetToken": lambda: (self.token(kind),),
             "RevokeToken": lambda: (self.token(kind),),
             "Access": lambda: (self.token(kind),),
+            "ProveHolder": lambda: prove_args(self.token(kind), self.hashes["r-1"]),
+            # The holder's proof names the calling node (any kind: refused ones get 403
+            # before the proof is read).
             "Serve": lambda: (json.dumps(serve_args(
-                self.token("aggregator-operator"), self.hashes["r-1"], AGG)),),
-            "AccessLog": lambda: (self.token(kind),),
+                self.token("aggregator-operator"), self.hashes["r-1"], AGG,
+                node=identity)),),
+            "AccessLog": lambda: (self.token(kind), "", "10"),
         }[function]()
 
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -165,6 +215,13 @@ def build(ledger: Ledger, identities: dict[str, dict[str, Any]],
         dact = table(f"d-{kind}", identity_requester(identity))
         ledger.ok("access:RegisterDact", json.dumps({"table": dact}), **customer)
         world.dacts[kind] = dact
+        if kind in ("utility-operator", "regulator-operator", "aggregator-operator",
+                    "customer"):
+            ledger.ok("access:RegisterDevice", json.dumps(
+                {"deviceId": f"dev-rv-{kind}", "kind": "phone",
+                 "publicKeyPem": pem_of(ec.generate_private_key(ec.SECP256R1()))}),
+                **identity)
+            world.revocable.add(kind)
         answer = ledger.ok("access:Certify", json.dumps(
             certify_request(ledger, dact, identity, key)), **identity)
         world.tokens[kind] = answer["tokenId"]
