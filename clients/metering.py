@@ -41,7 +41,13 @@ PRIVATE_ARGUMENTS = frozenset({
     "InitKeySecret", "RegisterMeter", "SetMeterTariff", "SubmitReadings", "IssueBill",
     "OpenMeterAccount", "BindCustomer", "Mint", "Transfer", "SetLowBalancePolicy",
 })
-WRITES_CUSTOMER_DATA = PRIVATE_ARGUMENTS | {"RaiseAlarm", "OpenAccount"}
+WRITES_CUSTOMER_DATA = PRIVATE_ARGUMENTS | {"RaiseAlarm", "OpenAccount", "ReplaceMeterKey"}
+# Functions that write a meter's public record (meter~), whose key-level policy needs the
+# Utility's and the Regulator's peers: the Gateway plans for the chaincode's policy only.
+WRITES_METER_RECORD = frozenset({"ReplaceMeterKey", "SuspendMeter", "ResumeMeter",
+                                 "DecommissionMeter"})
+# Tariff keys need the Regulator's peer and one other (RegulatorMSP + UtilityMSP here).
+TARIFF_ENDORSERS = ("RegulatorMSP", "UtilityMSP")
 
 
 def private_call(function: str, args: Sequence[str]) -> tuple[tuple[str, ...],
@@ -70,7 +76,13 @@ class Metering:
 
     def _submit(self, fn: str, *args: str) -> Any:
         args, transient = private_call(fn, args)
-        return _json(self.contract.submit(fn, *args, transient=transient))
+        endorsers: tuple[str, ...] = ()
+        if fn in WRITES_METER_RECORD:
+            endorsers = CUSTOMER_DATA_ENDORSERS
+        elif fn == "SetTariff":
+            endorsers = TARIFF_ENDORSERS
+        return _json(self.contract.submit(fn, *args, transient=transient,
+                                          endorsing_organizations=endorsers))
 
     def _evaluate(self, fn: str, *args: str) -> Any:
         return _json(self.contract.evaluate(fn, *args))
@@ -212,5 +224,10 @@ class Wattcoin:
     def history(self, address: str, from_n: int = 1, limit: int = 100) -> list[Any]:
         return self._evaluate("History", address, str(from_n), str(limit))
 
-    def utility_account(self) -> dict[str, int]:
+    def utility_account(self) -> dict[str, Any]:
         return self._evaluate("UtilityAccount")
+
+    def supply_status(self, meter_ids: Sequence[str]) -> dict[str, Any]:
+        """Whether each meter's supply should be on, from the ledger's state on this
+        gateway's peer (at most 1000 meters; Utility and Regulator operators)."""
+        return self._evaluate("SupplyStatus", _dump(list(meter_ids)))

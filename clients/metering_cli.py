@@ -121,7 +121,12 @@ _command(meter, "set-tariff", ["meter_id", "tariff_id"],
          lambda m, w, a: m.set_meter_tariff(a["meter_id"], a["tariff_id"]),
          "Put a meter on another tariff.", submit=True)
 _command(meter, "verify", ["meter_id"], lambda m, w, a: m.verify_meter_chain(a["meter_id"]),
-         "Recompute the meter's hash chain: OK or the first broken link.")
+         "Check the meter's readings (hash chain and meter signatures): OK or the first "
+         "broken one.")
+_command(meter, "supply", ["meter_ids"],
+         lambda m, w, a: w.supply_status(a["meter_ids"].split(",")),
+         "Whether each meter's supply should be on, from the ledger's state (METER_IDS: "
+         "comma-separated; what a bridge checks before switching a relay).")
 _command(meter, "alarms", ["meter_id"], lambda m, w, a: m.alarms_by_meter(a["meter_id"]),
          "Fire, flood and gas alarms raised by a meter.")
 
@@ -170,7 +175,8 @@ _command(wallet, "history", ["address", "from_n", "limit"],
          "An account's movements.", int_params=("from_n", "limit"))
 _command(wallet, "bind", ["customer_id", "address"],
          lambda m, w, a: w.bind_customer(a["customer_id"], a["address"]),
-         "Bind a customer ID to an account (Utility).", submit=True)
+         "Make an account you control pay for your energy (the customer itself; refused "
+         "while the current account has arrears or is cut off).", submit=True)
 _command(wallet, "policy", ["address", "threshold", "policy"],
          lambda m, w, a: w.set_low_balance_policy(a["address"], a["threshold"], a["policy"]),
          'Low-balance threshold and action ("notify" or "power-saving").',

@@ -73,7 +73,7 @@ class Bridge:
         self.meters = meters
         self.queue = queue
         self.ledger = ledger
-        self.relays = RelayController(meters, audit_path=audit_path)
+        self.relays = RelayController(meters, ledger, audit_path=audit_path)
         self.sender = Sender(queue, ledger, send or SendConfig(), on_events=self.relays.handle)
         self.pollers = [Poller(m, queue, signer, poll or PollConfig()) for m in meters.values()]
 

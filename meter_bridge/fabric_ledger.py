@@ -10,11 +10,13 @@ ledger seam's::
     chaincode 4xx for the whole batch          -> BatchRefused       (resending cannot help)
     transaction invalid at commit              -> SubmitResult(committed=False, code)
 
-Supply events of a batch this ledger submitted are returned in its ``SubmitResult`` (the
-relay acts the moment the batch commits). ``events`` - the chaincode's event stream,
-resumed from a checkpoint - lives in :mod:`.ledger_events`; it skips the events already
-returned here. The queries both sides need (a customer's meters, an account's customer,
-the channel's height) are methods of :class:`FabricLedger`, with the same translation.
+Supply hints of a batch this ledger submitted are returned in its ``SubmitResult`` (the
+relay controller checks at once, the moment the batch commits). ``events`` - the
+chaincode's event stream, resumed from a checkpoint - lives in :mod:`.ledger_events`; it
+skips the events already returned here. ``supply_status`` is what the relay controller
+acts on: ``wattcoin:SupplyStatus`` evaluated on the bridge's own peer (the Gateway
+evaluates on its own organisation's peer), in pages of 1000 meters. The channel's height
+is a method of :class:`FabricLedger` too, with the same translation.
 """
 
 from __future__ import annotations
@@ -36,17 +38,19 @@ from fabric_protos.common import ledger_pb2
 
 from gridledger.clients.errors import CommitError, GatewayError
 from gridledger.clients.gateway import Deadlines, Gateway, Network
-from gridledger.clients.metering import CHAINCODE, Metering
+from gridledger.clients.metering import CHAINCODE, Metering, Wattcoin
 from gridledger.errors import GridLedgerError
 from gridledger.formats.events import READINGS_PROCESSED
 from gridledger.network.topology import default_topology
 
 from .errors import BatchRefused, LedgerUnavailable
-from .ledger import LedgerEvent, ReadingOutcome, SubmitResult
+from .ledger import LedgerEvent, ReadingOutcome, SubmitResult, SupplyState
 from .ledger_events import LedgerEventStream, reading_events
 
 log = logging.getLogger(__name__)
 
+# Meters per SupplyStatus evaluate (the chaincode's limit).
+SUPPLY_PAGE = 1000
 # Deadlines for a bridge: fail fast while the network is away; the sender retries.
 BRIDGE_DEADLINES = Deadlines(evaluate=5.0, endorse=15.0, submit=10.0, commit_status=30.0)
 
@@ -200,7 +204,7 @@ class FabricLedger:
         if event is not None and event.event_name == READINGS_PROCESSED:
             with contextlib.suppress(ValueError):
                 payload = json.loads(event.payload) or {}
-        events = tuple(reading_events(payload, txid))
+        events = tuple(reading_events(payload, txid, batch))
         if events:
             self._remember(txid)
         return SubmitResult(txid, True, outcomes, events=events)
@@ -217,6 +221,29 @@ class FabricLedger:
             return txid in self._delivered
 
     # -- queries (blocking; the event stream calls them from its thread) ---------------
+
+    async def supply_status(self, meter_ids: Sequence[str]) -> dict[str, SupplyState]:
+        """What the ledger's state says of each meter's supply, from the bridge's own peer
+        (``wattcoin:SupplyStatus``); LedgerUnavailable when it cannot be asked."""
+        return await asyncio.to_thread(self._supply_status, list(meter_ids))
+
+    def _supply_status(self, meter_ids: list[str]) -> dict[str, SupplyState]:
+        out: dict[str, SupplyState] = {}
+        for first in range(0, len(meter_ids), SUPPLY_PAGE):
+            page = meter_ids[first:first + SUPPLY_PAGE]
+            try:
+                answer = Wattcoin(self.network(), self.config.chaincode).supply_status(page)
+            except GatewayError as exc:
+                error = translate_error(exc)
+                # Whatever the chaincode said, the relays cannot be decided now: ask again.
+                raise LedgerUnavailable(str(error)) from None
+            except GridLedgerError as exc:
+                raise LedgerUnavailable(f"{type(exc).__name__}: {exc}") from None
+            for meter_id, state in (answer.get("meters") or {}).items():
+                out[meter_id] = SupplyState(meter_id, bool(state.get("known")),
+                                            bool(state.get("supply", True)),
+                                            bool(state.get("powerSaving", False)))
+        return out
 
     def channel_height(self) -> int:
         """The number of blocks on the channel (``qscc GetChainInfo``)."""

@@ -19,16 +19,21 @@ Contract for implementers:
   be reached (the bridge retries with backoff), and :class:`BatchRefused` when the batch as
   a whole is refused for a reason that resending cannot fix (e.g. access denied, malformed
   batch): the bridge then marks every reading of the batch refused.
-- ``events()`` yields :class:`LedgerEvent` for supply control, with meter ids already
-  resolved (the chaincode's Exhausted/LowBalance signals in ``ReadingsProcessed``, and
-  ``restored`` from a Wattcoin top-up or transfer). It runs until cancelled and should
-  resume after reconnecting (a relay command repeated is harmless).
+- ``events()`` yields :class:`LedgerEvent` hints for supply control (the chaincode's
+  exhausted/lowBalance signals in ``ReadingsProcessed``, and ``restored`` from a Wattcoin
+  top-up or transfer). It runs until cancelled and should resume after reconnecting.
+- ``supply_status(meter_ids)`` answers, from the ledger's *state* on the bridge's own
+  organisation's peer, whether each meter's supply should be on and power saving on
+  (:class:`SupplyState`). The relay controller acts on that answer only: an event is a
+  hint, never an order, because any member's transaction may carry any event (one that
+  writes only the Regulator's own collection needs only the Regulator's peer), and an
+  event names no meter a customer's own transaction would reveal.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 # The seam's errors belong to the bridge's one tree; they are named here too because
@@ -36,7 +41,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from .errors import BatchRefused, LedgerError, LedgerUnavailable
 
 __all__ = ["BatchRefused", "EventKind", "LedgerError", "LedgerEvent", "LedgerUnavailable",
-           "ReadingLedger", "ReadingOutcome", "Status", "SubmitResult"]
+           "ReadingLedger", "ReadingOutcome", "Status", "SubmitResult", "SupplyState"]
 
 Status = Literal["accepted", "duplicate", "refused"]
 EventKind = Literal["exhausted", "restored", "low_balance"]
@@ -59,12 +64,13 @@ class ReadingOutcome:
 
 @dataclasses.dataclass(frozen=True)
 class LedgerEvent:
-    """Something the ledger decided that the field must act on.
+    """A hint that supply may have to change: the relay controller asks the ledger's state
+    (:meth:`ReadingLedger.supply_status`) before it switches anything.
 
-    - ``exhausted``: the prepaid balance ran out -> open the relays of ``meter_ids``;
-    - ``restored``: a top-up/transfer restored supply -> close them;
-    - ``low_balance``: below the owner's threshold; ``policy`` is the owner's choice
-      ("notify" or "power-saving").
+    - ``exhausted``: a batch ran a prepaid balance out (``meter_ids``: the batch's meters
+      of that account, when this bridge sent the batch; empty otherwise);
+    - ``restored``: a top-up or transfer restored some supply (names no meter);
+    - ``low_balance``: a batch took a balance below its owner's threshold.
     """
 
     kind: EventKind
@@ -86,6 +92,22 @@ class SubmitResult:
     events: tuple[LedgerEvent, ...] = ()  # supply events this transaction raised
 
 
+@dataclasses.dataclass(frozen=True)
+class SupplyState:
+    """What the ledger's state says of one meter's supply (``wattcoin:SupplyStatus``).
+
+    ``known``: the peer holds the meter's private record (else nothing is decided);
+    ``supply``: the relay should be closed (false while the account paying for the meter's
+    customer is exhausted); ``power_saving``: the owner's power-saving policy applies (its
+    balance is below its threshold).
+    """
+
+    meter_id: str
+    known: bool
+    supply: bool = True
+    power_saving: bool = False
+
+
 @runtime_checkable
 class ReadingLedger(Protocol):
     """What the bridge needs from the ledger."""
@@ -95,5 +117,9 @@ class ReadingLedger(Protocol):
         ...
 
     def events(self) -> AsyncIterator[LedgerEvent]:
-        """Supply-control events, with meter ids resolved, until cancelled."""
+        """Supply-control hints, until cancelled."""
+        ...
+
+    async def supply_status(self, meter_ids: Sequence[str]) -> Mapping[str, SupplyState]:
+        """The ledger's state of each meter's supply, from the bridge's own peer."""
         ...

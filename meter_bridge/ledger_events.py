@@ -1,15 +1,24 @@
-"""The ledger's chaincode events, as the supply-control events the relays act on.
+"""The ledger's chaincode events, as hints the relay controller checks against state.
 
-What each chaincode event means for supply (:func:`reading_events`,
-:func:`supply_events`)::
+What each chaincode event hints at (:func:`reading_events`, :func:`supply_events`)::
 
-    ReadingsProcessed  exhausted: [...]     -> exhausted    (open the relays)
-                       lowBalance: [...]    -> low_balance  (the owner's policy)
+    ReadingsProcessed  exhausted: [indices]   -> exhausted    (some supply may be cut)
+                       lowBalance: [indices]  -> low_balance  (power saving may apply)
     WattcoinMinted / WattcoinTransferred
-                       restored: true       -> restored     (close them again)
+                       restored: true         -> restored     (some supply may return)
+    Alarm, anything else                      -> nothing
 
-Events are in every block, so the chaincode names meters only, never the customer or the
-account (chaincode/README.md, "Events"): every signal lists the meters to act on.
+An event is never an order. Any member's transaction can carry any event: one that writes
+only the Regulator's own collection (``market:RecordPseudonym``) needs only the
+Regulator's peer, so a Regulator running modified chaincode can emit "exhausted" for
+anyone. So the relay controller (:mod:`.relay`) asks its own peer which of its meters are
+cut or restored (``SupplyStatus``, :meth:`.fabric_ledger.FabricLedger.supply_status`)
+and acts on that answer alone; a forged event costs one query.
+
+Events are in every block and name no meter a customer's own transaction would reveal
+(chaincode/README.md, "Events"): ReadingsProcessed's signals are indices into the batch
+(the bridge that sent it knows its meters; any other bridge checks all of its own), and a
+restore names nothing.
 
 :class:`LedgerEventStream` follows the chaincode's events from a file checkpoint, so a
 restarted bridge resumes after the last event it handled (a first start begins at the
@@ -25,7 +34,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gridledger.clients.events import ChaincodeEvent, Checkpoint, FileCheckpoint
@@ -44,21 +53,32 @@ if TYPE_CHECKING:       # the stream works for a FabricLedger, which imports thi
 
 log = logging.getLogger(__name__)
 
-def reading_events(payload: dict[str, Any], txid: str) -> list[LedgerEvent]:
-    """``exhausted``/``lowBalance`` of a ReadingsProcessed payload: the meters it names."""
-
-    def meters(entry: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(sorted(entry.get("meters") or ()))
-
-    out = [LedgerEvent("exhausted", meters(e), "", txid=txid, detail=e)
-           for e in payload.get("exhausted") or ()]
-    out += [LedgerEvent("low_balance", meters(e), "", e.get("policy", ""), txid=txid, detail=e)
-            for e in payload.get("lowBalance") or ()]
+def reading_events(payload: dict[str, Any], txid: str,
+                   batch: Sequence[Mapping[str, Any]] | None = None) -> list[LedgerEvent]:
+    """The hints in a ReadingsProcessed payload: one ``exhausted`` and one ``low_balance``
+    at most. With the ``batch`` this bridge sent, each names the meters at the indices the
+    chaincode reported (for the log: the controller checks every meter of its own
+    anyway); for another's transaction it names none."""
+    out: list[LedgerEvent] = []
+    for member, kind in (("exhausted", "exhausted"), ("lowBalance", "low_balance")):
+        signal = payload.get(member)
+        if not signal:
+            continue
+        indices = sorted({i for i in signal if isinstance(i, int) and not isinstance(i, bool)}
+                         if isinstance(signal, list) else set())
+        meters: set[str] = set()
+        if batch is not None:
+            for i in indices:
+                if 0 <= i < len(batch):
+                    reading = batch[i].get("reading") or {}
+                    meters.add(str(reading.get("meterId", "")))
+        out.append(LedgerEvent(kind, tuple(sorted(m for m in meters if m)), "", txid=txid,
+                               detail={"indices": indices}))
     return out
 
 
 def supply_events(event: ChaincodeEvent, ledger: FabricLedger) -> list[LedgerEvent]:
-    """The supply-control events in one chaincode event."""
+    """The supply hints in one chaincode event."""
     if event.name not in (READINGS_PROCESSED, WATTCOIN_MINTED, WATTCOIN_TRANSFERRED):
         return []
     payload = event.json()
@@ -69,10 +89,9 @@ def supply_events(event: ChaincodeEvent, ledger: FabricLedger) -> list[LedgerEve
         if ledger.delivered(txid):
             return []
         return reading_events(payload, txid)
-    meters = tuple(sorted(payload.get("meters") or ()))
-    if not payload.get("restored") or not meters:
-        return []       # an account that pays for no meter: nothing to reconnect
-    return [LedgerEvent("restored", meters, "", txid=txid, detail=payload)]
+    if not payload.get("restored"):
+        return []
+    return [LedgerEvent("restored", (), "", txid=txid, detail={})]
 
 
 class LedgerEventStream:
@@ -158,8 +177,8 @@ class LedgerEventStream:
                     raise item
                 ev, supply = item
                 for event in supply:
-                    log.info("ledger event %s for %s (tx %s)", event.kind,
-                             ",".join(event.meter_ids) or "-", event.txid)
+                    log.info("ledger hint %s (tx %s): checking the ledger's state",
+                             event.kind, event.txid)
                     yield event
                 # Handled (the consumer has acted on every supply event of it): record it.
                 await asyncio.to_thread(checkpoint.checkpoint_event, ev)

@@ -14,6 +14,13 @@ When the outcome is unknown (``LedgerUnavailable``, any unexpected error) or the
 transaction was invalidated at commit, the batch goes back to queued and the sender backs
 off exponentially (with jitter, :class:`~.retrying.Backoff`) before trying again - a replay
 is a no-op on the ledger.
+
+One invalidation is not the ledger's failure: MVCC_READ_CONFLICT means a key the batch
+read changed before it committed - e.g. a customer rewriting its own account every
+block (SetLowBalancePolicy, one-token transfers), which conflicts with every batch
+holding its meters. So a conflicted batch of several meters is split at once into two
+halves by meter, each sent again; halving goes on until the conflicting meters are alone,
+and such a meter waits out a backoff of its own while every other meter's readings go on.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from .retrying import Backoff
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000   # the chaincode's limit per SubmitReadings
+MVCC_READ_CONFLICT = "MVCC_READ_CONFLICT"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,14 +80,18 @@ class Sender:
         self.backoff = Backoff(config.backoff_initial, config.backoff_max, jitter=True)
         self._retry_at = 0.0
         self._tasks: set[asyncio.Task[SubmitResult | None]] = set()
+        # A meter whose batch conflicted alone (MVCC) waits on its own: meter -> (not
+        # before, its backoff).
+        self._held: dict[str, tuple[float, Backoff]] = {}
 
     # -- choosing what to send ----------------------------------------------------------
 
     def _ready_runs(self, force: bool, max_meters: int) -> list[list[QueuedReading]]:
         now = self.clock()
         ready = [meter for meter, count, oldest in self.queue.waiting()
-                 if force or count >= self.config.max_batch
-                 or now - oldest >= self.config.max_age]
+                 if (force or count >= self.config.max_batch
+                     or now - oldest >= self.config.max_age)
+                 and self._held.get(meter, (0.0, None))[0] <= now]
         # Oldest first (waiting() sorts so), and no more than can go out now.
         runs = [self.queue.next_batch(meter, self.config.max_batch)
                 for meter in ready[:max_meters]]
@@ -127,6 +139,9 @@ class Sender:
             self._failed(batch_id, f"{type(exc).__name__}: {exc}", kind)
             return None
         if not result.committed:
+            if result.validation_code == MVCC_READ_CONFLICT:
+                await self._conflicted(batch_id, rows, result)
+                return result
             self._failed(batch_id, f"tx {result.txid} invalid: {result.validation_code}",
                          "invalidated")
             return result
@@ -144,11 +159,42 @@ class Sender:
         self.queue.mark_committed(batch_id, result.txid)
         metrics.BATCHES.labels("committed").inc()
         self.backoff.reset()
+        for meter in {r.meter_id for r in rows}:
+            self._held.pop(meter, None)
         if result.events and self.on_events is not None:
             outcome_of_hook = self.on_events(result.events)
             if asyncio.iscoroutine(outcome_of_hook):
                 await outcome_of_hook
         return result
+
+    async def _conflicted(self, batch_id: str, rows: list[QueuedReading],
+                          result: SubmitResult) -> None:
+        """MVCC_READ_CONFLICT: halve a batch of several meters and send both halves now;
+        hold a meter that conflicted alone (its own backoff), never the whole sender."""
+        self.queue.mark_failed(batch_id)
+        runs: dict[str, list[QueuedReading]] = {}
+        for r in rows:
+            runs.setdefault(r.meter_id, []).append(r)
+        meters = list(runs)
+        if len(meters) > 1:
+            metrics.BATCHES.labels("split").inc()
+            halves = [meters[:len(meters) // 2], meters[len(meters) // 2:]]
+            log.warning("batch %s (tx %s) conflicted (MVCC): %d meters sent again in two "
+                        "halves", batch_id, result.txid, len(meters))
+            parts = [[r for m in half for r in runs[m]] for half in halves]
+            # Claimed before the first await: no step() may pick these meters meanwhile.
+            claimed = [(self._claim(part), part) for part in parts]
+            await asyncio.gather(*(self._submit(b, part) for b, part in claimed))
+            return
+        (meter,) = meters
+        metrics.BATCHES.labels("invalidated").inc()
+        backoff = self._held.get(meter, (0.0, Backoff(self.config.backoff_initial,
+                                                      self.config.backoff_max,
+                                                      jitter=True)))[1]
+        pause = backoff.failed()
+        self._held[meter] = (self.clock() + pause, backoff)
+        log.warning("meter %s's batch conflicted (MVCC) on its own (tx %s): it waits %.1f s;"
+                    " other meters go on", meter, result.txid, pause)
 
     def _failed(self, batch_id: str, why: str, kind: str) -> None:
         self.queue.mark_failed(batch_id)

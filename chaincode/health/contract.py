@@ -7,6 +7,11 @@
   copies conflict (MVCC_READ_CONFLICT), which blind ``Put`` never does.
 
 Integration tests use Put/Get to check endorsement policies end to end.
+
+Bounds: a value is at most :data:`MAX_VALUE_BYTES` bytes (public state every peer keeps:
+no one fills it), and a customer writes only under its own prefix,
+``customer/<customerId>/`` (:func:`customer_prefix`), so a customer's app can check
+that it transacts without overwriting an operator's probe or another customer's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from ..common.callers import (
     AGGREGATOR,
     REGULATOR,
     UTILITY,
+    describe,
     require_customer_or_operator,
     require_member,
 )
@@ -25,6 +31,12 @@ from ..shim import ChaincodeError, Contract, Stub, canonical_json, evaluate, sub
 # Several contracts share one chaincode namespace: keep health's keys apart.
 KEY_PREFIX = "health:"
 MAX_KEY_LENGTH = 256
+MAX_VALUE_BYTES = 256
+
+
+def customer_prefix(customer_id: str) -> str:
+    """The keys a customer may write start with this."""
+    return f"customer/{customer_id}/"
 
 
 def ledger_key(key: str) -> str:
@@ -37,6 +49,16 @@ def ledger_key(key: str) -> str:
         # U+0000 starts Fabric composite keys, which range queries never return.
         raise ChaincodeError("key must not contain U+0000", status=400)
     return KEY_PREFIX + key
+
+
+def _writable(stub: Stub, customer: str | None, key: str, action: str) -> str:
+    """The ledger key for a write of ``key``; 403 for a customer outside its prefix."""
+    lkey = ledger_key(key)
+    if customer is not None and not key.startswith(customer_prefix(customer)):
+        raise ChaincodeError(
+            f"{action}: caller {describe(stub.creator)} (customer {customer!r}) may write "
+            f"only keys starting with {customer_prefix(customer)!r}", status=403)
+    return lkey
 
 
 class HealthContract(Contract):
@@ -57,11 +79,17 @@ class HealthContract(Contract):
     @submit
     def Put(self, stub: Stub, key: str, value: str) -> dict[str, str]:
         """Store ``value`` under ``key`` and emit ``HealthPut`` with {"key": key}."""
-        require_customer_or_operator(stub, UTILITY, REGULATOR, AGGREGATOR, action="Put")
+        customer = require_customer_or_operator(stub, UTILITY, REGULATOR, AGGREGATOR,
+                                                action="Put")
+        lkey = _writable(stub, customer, key, "Put")
         if not value:
             # The ledger treats an empty value as a delete.
             raise ChaincodeError("value must not be empty", status=400)
-        stub.put_state(ledger_key(key), value.encode("utf-8"))
+        raw = value.encode("utf-8")
+        if len(raw) > MAX_VALUE_BYTES:
+            raise ChaincodeError(f"value longer than {MAX_VALUE_BYTES} bytes: a probe is "
+                                 "short", status=400)
+        stub.put_state(lkey, raw)
         stub.set_event(events.HEALTH_PUT, canonical_json({"key": key}))
         return {"key": key}
 
@@ -77,8 +105,9 @@ class HealthContract(Contract):
     @submit
     def Increment(self, stub: Stub, key: str) -> dict[str, int]:
         """Add one to the counter under ``key`` (absent counts as 0); return the new value."""
-        require_customer_or_operator(stub, UTILITY, REGULATOR, AGGREGATOR, action="Increment")
-        lkey = ledger_key(key)
+        customer = require_customer_or_operator(stub, UTILITY, REGULATOR, AGGREGATOR,
+                                                action="Increment")
+        lkey = _writable(stub, customer, key, "Increment")
         current = stub.get_state(lkey)
         try:
             count = int(current) if current is not None else 0

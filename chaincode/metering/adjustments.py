@@ -14,7 +14,8 @@ Pricing: as the bill covering the hour would have priced the energy. Late energy
 grouped by (covering bill, meter, segment: the run of hours of one tariff version in
 that bill's period, from the meter's tariff history). A group is repriced on top of what
 the covering bill billed for that segment plus the late energy earlier bills already
-adjusted for it, with the segment's version and pro-rated tier bounds, its ToU band per
+adjusted for it, with the segment's version and tier bounds (pro-rated to its share of
+each calendar month, pricing.prorated_bounds_wh), its ToU band per
 hour and every line rounded as a bill rounds it; the line is the difference:
 
     adjustment = lines(billed + earlier late + this late) - lines(billed + earlier late)
@@ -121,7 +122,7 @@ class _Groups:
                 found.append({
                     "from": stamp, "to": format_utc(seg_start + seg_hours * pricing.HOUR),
                     "version": version, "base": base,
-                    "bounds": pricing.tier_bounds_wh(version, seg_hours, hours)})
+                    "bounds": pricing.prorated_bounds_wh(version, seg_start, seg_hours)})
             self._segments[cache_key] = found
         return self._segments[cache_key]
 

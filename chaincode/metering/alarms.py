@@ -1,9 +1,11 @@
-"""Fire, flood and gas alarms from meters (seed 003): recorded publicly, raised as events.
+"""Fire, flood and gas alarms from meters (seed 003): recorded privately, raised as events.
 
 An alarm arrives either inside a signed reading (member ``alarms``) or on its own through
 RaiseAlarm, signed by the meter over the canonical JSON of {"at", "kind", "meterId"}
-(same rules as readings). Public state: ``alarm~<meterId>~<at>~<kind>``; the same alarm
-recorded twice is a no-op.
+(same rules as readings). Private state (customerData: it names the home and the
+customer): ``alarm~<meterId>~<at>~<kind>``; the same alarm recorded twice is a no-op. The
+event names meter, kind and time only; nothing acts on an event alone (a forged one
+records nothing: the portals read alarms from this state).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gridledger.formats.ids import check_id
 from gridledger.formats.reading import ALARM_KINDS, decode_signature, verify_signature
 from gridledger.formats.utc import format_utc, parse_utc
 
+from ..common.clock import DEFAULT_TOLERANCE
 from ..common.keys import key, prefix_range
 from ..common.overlay import Overlay, load_json
 from ..shim import ChaincodeError
@@ -55,13 +58,21 @@ def parse_signed_alarm(obj: Any) -> tuple[dict[str, Any], bytes, bytes]:
 
 def raise_signed(ov: Overlay, meter: dict[str, Any], alarm: dict[str, Any], canonical: bytes,
                  signature: bytes) -> dict[str, Any] | None:
-    """Check the meter's signature and time, then record the alarm."""
+    """Check the meter's status, signature (with the key of its private record) and time,
+    then record the alarm. A suspended or decommissioned meter raises none (409), as its
+    readings are refused: its key may be compromised, or the device gone."""
+    if meter["status"] != "active":
+        raise ChaincodeError(f"meter {meter['meterId']} is {meter['status']}: its alarms "
+                             "are not recorded (resume it first)", status=409)
     if not verify_signature(meter["publicKeyPem"], meter["curve"], canonical, signature):
         raise ChaincodeError(
             f"alarm signature does not verify with meter {meter['meterId']}'s key", status=403
         )
-    if alarm["at"] > format_utc(ov.stub.tx_timestamp):
-        raise ChaincodeError("alarm time is in the future of the transaction", status=400)
+    latest = min(ov.stub.tx_timestamp, ov.stub.endorser_time() + DEFAULT_TOLERANCE)
+    if alarm["at"] > format_utc(latest):
+        raise ChaincodeError("alarm time is in the future of the transaction (or of the "
+                             "endorser's clock, beyond the consortium's tolerance)",
+                             status=400)
     return record(ov, meter, alarm["kind"], alarm["at"], "RaiseAlarm")
 
 

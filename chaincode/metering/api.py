@@ -5,8 +5,8 @@ stub, inside the caller's transaction):
 
 - ``get_meter(ov, meter_id)``: the meter record (404 if unknown); OpenMeterAccount
   derives a meter wallet's address from its registered key.
-- ``meters_of_customer(ov, customer_id)``: a customer's meter ids; Mint and Transfer name
-  the meters whose supply a top-up restores.
+- ``meters_of_customer(ov, customer_id)``: a customer's meter ids (events no longer name
+  them: chaincode/README.md, "Events").
 - ``get_meter_device(ov, meter_id)``: the meter's public record only (the device, an
   IDoT: id, public key, curve, status; 404 if unknown). For ``access``, whose callers
   include identities outside customerData (the Aggregator), which may not read the
@@ -19,13 +19,18 @@ Published for ``market`` (served by chaincode ``metering`` too; chaincode/README
 "Market"):
 
 - ``market_enrolment_key(meter_id)``, ``enrol_market_meter(ov, meter_id, pseudonym,
-  market_id, interval_seconds)``: from EnrolParticipant on, the reading path keeps the
-  meter's energy per delivery interval of its market under its pseudonym
-  (metering/market_records.py; 409 if enrolled).
+  market_id, interval_seconds)``, ``market_enrolment(ov, meter_id)``,
+  ``retire_market_meter(ov, meter_id, pseudonym)``: from EnrolParticipant on (until the
+  participant retires), the reading path keeps the meter's energy per delivery interval
+  of its market under its pseudonym (metering/market_records.py; 409 if enrolled).
+- ``meter_tariff_at(ov, meter_id, at)``: the tariff the meter is billed with at ``at``
+  (a participant's meter must be billed with its market's tariff).
 - ``market_record_key(pseudonym, interval_id)``: the private key of that record, whose
   hash (``GetPrivateDataHash``) the settlement checks on every endorser.
 - ``market_record_bytes(ov, pseudonym, interval_id)``: the record exactly as stored, salt
   included (None if the meter reported nothing then), on a Utility or Regulator peer.
+- ``meter_owners(ov, meter_ids)``: each meter's customer from its private record (None
+  when unknown), in one round trip: ``wattcoin``'s SupplyStatus, the bridge's check.
 - ``meter_owner(ov, meter_id)``: the meter's customer from its private record alone, so
   that the enrolment's transaction reads no public key naming the meter (its read set is
   in the block, keys in plain text).
@@ -44,13 +49,17 @@ from typing import Any
 
 from ..common.overlay import Overlay
 from .market_records import enrol as enrol_market_meter
+from .market_records import enrolment as market_enrolment
 from .market_records import enrolment_key as market_enrolment_key
 from .market_records import record_key as market_record_key
+from .market_records import retire as retire_market_meter
 from .market_records import stored_bytes as market_record_bytes
 from .meters import by_customer as meters_of_customer
 from .meters import get as get_meter
 from .meters import get_device as get_meter_device
+from .meters import info_key, tariff_at
 from .meters import owner as meter_owner
+from .meters import owners as meter_owners
 from .pricing import band_of, tax_basis_points, tiered_milli
 from .tariff import Tariffs
 
@@ -60,7 +69,18 @@ def trusted_tariff_version(ov: Overlay, tariff_id: str, at: dt.datetime) -> dict
     return Tariffs(ov).version_at(tariff_id, at)
 
 
+def meter_tariff_at(ov: Overlay, meter_id: str, at: dt.datetime) -> str:
+    """The tariff id the meter's private record bills the hour at ``at`` with (404 if the
+    meter or its private record is unknown here). The private record only: a read of the
+    public ``meter~<id>`` would name the meter in the block (EnrolParticipant's read set
+    sits beside the pseudonym)."""
+    meter_owner(ov, meter_id)  # 404 unless the private record is here
+    return tariff_at(ov.get_json(info_key(meter_id)), at)
+
+
 __all__ = ["band_of", "enrol_market_meter", "get_meter", "get_meter_device",
-           "market_enrolment_key", "market_record_bytes", "market_record_key",
-           "meter_owner", "meters_of_customer", "tax_basis_points", "tiered_milli",
+           "market_enrolment", "market_enrolment_key", "market_record_bytes",
+           "market_record_key", "meter_owner", "meter_owners", "meter_tariff_at",
+           "meters_of_customer",
+           "retire_market_meter", "tax_basis_points", "tiered_milli",
            "trusted_tariff_version"]

@@ -4,9 +4,11 @@ Rules (also in chaincode/README.md, "Bills: the arithmetic"):
 - The period is [periodStart, periodEnd), whole UTC hours, at most 366 days.
 - Each hour is priced by the tariff the meter's history assigns to it (metering/meters.py)
   and that tariff's version in force at the hour's start. The period is split into
-  segments where either changes; tier thresholds (per billing period) are pro-rated by
-  hours: bound x segment hours / period hours, rounded half up to a whole Wh. With one
-  segment they apply unchanged.
+  segments where either changes; tier thresholds are per local calendar month (EVN's),
+  so each segment's are the monthly ones times its share of each month it covers
+  (pricing.month_share: hours in the month / hours of the month, summed), rounded half
+  up to a whole Wh. So the tiers do not depend on how a span is cut into bills: a
+  three-month bill has three months' thresholds, a day's bill a day's share.
 - Per segment: tier lines (Wh x price / 1000), time-of-use lines per band (Wh x adjust /
   1000), taxes on (tiers + ToU) per tax (base x basis points / 10000), export credit
   (export Wh x feed-in price / 1000). Each line is rounded half away from zero once; the
@@ -17,6 +19,8 @@ Rules (also in chaincode/README.md, "Bills: the arithmetic"):
   adjustments of a bill must share one currency.
 - A prepaid customer's charges for the period's hours are trued up to the bill total by
   IssueBill, both ways (wattcoin/api.py ``true_up``).
+- IssueBill's transaction must be timely and at or after the period's end (common/clock
+  .py ``not_before``): a bill is never issued ahead of its period by a submitter's clock.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from gridledger.formats.ids import check_id
 from gridledger.formats.reading import QUALITIES
 from gridledger.formats.utc import format_utc, parse_hour
 
+from ..common.clock import not_before
 from ..common.overlay import Overlay, load_json
 from ..shim import ChaincodeError
 from ..wattcoin import api as wattcoin
@@ -79,7 +84,7 @@ def _hourly_usage(ov: Overlay, meter_id: str, start: dt.datetime,
 
 
 def _price_segment(version: dict[str, Any], seg_start: dt.datetime, seg_hours: int,
-                   period_hours: int, usage: dict[dt.datetime, Any]) -> dict[str, Any]:
+                   usage: dict[dt.datetime, Any]) -> dict[str, Any]:
     import_wh = export_wh = 0
     by_band: dict[str, int] = {}
     for i in range(seg_hours):
@@ -91,7 +96,7 @@ def _price_segment(version: dict[str, Any], seg_start: dt.datetime, seg_hours: i
         export_wh += hour["exportWh"]
         band, _ = pricing.band_of(version, when.hour)
         by_band[band] = by_band.get(band, 0) + hour["importWh"]
-    bounds = pricing.tier_bounds_wh(version, seg_hours, period_hours)
+    bounds = pricing.prorated_bounds_wh(version, seg_start, seg_hours)
     return {
         "tariffId": version["tariffId"],
         "tariffVersion": version["version"],
@@ -112,7 +117,7 @@ def bill_meter(ov: Overlay, tariffs: Tariffs, meter: dict[str, Any], start: dt.d
     def version_for(when: dt.datetime) -> dict[str, Any]:
         return tariffs.version_at(meters.tariff_at(meter, when), when)
 
-    segments = [_price_segment(v, s, n, hours, usage)
+    segments = [_price_segment(v, s, n, usage)
                 for v, s, n in pricing.segments(version_for, start, hours)]
     quality = dict.fromkeys(QUALITIES, 0)
     for hour in usage.values():
@@ -199,11 +204,10 @@ def issue(ov: Overlay, customer_id: str, start_text: str, end_text: str) -> dict
     period is added to each meter's billed hours (later readings for them are late), and
     a prepaid customer's account is trued up to the bill total.
     """
+    _, end, _ = parse_period(start_text, end_text)
+    not_before(ov.stub, end, "IssueBill", "the period's end")
     bills = periods.issued(ov, check_id(customer_id, "customerId"))
     bill = compute(ov, customer_id, start_text, end_text, bills)
-    if bill["periodEnd"] > format_utc(ov.stub.tx_timestamp):
-        raise ChaincodeError(f"period ends {bill['periodEnd']}, which has not passed yet",
-                             status=409)
     for other in bills:
         if other["periodStart"] < bill["periodEnd"] and bill["periodStart"] < other["periodEnd"]:
             raise ChaincodeError(

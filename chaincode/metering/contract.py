@@ -25,8 +25,7 @@ from ..common.keys import prefix_range
 from ..common.overlay import KEY_SECRET, Overlay, load_json
 from ..common.privacy import ledger
 from ..shim import ChaincodeError, Contract, Stub, canonical_json, evaluate, parse_json_arg, submit
-from . import alarms, billing, meters, readings, tariff
-from .chain import RecordedLink, first_broken_link
+from . import alarms, billing, meters, readings, tariff, verify
 
 # Transient member carrying InitKeySecret's secret, and its least length.
 KEY_SECRET_TRANSIENT = "keySecret"
@@ -180,9 +179,8 @@ class MeteringContract(Contract):
         _require_own_meter(stub, ov, customer, meter_id, "GetReadings")
         _, end = prefix_range("reading", meter_id)
         out: list[Any] = []
-        for kv in ov.scan(readings.reading_key(meter_id, first), end):
-            if len(out) >= count:
-                break
+        # Lazy, and no further than ``count`` records: the range is closed after them.
+        for kv in ov.scan(readings.reading_key(meter_id, first), end, limit=count):
             record = load_json(kv.value)
             for detail in ("canonical", "signature", "salt"):
                 record.pop(detail, None)
@@ -202,29 +200,14 @@ class MeteringContract(Contract):
 
     @evaluate
     def VerifyMeterChain(self, stub: Stub, meter_id: str) -> dict[str, Any]:
-        """Recompute the meter's chain from the private canonical bytes (members' peers).
+        """Check every reading of the meter against its chain and its meter's signature
+        (members' peers; metering/verify.py).
 
         Returns {"ok": true, "seq": head} or {"ok": false, "seq", "reason", "expected",
-        "found"} naming the first broken link.
+        "found"} naming the first broken reading.
         """
         require_operator(stub, UTILITY, REGULATOR, action="VerifyMeterChain")
-        ov = ledger(stub)
-        head = meters.get_head(ov, meter_id)
-        start, end = prefix_range("reading", meter_id)
-        records = [load_json(kv.value) for kv in ov.scan(start, end)]
-        links = [RecordedLink(r["seq"], r["prevHash"], r["hash"],
-                              r["canonical"].encode("utf-8") if "canonical" in r else None)
-                 for r in records]
-        broken = first_broken_link(links)
-        if broken is None and records and records[-1]["hash"] != head["hash"]:
-            broken = {"seq": head["seq"], "reason": "head hash differs",
-                      "expected": records[-1]["hash"], "found": head["hash"]}
-        if broken is None and len(records) != head["seq"]:
-            broken = {"seq": len(records) + 1, "reason": "missing reading",
-                      "expected": head["seq"], "found": len(records)}
-        if broken is not None:
-            return {"ok": False, **broken}
-        return {"ok": True, "seq": head["seq"]}
+        return verify.verify_chain(ledger(stub), check_id(meter_id, "meterId"))
 
     # -- alarms --------------------------------------------------------------------------
 

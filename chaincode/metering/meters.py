@@ -12,6 +12,17 @@ A meter is two records (see common/privacy.py for why):
 
 ``get`` returns both records merged (on a member's peer); ``get_device`` the public one.
 
+Keys: a meter's signing key is in both records. The public one is the device's, for
+every member (and contract ``access``) to check device signatures against; it carries the
+key-level policy ``AND('UtilityMSP.peer', 'RegulatorMSP.peer')`` from RegisterMeter on,
+so no two members without the Utility can install a key of their own (the chaincode policy
+alone, 2 of 3, would let the Regulator and the Aggregator do it). The reading path
+verifies with the copy in the private record (``publicKeyPem``, ``curve``, and ``keys``:
+every key with the seq it took effect from), which only the collection's two members
+write; ``meterkey~<fingerprint>`` (public, written once) holds which meter a key was
+registered for, so one device key never signs for two meters. ReplaceMeterKey changes
+all of them in one transaction.
+
 Tariff history: ``tariffs`` = [{"tariffId", "from"}, ...] in ``from`` order; each hour is
 priced (bills, exhaustion, late adjustments) by the entry in force at its start, so a
 change never reprices a past hour. RegisterMeter's tariff applies ``from`` the epoch (a
@@ -33,12 +44,14 @@ from gridledger.formats.numbers import check_int, check_object
 from gridledger.formats.reading import load_public_key
 from gridledger.formats.utc import format_utc
 
+from ..common import device_ids
+from ..common.callers import REGULATOR, UTILITY
 from ..common.keys import key
 from ..common.overlay import Overlay
-from ..shim import ChaincodeError
-from . import periods
+from ..shim import ChaincodeError, all_of_policy
+from . import market_records, periods
 from .chain import GENESIS_HASH
-from .tariff import Tariffs
+from .tariff import Tariffs, first_unmetered
 
 ACTIVE, SUSPENDED, DECOMMISSIONED = "active", "suspended", "decommissioned"
 EPOCH = "1970-01-01T00:00:00Z"
@@ -60,8 +73,18 @@ def info_key(meter_id: str) -> str:
     return key("meterinfo", meter_id)
 
 
-# Members of the private record; everything else of a meter is public.
-INFO_FIELDS = ("customerId", "location", "tariffId", "tariffs", "billedPeriods")
+def device_key_key(fingerprint: str) -> str:
+    """Ledger key naming the meter a public key was registered for (public)."""
+    return key("meterkey", fingerprint)
+
+
+# Members of the private record; everything else of a meter is public. The key members
+# are the device's too: the private copy, which the reading path verifies with, wins.
+INFO_FIELDS = ("customerId", "location", "tariffId", "tariffs", "billedPeriods",
+               "publicKeyPem", "curve", "keys")
+# Every write of meter~<id> after RegisterMeter, and of meterkey~: both customerData
+# members' peers (the Utility runs the meters; the Regulator witnesses).
+DEVICE_POLICY = all_of_policy([UTILITY, REGULATOR])
 
 
 def head_key(meter_id: str) -> str:
@@ -114,6 +137,8 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
     meter_id = fields["meterId"]
     if ov.get(meter_key(meter_id)) is not None:
         raise ChaincodeError(f"meter {meter_id} is already registered", status=409)
+    device_ids.claim(ov, meter_id, device_ids.METERING)  # 409: an access device has the id
+    _claim_key(ov, meter_id, fields["publicKeyPem"])
     now = format_utc(ov.stub.tx_timestamp)
     device = {
         "meterId": meter_id,
@@ -124,7 +149,7 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
         "status": ACTIVE,
         "statusReason": "",
         "keyHistory": [
-            {"fromSeq": 1, "curve": fields["curve"],
+            {"fromSeq": 1, "curve": fields["curve"], "publicKeyPem": fields["publicKeyPem"],
              "fingerprint": key_fingerprint(fields["publicKeyPem"]), "since": now}
         ],
         "registeredAt": now,
@@ -134,7 +159,10 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
             "location": fields["location"], "tariffId": fields["tariffId"],
             "tariffs": [{"tariffId": fields["tariffId"], "from": EPOCH}],
             # A new meter of a customer already billed: its readings for those hours are late.
-            "billedPeriods": periods.billed_periods(periods.issued(ov, fields["customerId"]))}
+            "billedPeriods": periods.billed_periods(periods.issued(ov, fields["customerId"])),
+            "publicKeyPem": fields["publicKeyPem"], "curve": fields["curve"],
+            "keys": [{"fromSeq": 1, "publicKeyPem": fields["publicKeyPem"],
+                      "curve": fields["curve"]}]}
     head = {
         "seq": 0,
         "hash": GENESIS_HASH,
@@ -143,6 +171,9 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
         "exportWh": fields["initialExportWh"],
     }
     ov.put_json(meter_key(meter_id), device)
+    # The first write of meter~ is validated against the chaincode policy; every later one
+    # (status, key) needs both members' peers.
+    ov.stub.set_state_validation_parameter(meter_key(meter_id), DEVICE_POLICY)
     ov.put_json(info_key(meter_id), info)
     ov.put_json(head_key(meter_id), head)
     owned = by_customer(ov, fields["customerId"])
@@ -151,10 +182,26 @@ def register(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def merged(device: dict[str, Any] | None, info: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A meter's public and private records as one (None when either is missing)."""
+    """A meter's public and private records as one (None when either is missing); the
+    key is the private record's."""
     if device is None or info is None:
         return None
     return {**device, **{f: info[f] for f in INFO_FIELDS}}
+
+
+def _claim_key(ov: Overlay, meter_id: str, pem: str) -> None:
+    """Record that ``pem`` signs for ``meter_id``; 409 when another meter registered it
+    (now or before: a retired key is never reused for another meter)."""
+    kkey = device_key_key(key_fingerprint(pem))
+    claimed = ov.get_json(kkey)
+    if claimed is not None and claimed["meterId"] != meter_id:
+        raise ChaincodeError(f"this public key is registered for another meter "
+                             f"({claimed['meterId']}): one device key signs for one meter; "
+                             "give the meter a key of its own", status=409)
+    if claimed is None:
+        ov.put_json(kkey, {"meterId": meter_id, "txId": ov.stub.tx_id,
+                           "at": format_utc(ov.stub.tx_timestamp)})
+        ov.stub.set_state_validation_parameter(kkey, DEVICE_POLICY)
 
 
 def get(ov: Overlay, meter_id: str) -> dict[str, Any]:
@@ -185,6 +232,15 @@ def owner(ov: Overlay, meter_id: str) -> str:
     return info["customerId"]
 
 
+def owners(ov: Overlay, meter_ids: list[str]) -> dict[str, str | None]:
+    """The customer of each meter from its private record (None: unknown here), the
+    records read in one round trip."""
+    keys = [info_key(check_id(m, "meterId")) for m in meter_ids]
+    ov.prefetch(keys)
+    return {m: (info or {}).get("customerId")
+            for m, info in zip(meter_ids, (ov.get_json(k) for k in keys), strict=True)}
+
+
 def get_head(ov: Overlay, meter_id: str) -> dict[str, Any]:
     """The meter's chain head, or 404."""
     head = ov.get_json(head_key(check_id(meter_id, "meterId")))
@@ -207,19 +263,42 @@ def _save(ov: Overlay, device: dict[str, Any]) -> dict[str, Any]:
 
 
 def replace_key(ov: Overlay, meter_id: str, pem: str, curve: str) -> dict[str, Any]:
-    """Install a new public key: readings after the current head must carry it."""
+    """Install a new public key, in the public and the private record alike: readings
+    after the current head must carry it (both members' peers endorse: the private
+    record, and meter~'s key-level policy). The answer is the public record."""
     record = _changeable(ov, meter_id)
     load_public_key(_text(pem, "publicKeyPem", 4096), _text(curve, "curve", 16))
-    if pem == record["publicKeyPem"]:
+    info = ov.get_json(info_key(meter_id))
+    if info is None:
+        raise ChaincodeError(f"meter {meter_id} has no private record on this peer", 404)
+    if pem == info["publicKeyPem"]:
         raise ChaincodeError(f"meter {meter_id} already has this key", status=409)
+    _claim_key(ov, meter_id, pem)
     head = get_head(ov, meter_id)
     record["publicKeyPem"] = pem
     record["curve"] = curve
     record["keyHistory"].append(
-        {"fromSeq": head["seq"] + 1, "curve": curve, "fingerprint": key_fingerprint(pem),
-         "since": format_utc(ov.stub.tx_timestamp)}
+        {"fromSeq": head["seq"] + 1, "curve": curve, "publicKeyPem": pem,
+         "fingerprint": key_fingerprint(pem), "since": format_utc(ov.stub.tx_timestamp)}
     )
+    info["publicKeyPem"], info["curve"] = pem, curve
+    entry = {"fromSeq": head["seq"] + 1, "publicKeyPem": pem, "curve": curve}
+    if info["keys"][-1]["fromSeq"] == entry["fromSeq"]:
+        info["keys"][-1] = entry  # replaced again before any reading used it
+    else:
+        info["keys"].append(entry)
+    ov.put_json(info_key(meter_id), info)
     return _save(ov, record)
+
+
+def key_at(info: dict[str, Any], seq: int) -> dict[str, Any]:
+    """The key (``publicKeyPem``, ``curve``) the meter's private record says signed
+    reading ``seq``: the last entry of ``keys`` from at most ``seq`` on."""
+    current = info["keys"][0]
+    for entry in info["keys"]:
+        if entry["fromSeq"] <= seq:
+            current = entry
+    return current
 
 
 def set_status(ov: Overlay, meter_id: str, status: str, reason: str) -> dict[str, Any]:
@@ -255,7 +334,15 @@ def set_tariff(ov: Overlay, meter_id: str, tariff_id: str) -> dict[str, Any]:
     if info is None:
         raise ChaincodeError(f"meter {meter_id} has no private record on this peer", 404)
     check_id(tariff_id, "tariffId")
-    start = _next_hour(ov.stub.tx_timestamp)
+    if market_records.enrolment(ov, meter_id) is not None:
+        # Settlement refunds a trade's energy at the market's tariff: the meter must be
+        # billed by that very tariff while it trades (market/parties.py).
+        raise ChaincodeError(f"meter {meter_id} trades in the market under its tariff: "
+                             "retire its participant before changing the tariff", status=409)
+    # The first whole hour no recorded reading can have reached (tariff.py): a reading
+    # ending after the transaction time, within the consortium's tolerance, could
+    # otherwise hold energy of an hour this reprices.
+    start = _next_hour(first_unmetered(ov.stub, "SetMeterTariff"))
     stamp = format_utc(start)
     history = info["tariffs"]
     if stamp < history[-1]["from"]:

@@ -10,8 +10,10 @@ A ``version`` is a tariff version record as GetTariff returns it (metering/tarif
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 from ..common.amounts import div_round
@@ -25,6 +27,54 @@ def tier_bounds_wh(version: dict[str, Any], num: int = 1, den: int = 1) -> list[
         None if t["upToKwh"] is None else div_round(t["upToKwh"] * 1000 * num, den)
         for t in version["tiers"]
     ]
+
+
+def _month_days(year: int, month: int) -> int:
+    # calendar.monthrange stops at the year 9999; a UTC hour of 9999 can be local 10000.
+    return (29 if calendar.isleap(year) else 28) if month == 2 else _DAYS[month - 1]
+
+
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def month_share(version: dict[str, Any], start: dt.datetime, hours: int) -> Fraction:
+    """The ``hours`` hours from ``start`` as months: for each local calendar month (the
+    version's ``utcOffsetMinutes``) they touch, their hours in it over its hours, summed.
+    A whole month is 1, March 1-15 is 15/31, 15 February to 15 March 14/28 + 14/31."""
+    # The local start, counted by hand: start + offset may lie beyond datetime's range.
+    year, month, day = start.year, start.month, start.day
+    hour = start.hour + version["utcOffsetMinutes"] // 60
+    while hour >= 24:
+        hour -= 24
+        day += 1
+        if day > _month_days(year, month):
+            year, month, day = year + month // 12, month % 12 + 1, 1
+    while hour < 0:
+        hour += 24
+        day -= 1
+        if day < 1:
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+            day = _month_days(year, month)
+    share, left = Fraction(0), hours
+    while left > 0:
+        days = _month_days(year, month)
+        until_next = (days - day) * 24 + (24 - hour)   # hours to the month's end
+        taken = min(left, until_next)
+        share += Fraction(taken, days * 24)
+        left -= taken
+        year, month, day, hour = (year + month // 12, month % 12 + 1, 1, 0)
+    return share
+
+
+def prorated_bounds_wh(version: dict[str, Any], start: dt.datetime,
+                       hours: int) -> list[int | None]:
+    """Tier bounds in Wh for ``hours`` hours from ``start``: each monthly bound (tiers are
+    per month, as EVN's) times :func:`month_share`, rounded half up. So however a span is
+    cut into bills (or a bill into segments), its bounds add up to the months' bounds, to
+    within a Wh per cut: a three-month bill has three months' tiers, a day's bill a
+    day's share of its month's."""
+    share = month_share(version, start, hours)
+    return tier_bounds_wh(version, share.numerator, share.denominator)
 
 
 def split_by_tiers(start_wh: int, energy_wh: int, bounds: list[int | None]) -> list[int]:

@@ -7,13 +7,17 @@ Per reading, in this order (the first failing check refuses it, with ``code``/``
   duplicate          seq <= head and identical bytes to the recorded reading: a no-op
   replay             seq <= head with different bytes
   skip               seq > head + 1
-  bad-signature      signature does not verify with the meter's current key
-  future             intervalEnd after the transaction timestamp
+  bad-signature      signature does not verify with the meter's current key (the copy in
+                     its private record: metering/meters.py)
+  future             intervalEnd after the transaction timestamp, or after this
+                     endorser's clock plus the consortium's tolerance (common/clock.py)
   out-of-order       intervalEnd not strictly after the previous reading's
   register-backwards importWh or exportWh below the previous reading's
   no-tariff          prepaid meter, but no trusted tariff version in force at the
                      reading's hour (the tariff its meter's history assigns to that hour)
-Refusals write nothing; the rest of the batch still counts.
+Refusals write nothing; the rest of the batch still counts. A reason names no private
+value (the response is in the block): no previous interval end, head seq, register value
+or tariff id, only what is wrong.
 
 What an accepted reading writes, all of it in the private collection (common/privacy.py):
   meterhead~<m>          seq, hash, intervalEnd, importWh, exportWh (chain head)
@@ -51,6 +55,7 @@ from gridledger.formats.reading import (
 )
 from gridledger.formats.utc import format_utc, parse_utc
 
+from ..common.clock import DEFAULT_TOLERANCE
 from ..common.keys import key, seq_part
 from ..common.overlay import Overlay
 from ..shim import ChaincodeError
@@ -99,6 +104,15 @@ def _parse_items(batch: Any) -> list[Any]:
     return batch
 
 
+def without_values(message: str) -> str:
+    """A format error's message without the value it quotes (``..., got 1234``, ``...:
+    '2025-...'``): what was wrong, for a reason that goes into the block."""
+    for marker in (", got ", ": '", ': "'):
+        if marker in message:
+            message = message.split(marker, 1)[0]
+    return message
+
+
 def _envelope(item: Any) -> tuple[dict[str, Any], bytes, bytes]:
     if not isinstance(item, dict) or set(item) != {"reading", "signature"}:
         raise Refused("invalid", 'item must be {"reading": {...}, "signature": "..."}')
@@ -106,7 +120,7 @@ def _envelope(item: Any) -> tuple[dict[str, Any], bytes, bytes]:
         canonical = encode_reading(item["reading"])
         return item["reading"], canonical, decode_signature(item["signature"])
     except FormatError as exc:
-        raise Refused("invalid", str(exc)) from None
+        raise Refused("invalid", without_values(str(exc))) from None
 
 
 def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
@@ -129,7 +143,7 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
     heads = {m: ov.get_json(head_key(m)) for m in meter_ids}
     # Meters enrolled in the market (issue 12): their interval records, in round trip 2.
     enrolled = {m: e for m in meter_ids
-                if (e := ov.get_json(market_records.enrolment_key(m))) is not None}
+                if (e := market_records.enrolment(ov, m)) is not None}
     ov.prefetch(
         reading_key(r["meterId"], r["seq"])
         for r, _, _ in well_formed
@@ -143,14 +157,19 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
         + [wattcoin.customer_key(meters[m]["customerId"]) for m in known]
         + [usage_key(r["meterId"], hour_of(r["intervalEnd"]).strftime("%Y%m%d"))
            for r, _, _ in well_formed if meters.get(r["meterId"])]
-        + [market_records.record_key_for(enrolled[r["meterId"]], r["intervalEnd"])
-           for r, _, _ in well_formed if r["meterId"] in enrolled]
+        + [k for r, _, _ in well_formed if r["meterId"] in enrolled
+           for k in market_records.record_keys_for(
+               enrolled[r["meterId"]], (heads.get(r["meterId"]) or {}).get("intervalEnd"),
+               r["intervalEnd"])]
     )
     # Round trip 3: the paying accounts.
     payers = {m: wattcoin.address_of_customer(ov, meters[m]["customerId"]) for m in known}
     ov.prefetch(wattcoin.account_key(a) for a in payers.values() if a)
 
-    tx_time = format_utc(ov.stub.tx_timestamp)
+    # A reading may end neither after its transaction's time nor after this endorser's
+    # clock plus the tolerance: so no recorded reading reaches past first_unmetered()
+    # (tariff.py), however far ahead a submitter dates its proposal.
+    tx_time = format_utc(min(ov.stub.tx_timestamp, ov.stub.endorser_time() + DEFAULT_TOLERANCE))
     tariffs = tariff.Tariffs(ov)  # each tariff key's policy read once per batch
     results: list[dict[str, Any]] = []
     counts = {"accepted": 0, "duplicate": 0, "refused": 0}
@@ -165,6 +184,9 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
             continue
         reading, canonical, signature = entry
         base = {"index": index, "meterId": reading["meterId"], "seq": reading["seq"]}
+        # Where the meter's previous reading ended: a market record spreads the energy
+        # of a reading over the delivery intervals it spans (metering/market_records.py).
+        previous_end = (heads.get(reading["meterId"]) or {}).get("intervalEnd")
         try:
             outcome = _accept(ov, meters[reading["meterId"]], heads, reading, canonical,
                               signature, tx_time, bool(payers.get(reading["meterId"])),
@@ -186,8 +208,9 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
         meter = meters[reading["meterId"]]
         if meter["meterId"] in enrolled:
             # Every accepted reading, zero energy too (constant write pattern).
-            market_records.add(ov, enrolled[meter["meterId"]], reading["intervalEnd"],
-                               outcome["importDeltaWh"], outcome["exportDeltaWh"])
+            market_records.add(ov, enrolled[meter["meterId"]], previous_end,
+                               reading["intervalEnd"], outcome["importDeltaWh"],
+                               outcome["exportDeltaWh"])
         for kind in reading.get("alarms", []):
             recorded = alarms.record(ov, meter, kind, reading["intervalEnd"], "reading")
             if recorded is not None:
@@ -204,10 +227,10 @@ def submit_readings(ov: Overlay, batch: Any) -> dict[str, Any]:
                                        0 if late else outcome["exportDeltaWh"])
             if not late:
                 _add_charge(ov, meter["meterId"], hour, due)
-            wattcoin.add_due(dues, payer, meter["customerId"], meter["meterId"], due)
+            wattcoin.add_due(dues, payer, meter["customerId"], meter["meterId"], due, index)
     signals = wattcoin.settle(ov, dues)
     event = {**counts, "alarms": [public_alarm(a) for a in raised],
-             **{name: [public_signal(e) for e in entries] for name, entries in signals.items()}}
+             **{name: public_signal(entries) for name, entries in signals.items()}}
     if tampered:
         event["tamper"] = tampered
     ov.stub.set_event(events.READINGS_PROCESSED, canonical_json(event))
@@ -220,13 +243,13 @@ def public_alarm(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: entry[k] for k in ("meterId", "kind", "at", "source", "txId")}
 
 
-def public_signal(entry: dict[str, Any]) -> dict[str, Any]:
-    """What every member may see of an exhausted / low-balance signal: the meters to act on
-    and, for low balance, the owner's chosen action; no account, customer or amount."""
-    out: dict[str, Any] = {"meters": entry["meters"]}
-    if "policy" in entry:
-        out["policy"] = entry["policy"]
-    return out
+def public_signal(entries: list[dict[str, Any]]) -> list[int]:
+    """What every member may see of the exhausted / low-balance signals: the batch
+    indices of the readings whose paying account this batch exhausted (or took below its
+    owner's threshold), sorted; no meter beyond the batch's own (the bridge that sent the
+    batch knows which reading it sent where and asks its peer which meters to switch:
+    SupplyStatus), no account, customer, policy or amount."""
+    return sorted(i for entry in entries for i in entry["indices"])
 
 
 def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
@@ -248,19 +271,20 @@ def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
         recorded = ov.get_json(reading_key(meter_id, seq))
         if recorded and link_hash(recorded["prevHash"], canonical) == recorded["hash"]:
             return None
-        raise Refused("replay", f"sequence {seq} is already recorded (meter is at "
-                      f"{head['seq']}) with different content")
+        raise Refused("replay", f"sequence {seq} is already recorded with different "
+                      "content")
     if seq != head["seq"] + 1:
-        raise Refused("skip", f"sequence {seq} skips ahead: expected {head['seq'] + 1}")
+        raise Refused("skip", f"sequence {seq} skips ahead of the meter's next sequence "
+                      "number (GetMeter tells it)")
     if not verify_signature(meter["publicKeyPem"], meter["curve"], canonical, signature):
         raise Refused("bad-signature",
                       f"signature does not verify with meter {meter_id}'s registered key")
     end = reading["intervalEnd"]
     if end > tx_time:
-        raise Refused("future", f"intervalEnd {end} is after the transaction time {tx_time}")
+        raise Refused("future", "intervalEnd is after the transaction time (or after the "
+                      "endorser's clock plus the consortium's tolerance)")
     if head["intervalEnd"] is not None and end <= head["intervalEnd"]:
-        raise Refused("out-of-order",
-                      f"intervalEnd {end} is not after the previous {head['intervalEnd']}")
+        raise Refused("out-of-order", "intervalEnd is not after the previous reading's")
     quality = reading.get("quality", QUALITIES[0])
     backwards = [register for register in ("importWh", "exportWh")
                  if reading[register] < head[register]]
@@ -275,7 +299,7 @@ def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
             hour = hour_of(end)
             version = tariffs.version_at(tariff_at(meter, hour), hour)
         except (ChaincodeError, FormatError) as exc:
-            raise Refused("no-tariff", str(exc)) from None
+            raise Refused("no-tariff", _no_tariff_reason(exc)) from None
     new_hash = link_hash(head["hash"], canonical)
     # A suspect reading whose register ran backwards is recorded (tamper evidence on the
     # chain) and bills nothing. The head keeps two registers each: the last one the meter
@@ -300,6 +324,17 @@ def _accept(ov: Overlay, meter: dict[str, Any] | None, heads: dict[str, Any],
     late = _add_usage(ov, meter, seq, end, quality, deltas)
     return {"hash": new_hash, "version": version, "tamper": backwards, "late": late,
             **deltas}
+
+
+def _no_tariff_reason(exc: Exception) -> str:
+    """Why a prepaid reading has no tariff, without naming the tariff (which tariff a meter
+    is on is in its private record) or the hour."""
+    if isinstance(exc, ChaincodeError) and exc.status == 409:
+        return ("the meter's tariff is not trusted for pricing: its ledger records lack the "
+                "Regulator's key-level endorsement policy or are not what SetTariff writes "
+                "(GetTariff tells which)")
+    return ("the meter's tariff has no version in force at the reading's hour (GetMeter and "
+            "GetTariff tell which)")
 
 
 def _b64(raw: bytes) -> str:

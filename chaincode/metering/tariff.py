@@ -5,13 +5,21 @@ Public state:
                        (and "replaced": {"at", "txId"} once SetTariff replaced a forgery)
     tariffreg          {"tariffIds": [...]}: the tariffs the Regulator has created
 
-Both keys get the key-level endorsement policy "a RegulatorMSP peer"
-(:func:`regulator_policy`) in the transaction that creates them, so every later write
-needs the Regulator's endorsement. Any other member pair can still write a key that has no
-policy (Fabric validates it against the chaincode policy), so the chaincode trusts a
-tariff only when both its key and ``tariffreg`` carry exactly that policy and
-``tariffreg`` lists it (:class:`Tariffs`); it refuses to price with anything else (409).
-SetTariff replaces a key written without the policy instead of appending to it.
+Both keys get the key-level endorsement policy "a RegulatorMSP peer and a peer of the
+Utility or the Aggregator" (:func:`regulator_policy`) in the transaction that creates them,
+so every later write needs the Regulator and one other member. Not the Regulator alone:
+when a transaction writes only keys that carry key-level policies, Fabric checks those
+policies and not the chaincode's, so "a RegulatorMSP peer" would let a Regulator running
+modified chaincode reprice the past or delete versions on its own. Any other member pair
+can still write a key that has no policy (Fabric validates it against the chaincode
+policy), so the chaincode trusts a tariff only when both its key and ``tariffreg`` carry
+exactly that policy, ``tariffreg`` lists it, and both records have the shape SetTariff
+writes (:class:`Tariffs`); it refuses to price with anything else (409). SetTariff replaces
+such a key instead of appending to it.
+
+Time: SetTariff's transaction must be timely (common/clock.py), and a version after the
+first may start no earlier than :func:`first_unmetered`, so no hour a recorded reading
+may already have reached is ever repriced.
 
 The pricing arithmetic is in :mod:`.pricing`.
 """
@@ -22,14 +30,16 @@ import datetime as dt
 import functools
 from typing import Any
 
+from gridledger.formats.errors import FormatError
 from gridledger.formats.ids import check_id, is_id
 from gridledger.formats.numbers import check_int, check_object
 from gridledger.formats.utc import format_utc, parse_hour
 
-from ..common.callers import REGULATOR
+from ..common.callers import AGGREGATOR, REGULATOR, UTILITY
+from ..common.clock import DEFAULT_TOLERANCE, require_timely
 from ..common.keys import key
 from ..common.overlay import Overlay, load_json
-from ..shim import ChaincodeError, all_of_policy
+from ..shim import ChaincodeError, Stub, all_and_one_of_policy
 
 REGISTRY_KEY = "tariffreg"
 _FIELDS = {
@@ -44,10 +54,29 @@ def tariff_key(tariff_id: str) -> str:
     return key("tariff", tariff_id)
 
 
+_STAMP = {"version", "setAt", "txId"}  # what SetTariff adds to a version's fields
+
+
 @functools.cache
 def regulator_policy() -> bytes:
-    """Key-level endorsement policy for tariff keys: a RegulatorMSP peer must endorse."""
-    return all_of_policy([REGULATOR])
+    """Key-level endorsement policy for tariff keys:
+    ``AND('RegulatorMSP.peer', OR('UtilityMSP.peer', 'AggregatorMSP.peer'))``. The
+    Regulator decides; one other member witnesses, so the Regulator alone (its own peer
+    running modified chaincode) can neither reprice a past hour nor drop a version."""
+    return all_and_one_of_policy([REGULATOR], [UTILITY, AGGREGATOR])
+
+
+def first_unmetered(stub: Stub, action: str) -> dt.datetime:
+    """The earliest instant no recorded reading can have reached yet, for a timely
+    transaction (409 otherwise).
+
+    A reading may not end after its own transaction's time, and that time was within
+    the consortium's tolerance T of its endorsers' clocks (SubmitReadings is timely too);
+    this transaction's time is within T of this endorser's clock. So every recorded
+    reading ended before ``tx time + 2T``: a tariff change from then on reprices nothing
+    already metered (or charged to a prepaid account).
+    """
+    return require_timely(stub, action) + 2 * DEFAULT_TOLERANCE
 
 
 def _list(value: Any, what: str) -> list[Any]:
@@ -164,13 +193,14 @@ class Tariffs:
         return self._protected[k]
 
     def registry(self) -> list[str]:
-        """The ids ``tariffreg`` lists ([] before the first SetTariff); 409 if forged."""
+        """The ids ``tariffreg`` lists ([] before the first SetTariff); 409 if forged or
+        malformed."""
         raw = self.ov.get(REGISTRY_KEY)
         if raw is None:
             return []
         if not self.protected(REGISTRY_KEY):
             raise _forged(f"the tariff registry {REGISTRY_KEY}")
-        return load_json(raw)["tariffIds"]
+        return checked_registry(raw)
 
     def doc(self, tariff_id: str) -> dict[str, Any]:
         """All versions of a trusted tariff; 404 if the Regulator never set it, 409 if forged."""
@@ -183,12 +213,64 @@ class Tariffs:
             raise ChaincodeError(f"tariff {tariff_id} is not defined", status=404)
         if not self.protected(tkey):
             raise _forged(f"tariff key {tkey}")
-        self._docs[tariff_id] = load_json(raw)
+        self._docs[tariff_id] = checked_doc(tariff_id, raw)
         return self._docs[tariff_id]
 
     def version_at(self, tariff_id: str, when: dt.datetime) -> dict[str, Any]:
         """The version of a trusted tariff in force at ``when``, or 404."""
         return version_at(self.doc(tariff_id), when)
+
+
+def _malformed(what: str, why: str) -> ChaincodeError:
+    return ChaincodeError(
+        f"{what} is not a record SetTariff writes ({why}): refusing to price with it (the "
+        "Regulator's next SetTariff replaces it)", status=409)
+
+
+def checked_registry(raw: bytes) -> list[str]:
+    """The ids of a stored ``tariffreg``; 409 unless it is exactly what SetTariff writes."""
+    try:
+        registry = load_json(raw)
+    except ValueError:
+        raise _malformed(f"the tariff registry {REGISTRY_KEY}", "not JSON") from None
+    ids = registry.get("tariffIds") if isinstance(registry, dict) else None
+    if (not isinstance(ids, list) or set(registry) != {"tariffIds"}
+            or not all(is_id(i) for i in ids) or ids != sorted(set(ids))):
+        raise _malformed(f"the tariff registry {REGISTRY_KEY}",
+                         "not {\"tariffIds\": [sorted distinct ids]}")
+    return ids
+
+
+def checked_doc(tariff_id: str, raw: bytes) -> dict[str, Any]:
+    """A stored ``tariff~<id>``, checked member by member as SetTariff writes it (every
+    version as parse_version returns it, numbered 1, 2, ... and strictly later each); 409
+    otherwise, so that a malformed record refuses a reading or a bill with its reason
+    rather than failing the transaction with an internal error."""
+    what = f"tariff key {tariff_key(tariff_id)}"
+    try:
+        doc = load_json(raw)
+    except ValueError:
+        raise _malformed(what, "not JSON") from None
+    if (not isinstance(doc, dict) or doc.get("tariffId") != tariff_id
+            or not set(doc) <= {"tariffId", "versions", "replaced"}
+            or not isinstance(doc.get("versions"), list) or not doc["versions"]):
+        raise _malformed(what, "not {tariffId, versions: [...]} of this tariff")
+    previous = ""
+    for n, version in enumerate(doc["versions"], 1):
+        if not isinstance(version, dict) or not set(version) >= _STAMP:
+            raise _malformed(what, f"version {n} is not an object with version, setAt, txId")
+        fields = {k: v for k, v in version.items() if k not in _STAMP}
+        try:
+            clean = parse_version(fields)
+        except (ChaincodeError, FormatError) as exc:
+            raise _malformed(what, f"version {n}: {exc}") from None
+        if (clean != fields or version["version"] != n or clean["tariffId"] != tariff_id
+                or clean["effectiveFrom"] <= previous
+                or not isinstance(version["setAt"], str)
+                or not isinstance(version["txId"], str)):
+            raise _malformed(what, f"version {n} differs from what SetTariff writes")
+        previous = clean["effectiveFrom"]
+    return doc
 
 
 def get_doc(ov: Overlay, tariff_id: str) -> dict[str, Any]:
@@ -211,17 +293,21 @@ def version_at(doc: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
 
 
 def _genuine_registry(tariffs: Tariffs) -> tuple[list[str], bool]:
-    """(ids to keep in ``tariffreg``, whether the key needs the policy set).
+    """(ids to keep in ``tariffreg``, whether the record must be rewritten).
 
-    A registry without the policy is rebuilt from the ids it lists whose tariff keys carry
-    the policy: an id listed by a forger who did not also protect its key does not survive
-    (one protected at creation cannot be told apart: chaincode/README.md, "Tariffs").
+    A registry without the policy (or malformed) is rebuilt from the ids it lists whose
+    tariff keys carry the policy: an id listed by a forger who did not also protect its
+    key does not survive (one protected at creation cannot be told apart:
+    chaincode/README.md, "Tariffs").
     """
     raw = tariffs.ov.get(REGISTRY_KEY)
     if raw is None:
         return [], True
     if tariffs.protected(REGISTRY_KEY):
-        return load_json(raw)["tariffIds"], False
+        try:
+            return checked_registry(raw), False
+        except ChaincodeError:
+            pass  # protected but malformed: rebuilt below, like a forgery
     try:
         forged = load_json(raw)
     except ValueError:  # not even JSON
@@ -233,43 +319,64 @@ def _genuine_registry(tariffs: Tariffs) -> tuple[list[str], bool]:
     return [i for i in candidates if tariffs.protected(tariff_key(i))], True
 
 
+def _trusted_doc(tariffs: Tariffs, tariff_id: str, ids: list[str]) -> dict[str, Any] | None:
+    """The stored versions of a tariff the Regulator may append to, or None (new, forged
+    or malformed: SetTariff starts it afresh)."""
+    tkey = tariff_key(tariff_id)
+    raw = tariffs.ov.get(tkey)
+    if raw is None or tariff_id not in ids or not tariffs.protected(tkey):
+        return None
+    try:
+        return checked_doc(tariff_id, raw)
+    except ChaincodeError:
+        return None
+
+
 def set_version(ov: Overlay, fields: dict[str, Any]) -> dict[str, Any]:
     """Append a version to a trusted tariff, or start the tariff (replacing a forgery).
 
-    Versions are append-only and strictly later in effect; after the first, a version may
-    not take effect before the transaction time, so issued bills stay reproducible. Every
-    key this writes for the first time, or that lacked the policy, gets the Regulator
-    policy in this transaction.
+    The transaction must be timely (409). Versions are append-only and strictly later in
+    effect; after the first, a version may not take effect before :func:`first_unmetered`
+    (so no hour a recorded reading may have reached is repriced, and issued bills stay
+    reproducible). A new tariff's first version may start at any hour: nothing was priced
+    by it. Every key this writes for the first time, or that lacked exactly the policy,
+    gets :func:`regulator_policy` in this transaction.
     """
     tariff_id = fields["tariffId"]
     tkey = tariff_key(tariff_id)
+    horizon = first_unmetered(ov.stub, "SetTariff")
+    now = ov.stub.tx_timestamp
     tariffs = Tariffs(ov)
     ov.prefetch([tkey, REGISTRY_KEY])
-    ids, registry_unprotected = _genuine_registry(tariffs)
-    now = ov.stub.tx_timestamp
-    exists = ov.get(tkey) is not None
-    trusted = exists and tariff_id in ids and tariffs.protected(tkey)
-    if trusted:
-        doc = load_json(ov.get(tkey))
+    ids, rewrite_registry = _genuine_registry(tariffs)
+    doc = _trusted_doc(tariffs, tariff_id, ids)
+    if doc is not None:
         last = doc["versions"][-1]
         if fields["effectiveFrom"] <= last["effectiveFrom"]:
             raise ChaincodeError(
                 f"tariff {tariff_id} version {last['version']} is effective from "
                 f"{last['effectiveFrom']}; a new version must start later", status=409
             )
-        if parse_hour(fields["effectiveFrom"], "effectiveFrom") < now:
+        if parse_hour(fields["effectiveFrom"], "effectiveFrom") < horizon:
+            earliest = horizon.replace(minute=0, second=0, microsecond=0)
+            if earliest < horizon:
+                earliest += dt.timedelta(hours=1)
             raise ChaincodeError(
-                "a new tariff version cannot take effect before the transaction time", status=409
-            )
+                f"a new version of tariff {tariff_id} may not start before hours already "
+                f"metered: the earliest is {format_utc(earliest)} (the transaction time "
+                f"plus twice the consortium's clock tolerance, "
+                f"{2 * DEFAULT_TOLERANCE.total_seconds():.0f} s)", status=409)
     else:
-        # New, or forged (written without the Regulator): start afresh, never append.
+        # New, forged (written without the Regulator and a witness) or malformed: start
+        # afresh, never append.
         doc = {"tariffId": tariff_id, "versions": []}
-        if exists:
+        if ov.get(tkey) is not None:
             doc["replaced"] = {"at": format_utc(now), "txId": ov.stub.tx_id}
-        ov.stub.set_state_validation_parameter(tkey, regulator_policy())
-    if tariff_id not in ids or registry_unprotected:
+        if not tariffs.protected(tkey):
+            ov.stub.set_state_validation_parameter(tkey, regulator_policy())
+    if tariff_id not in ids or rewrite_registry:
         ov.put_json(REGISTRY_KEY, {"tariffIds": sorted({*ids, tariff_id})})
-    if registry_unprotected:
+    if not tariffs.protected(REGISTRY_KEY):
         ov.stub.set_state_validation_parameter(REGISTRY_KEY, regulator_policy())
     version = {**fields, "version": len(doc["versions"]) + 1, "setAt": format_utc(now),
                "txId": ov.stub.tx_id}

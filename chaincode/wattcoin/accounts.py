@@ -93,7 +93,14 @@ def address_of_customer(ov: Overlay, customer_id: str) -> str | None:
 
 
 def bind_customer(ov: Overlay, customer_id: str, address: str) -> dict[str, Any]:
-    """Make ``address`` the account that pays the customer's energy."""
+    """Make ``address`` the account that pays the customer's energy.
+
+    Not away from an account that owes (arrears) or whose supply is cut (exhausted), 409:
+    the debt would stay behind on an account nothing pays into any more, a later bill's
+    true-up would credit the charges it never paid to the new account as tokens, and the
+    customer would be reconnected by a fresh account's first token. Pay the arrears, or
+    top the account up, first.
+    """
     check_id(customer_id, "customerId")
     account = get(ov, address)
     if account["customerId"] not in (None, customer_id):
@@ -103,6 +110,13 @@ def bind_customer(ov: Overlay, customer_id: str, address: str) -> dict[str, Any]
     previous = address_of_customer(ov, customer_id)
     if previous is not None and previous != address:
         old = get(ov, previous)
+        if old["arrears"] > 0 or old["exhausted"]:
+            # No amount in the reason: the response is in the block.
+            why = "has arrears" if old["arrears"] > 0 else "is exhausted (supply cut)"
+            raise ChaincodeError(
+                f"customer {customer_id}'s current account {previous} {why}: pay it (a "
+                "top-up or a transfer into it) before another account pays for the "
+                "customer", status=409)
         old["customerId"] = None
         save(ov, old)
     account["customerId"] = customer_id
@@ -134,10 +148,12 @@ def add_history(ov: Overlay, account: dict[str, Any], kind: str, amount: int,
     return entry
 
 
-def _refresh_flags(account: dict[str, Any]) -> bool:
-    """Clear low/exhausted once funds are back; True when supply may be restored."""
+def _refresh_flags(account: dict[str, Any], evented: bool) -> bool:
+    """Clear low (and, for an ``evented`` credit, exhausted) once funds are back; True
+    when supply may be restored."""
     restored = False
-    if account["exhausted"] and account["balance"] > 0 and account["arrears"] == 0:
+    if (evented and account["exhausted"] and account["balance"] > 0
+            and account["arrears"] == 0):
         account["exhausted"] = False
         restored = True
     if account["low"] and account["balance"] >= account["lowBalanceThreshold"]:
@@ -145,13 +161,21 @@ def _refresh_flags(account: dict[str, Any]) -> bool:
     return restored
 
 
-def credit(account: dict[str, Any], amount: int) -> tuple[int, bool]:
-    """Add tokens, paying arrears first; return (arrears settled, supply restored)."""
+def credit(account: dict[str, Any], amount: int, *, evented: bool) -> tuple[int, bool]:
+    """Add tokens, paying arrears first; return (arrears settled, supply restored).
+
+    ``evented``: the caller emits the ``restored`` event when this returns True (Mint and
+    Transfer into an account that pays for a customer). Only such a credit clears
+    ``exhausted``: a silent one (the market's Withdraw, a top-up of an account paying for
+    nobody) leaves the flag for the next evented credit, which then restores supply with
+    its event; cleared silently, no later top-up would ever emit one, and the bridge
+    would keep a paying customer cut off.
+    """
     settled = min(amount, account["arrears"])
     account["arrears"] -= settled
     account["paid"] += settled
     account["balance"] += amount - settled
-    return settled, _refresh_flags(account)
+    return settled, _refresh_flags(account, evented)
 
 
 def charge(account: dict[str, Any], due: int) -> dict[str, Any]:
@@ -208,7 +232,8 @@ def mint(ov: Overlay, address: str, amount: int, reference: str) -> dict[str, An
     if account["minted"] + amount > MAX_INT:
         raise ChaincodeError("amount would overflow the account", status=400)
     account["minted"] += amount
-    settled, restored = credit(account, amount)
+    # Mint emits the restored event only for an account that pays for a customer.
+    settled, restored = credit(account, amount, evented=account["customerId"] is not None)
     add_history(ov, account, "mint", amount, reference=reference, arrearsSettled=settled)
     save(ov, account)
     ov.put_json(ref_key, {"address": address, "amount": amount, "txId": ov.stub.tx_id,
@@ -234,7 +259,7 @@ def transfer(ov: Overlay, caller: str, source: str, target: str, amount: int) ->
            and not src["low"])
     if low:
         src["low"] = True
-    settled, restored = credit(dst, amount)
+    settled, restored = credit(dst, amount, evented=dst["customerId"] is not None)
     add_history(ov, src, "transfer-out", amount, counterparty=target)
     add_history(ov, dst, "transfer-in", amount, counterparty=source, arrearsSettled=settled)
     save(ov, src)
@@ -258,26 +283,37 @@ def set_policy(ov: Overlay, caller: str, address: str, threshold: int,
 
 
 def history(ov: Overlay, address: str, from_n: int, limit: int) -> list[dict[str, Any]]:
-    """History entries n >= from_n, oldest first, at most ``limit``."""
+    """History entries n >= from_n, oldest first, at most ``limit`` (the range is read no
+    further than that)."""
     start, end = prefix_range("wchist", check_id(address, "address"))
     start = key("wchist", address, seq_part(from_n))
-    entries: list[dict[str, Any]] = []
-    for kv in ov.scan(start, end):
-        if len(entries) >= limit:
-            break
-        entries.append(load_json(kv.value))
-    return entries
+    return [load_json(kv.value) for kv in ov.scan(start, end, limit=limit)]
 
 
-def totals(ov: Overlay) -> dict[str, int]:
+# UtilityAccount sums at most this many accounts in one evaluate: well below the peer's
+# silent cut of a range query (core.yaml ledger.state.totalQueryLimit, 100,000 by
+# default), so that a larger ledger is reported as such rather than summed short.
+MAX_TOTAL_ACCOUNTS = 50_000
+
+
+def totals(ov: Overlay, max_accounts: int | None = None) -> dict[str, Any]:
     """Sums over every account: the utility's view and the conservation check;
     ``received`` = paid - returned, what the utility has been paid net; ``toMarket`` and
-    ``fromMarket``, the tokens moved into and out of the market (wattcoin/market.py)."""
+    ``fromMarket``, the tokens moved into and out of the market (wattcoin/market.py).
+
+    ``complete`` is False when there are more than ``max_accounts`` accounts: the sums
+    then cover the first ``max_accounts`` in storage order only, and say so (a peer's
+    range query stops at its ``totalQueryLimit`` without a word)."""
+    if max_accounts is None:
+        max_accounts = MAX_TOTAL_ACCOUNTS
     start, end = prefix_range("wcacct")
     fields = ("minted", "balance", "paid", "returned", "charged", "refunded", "arrears",
               "toMarket", "fromMarket")
-    sums = {"accounts": 0, **dict.fromkeys(fields, 0)}
-    for kv in ov.scan(start, end):
+    sums: dict[str, Any] = {"accounts": 0, **dict.fromkeys(fields, 0), "complete": True}
+    for kv in ov.scan(start, end, limit=max_accounts + 1, ordered=False):
+        if sums["accounts"] == max_accounts:
+            sums["complete"] = False
+            break
         account = load_json(kv.value)
         sums["accounts"] += 1
         for field in fields:

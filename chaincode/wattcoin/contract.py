@@ -24,7 +24,15 @@ from ..common.callers import (
 from ..common.overlay import Overlay
 from ..common.privacy import ledger
 from ..metering import api as metering
-from ..shim import ChaincodeError, Contract, Stub, canonical_json, evaluate, submit
+from ..shim import (
+    ChaincodeError,
+    Contract,
+    Stub,
+    canonical_json,
+    evaluate,
+    parse_json_arg,
+    submit,
+)
 from . import accounts
 from .address import address_of_cert, address_of_pem_key
 
@@ -43,13 +51,16 @@ def _may_read(stub: Stub, customer: str | None, account: dict[str, Any], action:
                 what=f"account {account['address']}")
 
 
-def _restored_event(ov: Overlay, name: str, restored: list[dict[str, Any]]) -> None:
-    """Tell the bridge which meters may be switched back on; nothing else (it is in the
-    block): no account, customer or amount, and no event at all when nothing changed."""
-    meters = sorted({m for account in restored if account.get("customerId")
-                     for m in metering.meters_of_customer(ov, account["customerId"])})
-    if meters:
-        ov.stub.set_event(name, canonical_json({"restored": True, "meters": meters}))
+def _restored_event(ov: Overlay, name: str) -> None:
+    """Tell the bridges that some supply may be switched back on, and nothing else (the
+    event is in the block, and a customer's own Transfer names the customer as creator):
+    no meter, account, customer or amount. A bridge asks the ledger (SupplyStatus) which
+    of the meters it has cut are paid for again: an event is a hint, never an order."""
+    ov.stub.set_event(name, canonical_json({"restored": True}))
+
+
+# Meters one SupplyStatus answers for (a bridge asks for its own, in pages).
+MAX_SUPPLY_METERS = 1000
 
 
 class WattcoinContract(Contract):
@@ -104,7 +115,7 @@ class WattcoinContract(Contract):
         ov = ledger(stub)
         result = accounts.mint(ov, check_id(address, "address"), amount_arg(amount), reference)
         if result["restored"]:
-            _restored_event(ov, events.WATTCOIN_MINTED, [result["account"]])
+            _restored_event(ov, events.WATTCOIN_MINTED)
         return {"minted": True}
 
     @submit(private=True)
@@ -115,7 +126,7 @@ class WattcoinContract(Contract):
         result = accounts.transfer(ov, caller_address(stub), check_id(source, "from"),
                                    check_id(target, "to"), amount_arg(amount))
         if result["restored"]:
-            _restored_event(ov, events.WATTCOIN_TRANSFERRED, [result["to"]])
+            _restored_event(ov, events.WATTCOIN_TRANSFERRED)
         return {"transferred": True}
 
     @submit(private=True)
@@ -166,7 +177,49 @@ class WattcoinContract(Contract):
         return accounts.history(ov, address, first, min(count, 1000))
 
     @evaluate
-    def UtilityAccount(self, stub: Stub) -> dict[str, int]:
-        """Sums over all accounts: paid (the utility's receipts), minted, balances, arrears."""
+    def UtilityAccount(self, stub: Stub) -> dict[str, Any]:
+        """Sums over all accounts: paid (the utility's receipts), minted, balances, arrears;
+        ``complete`` false when there are more accounts than one evaluate sums."""
         require_operator(stub, UTILITY, REGULATOR, action="UtilityAccount")
         return accounts.totals(ledger(stub))
+
+    @evaluate
+    def SupplyStatus(self, stub: Stub, meter_ids_json: str) -> dict[str, Any]:
+        """Whether each meter's supply should be on, from the ledger's state (a bridge's
+        own peer): {"meters": {meterId: {"known", "prepaid", "supply", "powerSaving"}}}.
+
+        What a bridge checks before it cuts or restores supply: chaincode events are only
+        hints, since any member's transaction can carry any event. ``supply`` is false
+        while the account paying for the meter's customer is exhausted; ``powerSaving``
+        true while it is below the owner's threshold with policy power-saving. Operators
+        of the Utility and the Regulator (their bridges); at most 1000 meters a call.
+        """
+        require_operator(stub, UTILITY, REGULATOR, action="SupplyStatus")
+        ids = parse_json_arg(meter_ids_json, "meterIds")
+        if (not isinstance(ids, list) or not 1 <= len(ids) <= MAX_SUPPLY_METERS
+                or len(set(map(str, ids))) != len(ids)):
+            raise ChaincodeError(f"meterIds must be a JSON array of 1 to {MAX_SUPPLY_METERS} "
+                                 "distinct meter ids", status=400)
+        meter_ids = [check_id(m, "meterId") for m in ids]
+        ov = ledger(stub)
+        owners = metering.meter_owners(ov, meter_ids)
+        customers = sorted({c for c in owners.values() if c})
+        ov.prefetch(accounts.customer_key(c) for c in customers)
+        payer = {c: accounts.address_of_customer(ov, c) for c in customers}
+        ov.prefetch(accounts.account_key(a) for a in payer.values() if a)
+        out: dict[str, Any] = {}
+        for meter_id in meter_ids:
+            customer = owners[meter_id]
+            address = payer.get(customer) if customer else None
+            if customer is None:
+                out[meter_id] = {"known": False, "prepaid": False, "supply": True,
+                                 "powerSaving": False}
+            elif address is None:  # postpaid: supply never depends on a balance
+                out[meter_id] = {"known": True, "prepaid": False, "supply": True,
+                                 "powerSaving": False}
+            else:
+                account = accounts.get(ov, address)
+                out[meter_id] = {
+                    "known": True, "prepaid": True, "supply": not account["exhausted"],
+                    "powerSaving": account["low"] and account["policy"] == "power-saving"}
+        return {"meters": out}

@@ -77,7 +77,10 @@ def settle(ov: Overlay, dues: dict[str, dict[str, Any]]) -> dict[str, list[dict[
     """Charge (or refund) each account its batch total once; return Exhausted and
     LowBalance signals.
 
-    ``dues`` maps address -> {"customerId", "amount", "meters": set, "readings": int}.
+    ``dues`` maps address -> {"customerId", "amount", "meters": set, "readings": int,
+    "indices": set}; each signal names the batch indices of the account's readings (the
+    bridge that sent the batch knows which reading it sent where; the event names no
+    meter: chaincode/README.md, "Events").
     """
     exhausted: list[dict[str, Any]] = []
     low: list[dict[str, Any]] = []
@@ -89,11 +92,8 @@ def settle(ov: Overlay, dues: dict[str, dict[str, Any]]) -> dict[str, list[dict[
         accounts.add_history(ov, account, "exhaustion", due["amount"], **outcome,
                              readings=due["readings"], meters=sorted(due["meters"]))
         accounts.save(ov, account)
-        # Every meter of the customer, not only this batch's: the signal is for relays,
-        # and the bridge learns nothing else (no customer in an event).
-        supplied = {*due["meters"], *metering.meters_of_customer(ov, due["customerId"])}
         summary = {"customerId": due["customerId"], "account": address,
-                   "meters": sorted(supplied), "balance": account["balance"],
+                   "indices": sorted(due["indices"]), "balance": account["balance"],
                    "arrears": account["arrears"]}
         if signals["exhausted"]:
             exhausted.append(summary)
@@ -104,14 +104,16 @@ def settle(ov: Overlay, dues: dict[str, dict[str, Any]]) -> dict[str, list[dict[
 
 
 def add_due(dues: dict[str, dict[str, Any]], address: str, customer_id: str, meter_id: str,
-            amount: int) -> None:
-    """Accumulate one reading's charge into the batch's per-account totals."""
-    entry = dues.setdefault(
-        address, {"customerId": customer_id, "amount": 0, "meters": set(), "readings": 0}
-    )
+            amount: int, index: int = -1) -> None:
+    """Accumulate one reading's charge (``index``: its place in the batch) into the
+    batch's per-account totals."""
+    entry = dues.setdefault(address, {"customerId": customer_id, "amount": 0,
+                                      "meters": set(), "readings": 0, "indices": set()})
     entry["amount"] += amount
     entry["meters"].add(meter_id)
     entry["readings"] += 1
+    if index >= 0:
+        entry["indices"].add(index)
 
 
 def true_up(ov: Overlay, address: str, amount: int, **detail: Any) -> dict[str, Any]:

@@ -45,12 +45,15 @@ def to_market(ov: Overlay, address: str, amount: int, **detail: Any) -> dict[str
 
 
 def from_market(ov: Overlay, address: str, amount: int, **detail: Any) -> dict[str, Any]:
-    """Put ``amount`` tokens from the market back into the account (arrears paid first);
-    ``restored`` when that switches the customer's supply back on."""
+    """Put ``amount`` tokens from the market back into the account (arrears paid first).
+
+    Never clears ``exhausted`` (``restored`` is always False): a withdrawal sets no event
+    (it would put the customer's meters and the pseudonym in one block), so the account
+    stays marked cut until its next top-up or transfer in, whose event reconnects it."""
     check_int(amount, "amount", minimum=1)
     account = accounts.get(ov, address)
     account[FROM_MARKET] = account.get(FROM_MARKET, 0) + amount
-    settled, restored = accounts.credit(account, amount)
+    settled, restored = accounts.credit(account, amount, evented=False)
     entry = accounts.add_history(ov, account, "from-market", amount, arrearsSettled=settled,
                                  **detail)
     accounts.save(ov, account)

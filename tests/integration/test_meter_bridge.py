@@ -654,6 +654,7 @@ def test_demo_up_is_idempotent_and_shows_readings_flowing(consortium, tariff):
         dact = summary["dact"]
         assert dact["registered"] == "registered" and dact["status"] == "active"
         _assert_demo_ledger(consortium, interval, seller, dact["dactId"])
+        _assert_demo_profile_is_served(consortium, dact)
 
         second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
         assert second.returncode == 0, second.stderr
@@ -663,6 +664,8 @@ def test_demo_up_is_idempotent_and_shows_readings_flowing(consortium, tariff):
         assert again["market"]["intervals"] == market["intervals"]
         assert again["dact"]["registered"] == "kept"
         assert again["dact"]["dactId"] == dact["dactId"]
+        assert again["dact"]["serviceNode"] == dact["serviceNode"]
+        assert again["dact"]["hashAddress"] == dact["hashAddress"]
         # Topped up once: a second run does not mint again.
         for before, after in zip(summary["meters"], again["meters"], strict=True):
             assert after["balance"] <= before["balance"]
@@ -724,6 +727,40 @@ def _assert_demo_ledger(consortium: Consortium, interval: dict[str, Any], seller
     table = found["table"]
     assert table["requester"] == {"kind": "organisation", "mspId": "AggregatorMSP"}
     assert table["purpose"] == "vpp-forecasting" and table["resources"]
+
+
+def _assert_demo_profile_is_served(consortium: Consortium, dact: dict[str, Any]) -> None:
+    """Issue 17, hole 8: the demo's profile is the Utility's service node's, names nobody,
+    and is really served under the demo's DACT: the Aggregator certifies with the kept
+    table and device key and fetches it from the demo's service node."""
+    from cryptography.hazmat.primitives import serialization
+
+    from gridledger.clients.access import device_signer
+    from gridledger.clients.access_service import ServiceNodeClient
+    from gridledger.clients.wallet import Wallet
+    from gridledger.formats.access import hash_address
+
+    # Random ids: none names the customer, the meter or the grant.
+    for name in (dact["resourceId"], dact["dactId"], dact["deviceId"]):
+        assert "CUST" not in name.upper() and "METER" not in name.upper(), name
+    table = json.loads(Path(dact["table"]).read_text())
+    key = serialization.load_pem_private_key(Path(dact["deviceKey"]).read_bytes(), None)
+    with connect(consortium, "aggregator") as gw:
+        access = Access(gw.network(CHANNEL))
+        token = access.certify(table, dact["deviceId"], device_signer(key))["tokenId"]
+        (granted,) = access.access(token)["resources"]
+        assert granted == {"resourceId": dact["resourceId"], "hashAddress": dact["hashAddress"]}
+        identity, signer = Wallet.from_msp_dir(consortium.layout.msp("aggregator", "Admin"),
+                                               "AggregatorMSP")
+        with ServiceNodeClient(dact["serviceNode"], identity, signer) as node:
+            fetched = node.fetch(dact["hashAddress"], token)
+        assert hash_address(fetched.content) == dact["hashAddress"]
+        profile = json.loads(fetched.content)
+        assert profile["intervals"] and len(profile["nonce"]) == 32
+        for identifying in (b"DEMO-CUST", b"sim-meter", b"customerId", b"meterId"):
+            assert identifying not in fetched.content, identifying
+        assert fetched.owner_info is None  # one hash address: withheld (seed 001, step 7)
+        assert [e["kind"] for e in access.access_log(token)] == ["contract", "service"]
 
 
 def _http(url: str) -> tuple[int, bytes]:

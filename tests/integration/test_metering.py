@@ -85,6 +85,15 @@ def base_time():
     return now - dt.timedelta(hours=3)
 
 
+def local_month(when: dt.datetime, offset_minutes: int) -> tuple[str, str]:
+    """[start, end) of the tariff's local calendar month containing ``when``, in UTC."""
+    offset = dt.timedelta(minutes=offset_minutes)
+    first = (when + offset).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return tuple((t - offset).strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[return-value]
+                 for t in (first, following))
+
+
 def prepaid(net, meter: Meter, amount: int, reference: str) -> str:
     """The customer opens and binds its own account (through our client: only the
     customer's own transaction may), then the Utility tops it up through the peer CLI."""
@@ -106,9 +115,10 @@ def test_register_tariff_readings_bill_balance_end_to_end(consortium, tariff, ba
     assert (head["seq"], head["importWh"]) == (4, 4000)
     assert ask(consortium, "utility", "VerifyMeterChain", meter.id) == {"ok": True, "seq": 4}
 
-    # Hand-computed: 4 kWh in EVN tier 1 at 1984 VND = 7936; VAT 8 % = 634.88 -> 635.
-    start = base_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-    end = (base_time + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Hand-computed, for the local calendar month of the readings (the tiers are per
+    # month: a bill of a month has exactly its thresholds): 4 kWh in EVN tier 1 at 1984 VND
+    # = 7936; VAT 8 % = 634.88 -> 635.
+    start, end = local_month(base_time, TARIFF["utcOffsetMinutes"])
     bill = ask(consortium, "utility", "ComputeBill", meter.customer.customer_id, start, end)
     assert (bill["importWh"], bill["energyCharge"], bill["taxes"], bill["total"]) == (
         4000, 7936, {"VAT": 635}, 8571)

@@ -78,8 +78,11 @@ def test_exhaustion_is_seen_as_an_event_by_a_listener(consortium, utility, tarif
     assert not listener.is_alive(), "no Exhausted event within 60 s"
     (event,) = events
     assert event.transaction_id == commit.transaction_id
-    # The event is in every block: it names the meter to cut, nothing about the money.
-    assert event.json()["exhausted"] == [{"meters": [meter_id]}]
+    # The event is in every block: it names the batch's readings whose account ran out
+    # (by index: the bridge knows which it sent), no other meter, nothing about the money;
+    # the ledger's state says which meters to cut.
+    assert event.json()["exhausted"] == [0, 1, 2]
+    assert wattcoin.supply_status([meter_id])["meters"][meter_id]["supply"] is False
     account = wattcoin.balance(address)
     assert account["exhausted"] and account["balance"] == 0 and account["arrears"] > 0
     assert metering.verify_meter_chain(meter_id)["ok"] is True

@@ -139,6 +139,8 @@ def _json_arg(name: str) -> st.SearchStrategy[str]:
         "batch_json": st.lists(_mutated(reading).map(lambda r: _signed(r, "reading", METER))
                                | ANY_JSON, max_size=3),
         "alarm_json": _mutated(alarm).map(lambda a: _signed(a, "alarm", METER)) | ANY_JSON,
+        "meter_ids_json": st.lists(st.sampled_from(["m-1", "m-2", "m-404", "", "a~b"])
+                                   | ANY_JSON, max_size=4),
         # contract access: a device, a resource, a DACT, a certification, a serve request
         **{doc: _mutated(body) for doc, body in world().access.documents().items()},
     }[name]

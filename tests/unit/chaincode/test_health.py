@@ -84,3 +84,47 @@ def test_increment_counts_from_zero_and_refuses_a_non_counter() -> None:
     assert res.status == 409
     assert "does not hold a counter" in res.message
     assert text.state == {"health:t": b"hello"}
+
+
+# -- bounds on what customers write (issue 17) ------------------------------------------
+
+
+def customer_stub(function: str, args: list[str], state: dict[str, bytes] | None = None
+                  ) -> MemoryStub:
+    from gridledger.chaincode.shim import ClientIdentity
+
+    stub = MemoryStub(function, args, state=state)
+    stub.creator = ClientIdentity(msp_id="UtilityMSP", cert_pem=b"", subject="CN=alice",
+                                  issuer="CN=ca", common_name="alice",
+                                  attributes={"role": "customer", "customerId": "c-1"},
+                                  ous=("client",))
+    return stub
+
+
+def test_a_customer_writes_only_under_its_own_prefix() -> None:
+    probe = {"health:probe": b"up", "health:customer/c-2/x": b"bob's"}
+    for function, args in (("Put", ["probe", "down"]), ("Increment", ["probe"]),
+                           ("Put", ["customer/c-2/x", "mine"]),
+                           ("Put", ["customer/c-1", "no slash"]),
+                           ("Increment", ["customer/c-2/x"])):
+        stub = customer_stub(function, args, state=dict(probe))
+        res = call(stub)
+        assert res.status == 403, (function, args)
+        assert "customer/c-1/" in res.message and function in res.message
+        assert stub.state == probe and stub.events == []
+    stub = customer_stub("Put", ["customer/c-1/app", "ok"])
+    assert call(stub).status == 200
+    assert stub.state == {"health:customer/c-1/app": b"ok"}
+    stub = customer_stub("Increment", ["customer/c-1/n"])
+    assert json.loads(call(stub).payload) == {"value": 1}
+
+
+def test_values_are_capped_for_everyone() -> None:
+    for stub in (MemoryStub("Put", ["k", "x" * 257]),
+                 customer_stub("Put", ["customer/c-1/k", "x" * 257]),
+                 MemoryStub("Put", ["k", "é" * 129])):  # 258 bytes in UTF-8
+        res = call(stub)
+        assert res.status == 400 and "longer than 256 bytes" in res.message
+        assert stub.state == {} and stub.events == []
+    stub = MemoryStub("Put", ["k", "x" * 256])
+    assert call(stub).status == 200

@@ -3,18 +3,26 @@
 ``FakeLedger`` follows the metering chaincode's rules that matter to the bridge: per meter,
 seq n+1 after n; a replay of recorded bytes is a duplicate no-op; a different replay, a
 skip, a bad signature or a backwards register is refused. It also checks the bridge's
-promise of one batch in flight per meter, in order.
+promise of one batch in flight per meter, in order, and answers ``supply_status`` from
+its own state (``cut``, ``saving``): what the relay controller acts on, whatever events
+say (``emit`` delivers any event, as a forger's transaction would).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from gridledger.formats import reading as encoding
-from gridledger.meter_bridge.ledger import LedgerEvent, ReadingOutcome, SubmitResult
+from gridledger.meter_bridge.ledger import (
+    LedgerEvent,
+    LedgerUnavailable,
+    ReadingOutcome,
+    SubmitResult,
+    SupplyState,
+)
 from gridledger.meter_bridge.reading import MeterSample
 
 
@@ -26,9 +34,18 @@ class FakeLedger:
         self.delay = delay
         self.heads: dict[str, dict[str, Any]] = {}
         self.recorded: dict[tuple[str, int], bytes] = {}
-        self.failures: list[BaseException | str] = []   # next submissions: raise, or "invalid"
+        # Next submissions: raise, or "invalid" (ENDORSEMENT_POLICY_FAILURE at commit), or
+        # "mvcc" (MVCC_READ_CONFLICT), or a set of meter ids: MVCC_READ_CONFLICT when the
+        # batch holds any of them (a customer rewriting its account every block).
+        self.failures: list[BaseException | str] = []
+        self.conflicting: set[str] = set()
         self.batches: list[list[dict[str, Any]]] = []
         self.exhaust: set[str] = set()               # meters whose next reading exhausts
+        self.cut: set[str] = set()                   # state: supply off (account exhausted)
+        self.saving: set[str] = set()                # state: power-saving policy applies
+        self.unknown: set[str] = set()               # meters this peer has no record of
+        self.status_calls: list[list[str]] = []
+        self.status_failures: list[BaseException] = []
         self.in_flight: set[str] = set()
         self.overlaps: list[str] = []
         self._events: asyncio.Queue[LedgerEvent] = asyncio.Queue()
@@ -41,9 +58,14 @@ class FakeLedger:
         try:
             await asyncio.sleep(self.delay)
             txid = f"tx{next(self._tx)}"
+            if meters & self.conflicting:
+                return SubmitResult(txid, False, validation_code="MVCC_READ_CONFLICT")
             if self.failures:
                 failure = self.failures.pop(0)
                 if failure == "invalid":
+                    return SubmitResult(txid, False,
+                                        validation_code="ENDORSEMENT_POLICY_FAILURE")
+                if failure == "mvcc":
                     return SubmitResult(txid, False, validation_code="MVCC_READ_CONFLICT")
                 assert isinstance(failure, BaseException)
                 raise failure
@@ -55,6 +77,7 @@ class FakeLedger:
             )
             for event in events:
                 self.exhaust.discard(event.meter_ids[0])
+                self.cut.add(event.meter_ids[0])
                 self._events.put_nowait(event)
             return SubmitResult(txid, True, outcomes, events=events)
         finally:
@@ -87,6 +110,17 @@ class FakeLedger:
 
     def emit(self, event: LedgerEvent) -> None:
         self._events.put_nowait(event)
+
+    async def supply_status(self, meter_ids: Sequence[str]) -> dict[str, SupplyState]:
+        self.status_calls.append(list(meter_ids))
+        if self.status_failures:
+            raise self.status_failures.pop(0)
+        return {m: SupplyState(m, m not in self.unknown, m not in self.cut, m in self.saving)
+                for m in meter_ids}
+
+    def unavailable(self, times: int = 1) -> None:
+        """The next ``times`` supply checks fail as an unreachable peer would."""
+        self.status_failures += [LedgerUnavailable("peer away")] * times
 
     async def events(self) -> AsyncIterator[LedgerEvent]:
         while True:

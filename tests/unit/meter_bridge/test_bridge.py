@@ -61,7 +61,8 @@ async def test_bridge_runs_end_to_end(sim: Simulation, tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
             if all(ledger.heads.get(m, {}).get("seq", 0) >= 2 for m in meters):
                 break
-        ledger.emit(LedgerEvent("exhausted", ("sim-meter-3",), txid="tx-x"))
+        ledger.cut.add("sim-meter-3")   # the ledger's state: its account ran out
+        ledger.emit(LedgerEvent("exhausted", (), txid="tx-x"))
         for _ in range(60):
             await asyncio.sleep(0.05)
             if not sim.modbus.meters[3].relay_closed:

@@ -166,6 +166,7 @@ class FakeGateway:
         self.stream_failures: list[int] = []
         self.submitted: list[list[dict[str, Any]]] = []
         self.evaluated: list[list[str]] = []
+        self.cut: set[str] = set()          # SupplyStatus: meters whose account is exhausted
         self.closed = False
         self.stub = FakeStub(self)
         self._tx = 0
@@ -202,6 +203,15 @@ class FakeGateway:
         self.evaluated.append(args)
         if args[0] == "GetChainInfo":
             return ledger_pb2.BlockchainInfo(height=self.height).SerializeToString()
+        if args[0] == "wattcoin:SupplyStatus":
+            failure = self.fail.pop("evaluate", None)
+            if failure:
+                raise failure
+            ids = json.loads(args[1])
+            assert 1 <= len(ids) <= 1000
+            return json.dumps({"meters": {m: {"known": m != "nobody", "prepaid": True,
+                                              "supply": m not in self.cut,
+                                              "powerSaving": False} for m in ids}}).encode()
         raise AssertionError(f"unexpected evaluate {args}")
 
 
@@ -245,10 +255,9 @@ async def test_committed_batch_gives_one_outcome_per_item_and_its_supply_events(
     gw.report = mixed
     gw.event = ("ReadingsProcessed", {
         "accepted": 1, "duplicate": 1, "refused": 1, "alarms": [],
-        # Events are in every block: the chaincode names every meter of the customer,
-        # never the customer, its account or an amount.
-        "exhausted": [{"meters": ["m1", "m2"]}],
-        "lowBalance": [{"meters": ["m1", "m2"], "policy": "power-saving"}]})
+        # Events are in every block: the chaincode names batch indices (the sender knows
+        # which reading it sent where), never another meter, the customer or an amount.
+        "exhausted": [0], "lowBalance": [0, 7]})
     ledger, _ = make(gw)
     result = await ledger.submit_readings([item("m1", 1), item("m1", 2), item("m1", 3)])
     assert result.committed and result.txid == "tx1"
@@ -256,9 +265,9 @@ async def test_committed_batch_gives_one_outcome_per_item_and_its_supply_events(
         (1, "accepted", ""), (2, "duplicate", ""), (3, "refused", "invalid")]
     assert result.outcomes[2].meter_id == "m1"     # taken from the batch item
     exhausted, low = result.events
-    assert exhausted.kind == "exhausted" and exhausted.meter_ids == ("m1", "m2")
-    assert exhausted.txid == "tx1"
-    assert low.kind == "low_balance" and low.policy == "power-saving"
+    assert exhausted.kind == "exhausted" and exhausted.meter_ids == ("m1",)
+    assert exhausted.txid == "tx1" and exhausted.detail == {"indices": [0]}
+    assert low.kind == "low_balance" and low.meter_ids == ("m1",)   # 7: no such item
     assert ledger.health.last_commit is not None
     # The batch went as the chaincode's argument, items in order.
     assert gw.submitted == [[item("m1", 1), item("m1", 2), item("m1", 3)]]
@@ -348,34 +357,49 @@ async def _take(ledger: FabricLedger, count: int, timeout: float = 5.0) -> list[
     return out
 
 
-async def test_events_name_the_meters_and_resume_after_a_restart(tmp_path: Path) -> None:
+async def test_events_are_hints_and_resume_after_a_restart(tmp_path: Path) -> None:
     gw = FakeGateway()
     gw.blocks = [
-        (4, [("old", "WattcoinMinted", {"restored": True, "meters": ["m1", "m2"]})]),
-        (5, [("t1", "WattcoinMinted", {"restored": True, "meters": ["m2", "m1"]}),
-             ("t2", "WattcoinMinted", {"restored": True, "meters": []}),
+        (4, [("old", "WattcoinMinted", {"restored": True})]),
+        (5, [("t1", "WattcoinMinted", {"restored": True}),
+             ("t2", "WattcoinMinted", {"restored": False}),
              ("t3", "ReadingsProcessed", {"exhausted": [], "lowBalance": [], "alarms": []})]),
         (6, [("t4", "WattcoinTransferred", {"restored": True, "meters": ["m3"]}),
              ("t5", "Alarm", {"meterId": "m1", "kind": "fire"})]),
-        (7, [("t6", "ReadingsProcessed", {"exhausted": [{"meters": ["m3"]}]})]),
+        (7, [("t6", "ReadingsProcessed", {"exhausted": [2]})]),
     ]
     checkpoint = tmp_path / "events.json"
     ledger, _ = make(gw, checkpoint=checkpoint)
     first = await _take(ledger, 3)
     # First start: from the channel's height (5), not from the beginning (block 4).
     assert gw.event_requests[0] == (5, "")
+    # Another's batch: its indices name nothing here; a restore names nothing anywhere
+    # (a "meters" member, as a forger might add, is ignored); an alarm is no supply hint.
     assert [(e.kind, e.meter_ids, e.txid) for e in first] == [
-        ("restored", ("m1", "m2"), "t1"), ("restored", ("m3",), "t4"),
-        ("exhausted", ("m3",), "t6")]
+        ("restored", (), "t1"), ("restored", (), "t4"), ("exhausted", (), "t6")]
 
     # Everything handled is checkpointed, supply events or not (the alarm t5, block 7).
     assert FileCheckpoint(checkpoint).transaction_id == "t6"
-    gw.blocks.append((8, [("t7", "WattcoinMinted", {"restored": True, "meters": ["m3"]})]))
+    gw.blocks.append((8, [("t7", "WattcoinMinted", {"restored": True})]))
     # Restart (a new ledger object on the same checkpoint file): after t6, nothing again.
     again, _ = make(gw, checkpoint=checkpoint)
     rest = await _take(again, 1)
     assert gw.event_requests[-1] == (7, "t6")
-    assert [(e.kind, e.meter_ids, e.txid) for e in rest] == [("restored", ("m3",), "t7")]
+    assert [(e.kind, e.meter_ids, e.txid) for e in rest] == [("restored", (), "t7")]
+
+
+async def test_supply_status_asks_the_bridges_own_peer_in_pages() -> None:
+    gw = FakeGateway()
+    gw.cut = {"m-3"}
+    ledger, _ = make(gw)
+    ids = [f"m-{i}" for i in range(2500)] + ["nobody"]
+    states = await ledger.supply_status(ids)
+    assert [len(json.loads(a[1])) for a in gw.evaluated] == [1000, 1000, 501]
+    assert states["m-3"].supply is False and states["m-4"].supply is True
+    assert states["nobody"].known is False
+    gw.fail["evaluate"] = endorse_error(grpc.StatusCode.UNAVAILABLE)
+    with pytest.raises(LedgerUnavailable):
+        await ledger.supply_status(["m-1"])
 
 
 async def test_event_stream_reconnects_and_misses_nothing(tmp_path: Path) -> None:
@@ -391,7 +415,7 @@ async def test_event_stream_reconnects_and_misses_nothing(tmp_path: Path) -> Non
 
 async def test_events_of_own_batches_are_not_delivered_twice(tmp_path: Path) -> None:
     gw = FakeGateway()
-    payload = {"exhausted": [{"meters": ["m1"]}]}
+    payload = {"exhausted": [0]}
     gw.event = ("ReadingsProcessed", payload)
     ledger, _ = make(gw, checkpoint=tmp_path / "cp.json")
     result = await ledger.submit_readings([item("m1", 1)])

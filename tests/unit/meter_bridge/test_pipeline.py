@@ -36,7 +36,7 @@ async def test_readings_flow_and_exhaustion_cuts_supply(sim: Simulation, tmp_pat
     keys = KeyStore(tmp_path / "keys")
     queue = ReadingQueue(tmp_path / "queue.sqlite")
     ledger = FakeLedger({m: keys.public_key_pem(m) for m in meters})
-    relays = RelayController(meters)
+    relays = RelayController(meters, ledger)
     sender = Sender(queue, ledger, SendConfig(max_age=0, meters_per_batch=3),
                     on_events=relays.handle)
     pollers = [Poller(m, queue, keys, PollConfig(interval=1)) for m in meters.values()]
@@ -56,8 +56,11 @@ async def test_readings_flow_and_exhaustion_cuts_supply(sim: Simulation, tmp_pat
         assert sim.modbus.meters[1].relay_closed is True
         assert sim.modbus.meters[2].relay_closed is False          # opened over RTU
         assert sim.line.meters["sim-line-1"].relay_closed is False  # type: ignore[union-attr]
-        assert sorted((r.meter_id, r.result) for r in relays.history) == [
-            ("sim-line-1", "ack"), ("sim-meter-2", "ack")]
+        # Cut exactly the meters the ledger's state says are exhausted, confirmed by them.
+        cuts = sorted((r.meter_id, r.result) for r in relays.history
+                      if r.switch == "relay" and not r.on)
+        assert cuts == [("sim-line-1", "ack"), ("sim-meter-2", "ack")]
+        assert all(r.result == "ack" for r in relays.history)
         assert (await meters["sim-meter-2"].read()).power_w == 0
     finally:
         tcp.close()

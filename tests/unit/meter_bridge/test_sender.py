@@ -186,3 +186,32 @@ async def test_events_reach_the_hook(queue: ReadingQueue, keys: KeyStore) -> Non
 def test_config_limits() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         SendConfig(max_batch=1001)
+
+
+async def test_a_conflicting_meter_is_isolated_and_holds_back_no_other(
+        queue: ReadingQueue, keys: KeyStore) -> None:
+    """Issue 17: a customer that rewrites its own account every block (one-token
+    transfers, SetLowBalancePolicy) makes every batch holding its meters fail with
+    MVCC_READ_CONFLICT. The batch is halved by meter until that meter is alone; it waits on
+    its own, every other meter's readings commit at once."""
+    meters = [f"m-{i}" for i in range(8)]
+    ledger = ledger_for(keys, *meters)
+    ledger.conflicting = {"m-5"}
+    for meter in meters:
+        enqueue(queue, keys, meter, range(1, 3))
+    sender = Sender(queue, ledger, SendConfig(meters_per_batch=8, backoff_initial=5),
+                    clock=CLOCK)
+    await sender.drain()
+    committed = {item["reading"]["meterId"] for batch in ledger.batches for item in batch}
+    assert committed == set(meters) - {"m-5"}
+    assert all(ledger.heads[m]["seq"] == 2 for m in committed)
+    assert sender.backoff.delay == 0                     # the sender never waited
+    assert [r.meter_id for r in queue.in_flight()] == []
+    assert queue.depth() == 2                            # m-5's two readings, queued
+    # m-5 waits on its own; when its account stops changing, it goes through.
+    await sender.drain()
+    assert "m-5" not in ledger.heads
+    ledger.conflicting.clear()
+    CLOCK.t += 5
+    await sender.drain()
+    assert ledger.heads["m-5"]["seq"] == 2 and queue.depth() == 0

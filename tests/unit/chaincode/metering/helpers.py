@@ -61,6 +61,8 @@ class TxStub(MemoryStub):
                                       ous=tuple(ous))
         self.state = {}  # this transaction's writes
         self.reads: list[str] = []
+        self.hashed_reads: list[tuple[str, str]] = []  # what a peer's read set would note
+        self.outside: frozenset[str] = frozenset()  # collections this "peer" does not hold
         self.multi_reads = 0
         self.written = False
         self.private_queried = False
@@ -82,12 +84,18 @@ class TxStub(MemoryStub):
             self.state = saved
 
     def get_private_data(self, collection: str, key: str) -> bytes | None:
-        return self.ledger.private.get((collection, key))
+        value = self.ledger.private.get((collection, key))
+        if collection in self.outside and value is not None:
+            # A peer outside the collection has the hash, not the value (Fabric's error).
+            raise PeerError("GET_STATE", "private data matching public hash version is not "
+                            "available")
+        self.hashed_reads.append((collection, key))
+        return value
 
     def get_private_data_multiple(self, collection: str,
                                   keys: Sequence[str]) -> list[bytes | None]:
         self.multi_reads += 1
-        return [self.ledger.private.get((collection, k)) for k in keys]
+        return [self.get_private_data(collection, k) for k in keys]
 
     # Fabric's transaction simulator: no write after a private range query, and no private
     # range query after a write (tx_simulator.go, checkBeforePvtdataQueries).
@@ -125,6 +133,7 @@ class TxStub(MemoryStub):
 
     def get_private_data_hash(self, collection: str, key: str) -> bytes | None:
         # Committed state, like the peer's hashed store (every peer has it, member or not).
+        self.hashed_reads.append((collection, key))
         value = self.ledger.private.get((collection, key))
         return hashlib.sha256(value).digest() if value is not None else None
 
@@ -154,7 +163,8 @@ class Ledger:
              attrs: dict[str, str] | None = None, ous: Sequence[str] | None = None,
              when: dt.datetime | None = None, public_args: bool = False,
              salt: bool = True, transient: dict[str, bytes] | None = None,
-             clock: dt.datetime | None = None) -> Result:
+             clock: dt.datetime | None = None,
+             outside: Sequence[str] = ()) -> Result:
         """Run a transaction; commit its writes only when it succeeds.
 
         The caller is ``name`` of MSP ``msp`` with Fabric CA attributes ``attrs`` and
@@ -166,7 +176,8 @@ class Ledger:
         (``public_args`` sends them as proposal arguments instead, to test the refusal),
         and every transaction carries a salt (``salt=False`` leaves it out); ``transient``
         adds members. ``clock`` is the endorsers' own clock (default: the ledger's, else
-        the transaction time).
+        the transaction time). ``outside``: collections the endorsing peer does not hold
+        (as on the Aggregator's peer: their values raise, their hashes answer).
         """
         self.count += 1
         tx_id = f"tx{self.count:05d}"
@@ -187,6 +198,7 @@ class Ledger:
                       when=when or self.now, tx_id=tx_id)
         stub.transient = transient
         stub.endorser_clock = clock or self.clock
+        stub.outside = frozenset(outside)
         response = self.router.invoke(stub)
         if response.status == 200:
             self.state.update(stub.state)
@@ -291,6 +303,19 @@ def setup(ledger: Ledger, *meters: Meter, tariff: str | None = None) -> None:
     ledger.ok("SetTariff", tariff or tariff_json(), msp="RegulatorMSP")
     for meter in meters:
         ledger.ok("RegisterMeter", meter.registration())
+
+
+def at(minutes: int) -> dt.datetime:
+    """``minutes`` after T0."""
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def fresh(now: dt.datetime) -> tuple[Ledger, Meter]:
+    """A ledger at ``now`` with the tariff and one meter, m-1 of customer c-1."""
+    ledger = Ledger(now=now)
+    meter = Meter("m-1", "c-1")
+    setup(ledger, meter)
+    return ledger, meter
 
 
 def submit(ledger: Ledger, *items: dict[str, Any], **kw: Any) -> Result:

@@ -1,15 +1,22 @@
-"""Bills computed by hand: every EVN tier boundary, a tariff change mid-period, ToU."""
+"""Bills computed by hand: every EVN tier boundary, a tariff change mid-period, ToU, and
+tier thresholds pro-rated to each local calendar month a bill covers."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import json
+from fractions import Fraction
 
 import pytest
 
+from gridledger.chaincode.metering.pricing import month_share
+
 from .helpers import Ledger, Meter, setup, submit, tariff_json
 
-MARCH = ("2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z")
+# March in the tariff's local time (UTC+7): tier thresholds are per local month, so a bill
+# for exactly March has exactly March's thresholds.
+MARCH = ("2025-02-28T17:00:00Z", "2025-03-31T17:00:00Z")
 APRIL_2 = dt.datetime(2025, 4, 2, tzinfo=dt.UTC)
 
 
@@ -69,18 +76,22 @@ def test_period_spanning_a_tariff_change_is_split_and_pro_rated() -> None:
            meter.reading(utc("2025-03-20T10:00:00Z"), 40_000))
     bill = ledger.ok("ComputeBill", "c-1", "2025-03-01T00:00:00Z", "2025-03-31T00:00:00Z")
     first, second = bill["meters"][0]["segments"]
-    # 720 h period: 240 h under v1 (thresholds x 1/3), 480 h under v2 (x 2/3).
+    # 720 h, all in local March (744 h): 240 h under v1, its thresholds x 240/744 = 10/31
+    # of March's; 480 h under v2, x 20/31.
     assert (first["hours"], first["tariffVersion"], second["hours"]) == (240, 1, 480)
-    assert [t["upToWh"] for t in first["tiers"]][:2] == [16_667, 33_333]
-    assert [t["upToWh"] for t in second["tiers"]][:2] == [33_333, 66_667]
-    # v1: 16 667 Wh x 1984 = 33 067.328 -> 33 067; 3 333 Wh x 2050 = 6 832.65 -> 6 833
-    assert [t["amount"] for t in first["tiers"]][:2] == [33_067, 6_833]
-    assert (first["energyCharge"], first["taxTotal"], first["total"]) == (39_900, 3_192, 43_092)
-    # v2: 33 333 Wh x 2084 = 69 465.972 -> 69 466; 6 667 Wh x 2150 = 14 334.05 -> 14 334
-    assert [t["amount"] for t in second["tiers"]][:2] == [69_466, 14_334]
-    assert (second["energyCharge"], second["taxTotal"], second["total"]) == (83_800, 8_380,
-                                                                           92_180)
-    assert bill["total"] == 135_272
+    # 50 000 x 10/31 = 16 129.03 -> 16 129; 100 000 x 10/31 = 32 258.06 -> 32 258
+    assert [t["upToWh"] for t in first["tiers"]][:2] == [16_129, 32_258]
+    assert [t["upToWh"] for t in second["tiers"]][:2] == [32_258, 64_516]
+    # v1: 16 129 Wh x 1984 = 31 999.936 -> 32 000; 3 871 Wh x 2050 = 7 935.55 -> 7 936;
+    # VAT 8 % of 39 936 = 3 194.88 -> 3 195
+    assert [t["amount"] for t in first["tiers"]][:2] == [32_000, 7_936]
+    assert (first["energyCharge"], first["taxTotal"], first["total"]) == (39_936, 3_195, 43_131)
+    # v2: 32 258 Wh x 2084 = 67 225.672 -> 67 226; 7 742 Wh x 2150 = 16 645.3 -> 16 645;
+    # VAT 10 % of 83 871 = 8 387.1 -> 8 387
+    assert [t["amount"] for t in second["tiers"]][:2] == [67_226, 16_645]
+    assert (second["energyCharge"], second["taxTotal"], second["total"]) == (83_871, 8_387,
+                                                                           92_258)
+    assert bill["total"] == 135_389
     assert bill["tariffVersions"] == [{"tariffId": "EVN-RES", "version": 1},
                                       {"tariffId": "EVN-RES", "version": 2}]
 
@@ -142,10 +153,78 @@ def test_bill_access_and_issue() -> None:
     assert ledger.ok("IssueBill", "c-1", *MARCH) == {"issued": True, "periodStart": MARCH[0],
                                                       "periodEnd": MARCH[1]}
     bill = ledger.ok("GetBill", "c-1", MARCH[0], attrs=own)
-    assert bill["billId"] == "bill~c-1~2025-03-01T00:00:00Z" and bill["total"] == 21_427
+    assert bill["billId"] == "bill~c-1~" + MARCH[0] and bill["total"] == 21_427
     assert not any(k.startswith("bill~") for k in ledger.state)
     res = ledger.call("IssueBill", "c-1", "2025-03-15T00:00:00Z", "2025-04-01T00:00:00Z")
     assert res.status == 409 and "overlaps" in res.message
+    before = ledger.snapshot()
     res = ledger.call("IssueBill", "c-1", "2025-04-01T00:00:00Z", "2025-05-01T00:00:00Z")
-    assert res.status == 409 and "has not passed" in res.message
+    assert res.status == 409 and "period's end 2025-05-01T00:00:00Z" in res.message
+    assert ledger.snapshot() == before
     assert [b["periodStart"] for b in ledger.ok("BillsByCustomer", "c-1")] == [MARCH[0]]
+
+
+# -- tier thresholds do not depend on how a span is cut into bills (issue 17) ---------------
+
+LOCAL = dt.timedelta(hours=7)  # the test tariff's utcOffsetMinutes
+
+
+def local_midnight(year: int, month: int, day: int = 1) -> dt.datetime:
+    return dt.datetime(year, month, day, tzinfo=dt.UTC) - LOCAL
+
+
+def z(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_monthly_quarterly_and_daily_bills_of_the_same_energy_cost_the_same() -> None:
+    """The reviewer's case: 100 kWh in each of March, April and May (EVN tiers, VAT 8 %),
+    spread evenly over the days. Before, thresholds were per bill whatever its length:
+    one bill for the three months cost 50x1984 + 50x2050 + 100x2380 + 100x2998 = 739 500
+    + VAT 59 160 = 798 660, 22 % more than three monthly bills (3 x 217 836 = 653 508),
+    and 92 daily bills cost less (every kWh in tier 1). Now each bill's thresholds are
+    its share of each local month it covers."""
+    ledger = Ledger(now=dt.datetime(2025, 6, 2, tzinfo=dt.UTC))
+    meter = Meter("m-1", "c-1")
+    setup(ledger, meter)
+    days, items = [], []
+    for month in (3, 4, 5):
+        length = calendar.monthrange(2025, month)[1]
+        for i in range(length):  # 100 000 Wh a month, as evenly as whole Wh allow
+            wh = 100_000 * (i + 1) // length - 100_000 * i // length
+            days.append(local_midnight(2025, month, i + 1))
+            items.append(meter.reading(days[-1] + dt.timedelta(hours=12), wh))
+    for first in range(0, len(items), 31):
+        assert submit(ledger, *items[first:first + 31]).payload["refused"] == 0
+
+    def total(start: dt.datetime, end: dt.datetime) -> int:
+        return ledger.ok("ComputeBill", "c-1", z(start), z(end))["total"]
+
+    months = [local_midnight(2025, m) for m in (3, 4, 5, 6)]
+    # A month: 50 kWh x 1984 + 50 kWh x 2050 = 201 700, VAT 16 136.
+    assert [total(months[i], months[i + 1]) for i in range(3)] == [217_836] * 3
+    quarter = ledger.ok("ComputeBill", "c-1", z(months[0]), z(months[3]))
+    tiers = quarter["meters"][0]["segments"][0]["tiers"]
+    # Three months' thresholds: 150 kWh x 1984 + 150 kWh x 2050 = 605 100, VAT 48 408.
+    assert [t["upToWh"] for t in tiers][:3] == [150_000, 300_000, 600_000]
+    assert quarter["total"] == 3 * 217_836 == 653_508
+    # 92 daily bills: each a day's share of its month (50 000 / 31 = 1 613 Wh in March);
+    # every bill rounds its lines, so the sum differs by a few VND (12 over 92 bills).
+    daily = sum(total(day, day + dt.timedelta(days=1)) for day in days)
+    assert daily == 653_520
+
+
+def test_month_share_counts_local_calendar_months() -> None:
+    version = json.loads(tariff_json())  # UTC+7
+    assert month_share(version, local_midnight(2025, 3), 31 * 24) == 1
+    assert month_share(version, local_midnight(2025, 3), 24) == Fraction(1, 31)
+    # 15 February to 15 March (local): 14 of February's 28 days, 14 of March's 31.
+    assert month_share(version, local_midnight(2025, 2, 15), 28 * 24) == (
+        Fraction(14, 28) + Fraction(14, 31))
+    # The UTC month of March is not the local one: 737 h of March and 7 h of April.
+    utc_march = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    assert month_share(version, utc_march, 744) == Fraction(737, 744) + Fraction(7, 720)
+    # A leap February, and a span over the new year.
+    assert month_share(version, local_midnight(2024, 2), 29 * 24) == 1
+    assert month_share(version, local_midnight(2024, 12, 31), 48) == (
+        Fraction(1, 31) + Fraction(1, 31))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +16,10 @@ from gridledger.chaincode.metering.chain import (
     first_broken_link,
     link_hash,
 )
+from gridledger.chaincode.metering.meters import key_fingerprint
+from gridledger.chaincode.metering.verify import CHUNK
 
-from .helpers import T0, Ledger, Meter, setup, submit
+from .helpers import T0, Ledger, Meter, TxStub, setup, submit
 
 
 def _chain(bodies: list[bytes]) -> list[RecordedLink]:
@@ -60,7 +63,7 @@ def test_missing_link_is_named() -> None:
 
 
 def _ledger_with_chain(n: int) -> tuple[Ledger, Meter]:
-    ledger = Ledger(now=T0 + dt.timedelta(days=2))
+    ledger = Ledger(now=T0 + dt.timedelta(minutes=15 * n + 60))
     meter = Meter("m-1", "c-1")
     setup(ledger, meter)
     items = [meter.reading(T0 + dt.timedelta(minutes=15 * (i + 1)), 100) for i in range(n)]
@@ -93,3 +96,118 @@ def test_verify_meter_chain_is_for_collection_members_only() -> None:
     ledger, _ = _ledger_with_chain(1)
     assert ledger.call("VerifyMeterChain", "m-1", msp="AggregatorMSP").status == 403
     assert ledger.ok("VerifyMeterChain", "m-1", msp="RegulatorMSP")["ok"] is True
+
+
+# -- an operator who edits its peer's private state database (issue 17) ---------------------
+
+
+def _rewrite_chain(ledger: Ledger, meter_id: str, n: int, edit) -> None:  # type: ignore[no-untyped-def]
+    """What an operator with write access to its peer's state database can do: change
+    each reading's canonical bytes with ``edit`` and recompute every link and the head,
+    so that the hash chain is consistent again."""
+    prev = GENESIS_HASH
+    for seq in range(1, n + 1):
+        key = (DETAIL_COLLECTION, ledger.stored(f"reading~{meter_id}~{seq:012d}"))
+        record = json.loads(ledger.private[key])
+        reading = edit(json.loads(record["canonical"]))
+        record["canonical"] = json.dumps(reading, sort_keys=True, separators=(",", ":"))
+        record["prevHash"] = prev
+        record["hash"] = prev = link_hash(prev, record["canonical"].encode())
+        ledger.private[key] = json.dumps(record).encode()
+    head_key = (DETAIL_COLLECTION, ledger.stored(f"meterhead~{meter_id}"))
+    head = json.loads(ledger.private[head_key])
+    head["hash"] = prev
+    head["importWh"] = reading["importWh"]
+    head["highImportWh"] = reading["importWh"]
+    ledger.private[head_key] = json.dumps(head).encode()
+
+
+def test_halved_readings_with_a_recomputed_chain_fail_their_signatures() -> None:
+    ledger, _ = _ledger_with_chain(4)
+
+    def halve(reading: dict) -> dict:  # type: ignore[type-arg]
+        return {**reading, "importWh": reading["importWh"] // 2}
+
+    _rewrite_chain(ledger, "m-1", 4, halve)
+    # Before issue 17 the walk checked hashes only and answered {"ok": true}.
+    answer = ledger.ok("VerifyMeterChain", "m-1")
+    assert answer["ok"] is False and answer["seq"] == 1
+    assert answer["reason"].startswith("bad signature")
+    assert answer["expected"] == key_fingerprint(ledger.private_json("meterinfo~m-1")
+                                                 ["publicKeyPem"])
+
+
+def test_a_genuine_reading_moved_to_another_place_is_named() -> None:
+    ledger, _ = _ledger_with_chain(2)
+    # A reading the meter did sign (seq 1), recorded again as seq 2: hashes recomputed.
+    first = json.loads(ledger.private_json("reading~m-1~000000000001")["canonical"])
+    first_sig = ledger.private_json("reading~m-1~000000000001")["signature"]
+    key = (DETAIL_COLLECTION, ledger.stored("reading~m-1~000000000002"))
+    record = json.loads(ledger.private[key])
+    record["canonical"] = json.dumps(first, sort_keys=True, separators=(",", ":"))
+    record["signature"] = first_sig
+    record["hash"] = link_hash(record["prevHash"], record["canonical"].encode())
+    ledger.private[key] = json.dumps(record).encode()
+    answer = ledger.ok("VerifyMeterChain", "m-1")
+    assert (answer["ok"], answer["seq"], answer["reason"]) == (
+        False, 2, "signed reading out of place")
+
+
+def test_each_reading_is_checked_with_the_key_in_force_at_its_seq() -> None:
+    ledger, meter = _ledger_with_chain(2)
+    meter.key = Meter("m-1", "c-1").key  # the meter's new key, from seq 3 on
+    ledger.ok("ReplaceMeterKey", "m-1", json.dumps({"publicKeyPem": meter.pem}))
+    assert submit(ledger, meter.reading(T0 + dt.timedelta(hours=1), 100)).payload[
+        "accepted"] == 1
+    assert ledger.ok("VerifyMeterChain", "m-1") == {"ok": True, "seq": 3}
+    # The key history keeps each PEM and the seq it took effect from, in both records.
+    keys = ledger.private_json("meterinfo~m-1")["keys"]
+    assert [k["fromSeq"] for k in keys] == [1, 3] and keys[1]["publicKeyPem"] == meter.pem
+    device = json.loads(ledger.state["meter~m-1"])
+    assert [(h["fromSeq"], h["publicKeyPem"]) for h in device["keyHistory"]] == [
+        (k["fromSeq"], k["publicKeyPem"]) for k in keys]
+
+
+def test_a_public_key_history_that_differs_from_the_private_one_is_named() -> None:
+    ledger, _ = _ledger_with_chain(1)
+    device = json.loads(ledger.state["meter~m-1"])
+    device["keyHistory"][0]["publicKeyPem"] = Meter("x", "y").pem
+    ledger.state["meter~m-1"] = json.dumps(device).encode()
+    answer = ledger.ok("VerifyMeterChain", "m-1")
+    assert answer["ok"] is False and "key history differs" in answer["reason"]
+
+
+def test_a_long_chain_is_walked_by_key_in_chunks_never_by_a_range(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A range query stops silently at the peer's totalQueryLimit: the walk reads records
+    # by key, CHUNK at a time, up to the head's seq.
+    ledger, _ = _ledger_with_chain(CHUNK + 3)
+    calls: list[int] = []
+    original = TxStub.get_private_data_multiple
+
+    def counted(self, collection, keys):  # type: ignore[no-untyped-def]
+        calls.append(len(keys))
+        return original(self, collection, keys)
+
+    def no_range(*_: object) -> None:
+        raise AssertionError("VerifyMeterChain ran a range query")
+
+    monkeypatch.setattr(TxStub, "get_private_data_multiple", counted)
+    monkeypatch.setattr(TxStub, "get_private_data_by_range", no_range)
+    assert ledger.ok("VerifyMeterChain", "m-1") == {"ok": True, "seq": CHUNK + 3}
+    assert CHUNK in calls and 3 in calls
+
+
+def test_garbage_in_the_store_is_named_never_a_500() -> None:
+    ledger, _ = _ledger_with_chain(2)
+    key = (DETAIL_COLLECTION, ledger.stored("reading~m-1~000000000002"))
+    record = json.loads(ledger.private[key])
+    record["canonical"] = "not json"
+    record["hash"] = link_hash(record["prevHash"], b"not json")
+    ledger.private[key] = json.dumps(record).encode()
+    answer = ledger.ok("VerifyMeterChain", "m-1")
+    assert (answer["ok"], answer["seq"], answer["reason"]) == (
+        False, 2, "signed reading out of place")
+    ledger.private[key] = b"\x00garbage"
+    answer = ledger.ok("VerifyMeterChain", "m-1")
+    assert (answer["ok"], answer["seq"], answer["reason"]) == (False, 2, "record unreadable")

@@ -8,9 +8,10 @@ import datetime as dt
 
 from .helpers import Ledger, Meter, setup, submit
 
-MARCH = ("2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z")
-APRIL = ("2025-04-01T00:00:00Z", "2025-05-01T00:00:00Z")
-MAY = ("2025-05-01T00:00:00Z", "2025-06-01T00:00:00Z")
+# The months of the tariff's local time (UTC+7): tier thresholds are per local month.
+MARCH = ("2025-02-28T17:00:00Z", "2025-03-31T17:00:00Z")
+APRIL = ("2025-03-31T17:00:00Z", "2025-04-30T17:00:00Z")
+MAY = ("2025-04-30T17:00:00Z", "2025-05-31T17:00:00Z")
 
 
 def utc(text: str) -> dt.datetime:

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from gridledger.chaincode.shim import policy_msp_ids
+from gridledger.chaincode.metering.tariff import regulator_policy
+from gridledger.chaincode.shim.policy import satisfied_by
 
 from .helpers import T0, Ledger, Meter, setup, submit, tariff_json
 
@@ -104,7 +105,14 @@ def test_set_tariff_needs_regulator_and_sets_key_level_policy() -> None:
     version = ledger.ok("SetTariff", tariff_json(), msp="RegulatorMSP")
     assert version["version"] == 1
     for key in ("tariff~EVN-RES", "tariffreg"):
-        assert policy_msp_ids(ledger.metadata[key]) == (1, [("RegulatorMSP", "PEER")])
+        # AND('RegulatorMSP.peer', OR('UtilityMSP.peer', 'AggregatorMSP.peer')): never the
+        # Regulator alone (issue 17), never without it.
+        policy = ledger.metadata[key]
+        assert policy == regulator_policy()
+        assert satisfied_by(policy, ["RegulatorMSP", "UtilityMSP"])
+        assert satisfied_by(policy, ["RegulatorMSP", "AggregatorMSP"])
+        assert not satisfied_by(policy, ["RegulatorMSP"])
+        assert not satisfied_by(policy, ["UtilityMSP", "AggregatorMSP"])
 
 
 def test_tariff_versions_and_get_at_time() -> None:

@@ -9,20 +9,14 @@ import pytest
 
 from gridledger.formats.reading import encode_reading, sign
 
-from .helpers import T0, Ledger, Meter, setup, submit
+from . import helpers
+from .helpers import T0, Ledger, Meter, at, setup, submit, tariff_json
 
 NOW = T0 + dt.timedelta(days=1)
 
 
-def at(minutes: int) -> dt.datetime:
-    return T0 + dt.timedelta(minutes=minutes)
-
-
 def fresh() -> tuple[Ledger, Meter]:
-    ledger = Ledger(now=NOW)
-    meter = Meter("m-1", "c-1")
-    setup(ledger, meter)
-    return ledger, meter
+    return helpers.fresh(NOW)
 
 
 def test_accepted_readings_extend_chain_and_stay_in_the_private_collection() -> None:
@@ -117,7 +111,7 @@ def test_replay_with_different_content_and_skip_and_rollback() -> None:
     meter.seq = 1
     _refusal(ledger, meter.reading(at(45), 100), "replay", "already recorded")
     meter.seq = 3
-    _refusal(ledger, meter.reading(at(45), 100), "skip", "expected 3")
+    _refusal(ledger, meter.reading(at(45), 100), "skip", "skips ahead")
     meter.seq = 2
     meter.import_wh = 150
     _refusal(ledger, meter.reading(at(45), 0), "register-backwards", "importWh below the previous")
@@ -269,3 +263,37 @@ def test_a_suspect_reading_never_rewinds_the_register_it_bills_from() -> None:
     assert billed == [500_000, 0, 500_100]
     assert sum(billed) == 1_000_100  # exactly what the register advanced
     assert ledger.ok("GetMeter", "m-1")["head"]["importWh"] == 1_000_100
+
+
+def test_refusal_reasons_name_no_private_value() -> None:
+    """Regression (issue 17): reasons are in the transaction's response, in the block on
+    every peer: "out-of-order" named the previous interval end, "replay" and "skip" the
+    head's seq, "invalid" echoed register values, "no-tariff" the meter's tariff."""
+    ledger = Ledger(now=NOW)
+    meter, prepaid = Meter("m-1", "c-1"), Meter("m-2", "c-2")
+    late_tariff = json.loads(tariff_json("2025-03-05T00:00:00Z"))
+    setup(ledger, meter, prepaid, tariff=json.dumps({**late_tariff, "tariffId": "EVN-RES"}))
+    bob = {"name": "bob", "attrs": {"role": "customer", "customerId": "c-2"}}
+    ledger.ok("wattcoin:BindCustomer", "c-2",
+              ledger.ok("wattcoin:OpenAccount", **bob)["address"], **bob)
+    submit(ledger, meter.reading(at(600), 777_123), meter.reading(at(615), 1))
+    head_end = "2025-03-01T10:15:00Z"
+    meter.seq = 1
+    replay = meter.reading(at(700), 5)
+    meter.seq = 5
+    skip = meter.reading(at(700), 5)
+    meter.seq = 2
+    out_of_order = meter.reading(at(615), 5)
+    meter.seq = 2
+    invalid = meter.reading(at(700), 5)
+    invalid["reading"]["importWh"] = 987_654.5
+    no_tariff = prepaid.reading(at(60), 10)  # before the tariff's first version
+    res = submit(ledger, replay, skip, out_of_order, invalid, no_tariff).payload
+    codes = [r["code"] for r in res["results"]]
+    assert codes == ["replay", "skip", "out-of-order", "invalid", "no-tariff"]
+    text = json.dumps(res)
+    for private in (head_end, "10:15", "777", "987654", "EVN-RES", '"expected', "at 2",
+                    "2025-03-01T01:00:00Z"):
+        assert private not in text, private
+    assert all(r["reason"] for r in res["results"])
+    assert "importWh must be an integer" in res["results"][3]["reason"]

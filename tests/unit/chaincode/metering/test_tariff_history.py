@@ -69,9 +69,11 @@ def test_exhaustion_prices_each_hour_with_the_tariff_assigned_to_it() -> None:
 
 def test_set_meter_tariff_on_the_hour_a_second_time_and_refusals() -> None:
     ledger, _ = two_tariffs()
-    ledger.now = utc("2025-03-15T10:00:00Z")
+    # The first whole hour at or after the transaction time plus twice the tolerance
+    # (2 x 30 s: no recorded reading can have reached it).
+    ledger.now = utc("2025-03-15T09:59:00Z")
     assert ledger.ok("SetMeterTariff", "m-1", "FLAT")["from"] == "2025-03-15T10:00:00Z"
-    ledger.now = utc("2025-03-15T10:00:00Z")
+    ledger.now = utc("2025-03-15T09:59:00Z")
     ledger.ok("SetMeterTariff", "m-1", "EVN-RES")  # the same hour: the last change counts
     assert ledger.private_json("meterinfo~m-1")["tariffs"][-1] == {
         "tariffId": "EVN-RES", "from": "2025-03-15T10:00:00Z"}

@@ -90,13 +90,15 @@ def test_exhaustion_charges_marginal_tier_then_arrears_and_exhausted() -> None:
     assert account["exhausted"] is True
     name, event = ledger.events[-1]
     assert name == "ReadingsProcessed"
-    assert event["exhausted"] == [{"meters": ["m-1"]}]  # which relays; no account or amount
+    # The batch index of the reading whose account ran out: no meter, account or amount.
+    assert event["exhausted"] == [0]
     assert res.payload["accepted"] == 1  # the reading is recorded although unpaid
     # Top-up pays arrears first and restores supply.
     ledger.ok("wattcoin:Mint", address, "50000", "PAY-0002")
     account = ledger.ok("wattcoin:Balance", address)
     assert (account["balance"], account["arrears"], account["exhausted"]) == (20_724, 0, False)
-    assert ledger.events[-1] == ("WattcoinMinted", {"restored": True, "meters": ["m-1"]})
+    # A hint for the bridges, naming nothing (they ask SupplyStatus which meters).
+    assert ledger.events[-1] == ("WattcoinMinted", {"restored": True})
 
 
 def test_duplicate_reading_is_never_charged_twice() -> None:
@@ -121,7 +123,7 @@ def test_low_balance_event_at_owner_threshold_once() -> None:
     assert ledger.events[-1][1]["lowBalance"] == []
     submit(ledger, meter.reading(at(2), 20_000))  # crosses 40 000
     low = ledger.events[-1][1]["lowBalance"]
-    assert low == [{"meters": ["m-1"], "policy": "power-saving"}]
+    assert low == [0]  # the batch index; the policy is the bridge's to read (SupplyStatus)
     submit(ledger, meter.reading(at(3), 1_000))  # still low: not signalled again
     assert ledger.events[-1][1]["lowBalance"] == []
 
