@@ -9,9 +9,10 @@ sell, half buy. For each size, one interval of a one-minute market, a quarter ho
 orders one after another, all traders at once (one in flight each: a trader's bids share
 its wallet key), signed beforehand, relayed by the Aggregator, endorsed by the Aggregator
 and the Utility. Then the Aggregator clears page by page, the meters report the interval,
-and the Utility settles page by page (SettlementNeeds, DeliveryRecords from its own peer,
-Settle) - each step timed as a whole, transaction times set to after gate closure and
-after the interval's end.
+and the Utility settles page by page (the plan from its own peer, Settle endorsed by all
+three organisations) - each step timed as a whole, transaction times set to after gate
+closure and after the interval's end (the bench market accepts transaction times within
+the peers' whole 15-minute window of their clocks).
 
     .venv/bin/python bench/market.py [--sizes 1000,10000] [--traders 120]
 """
@@ -39,7 +40,7 @@ from fabric_protos.common import ledger_pb2
 from gridledger.chaincode.market import clearing
 from gridledger.clients.ca import CAClient
 from gridledger.clients.gateway import Gateway
-from gridledger.clients.market import Market, MarketKey
+from gridledger.clients.market import CustomerConsent, Market, MarketKey
 from gridledger.clients.metering import Metering, Wattcoin
 from gridledger.clients.profile import ConnectionProfile
 from gridledger.formats.market import interval_id, pseudonym_for
@@ -123,10 +124,10 @@ def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str,
     Market(regulator.network("energy")).record_pseudonym(pseudonym, customer_id)
     sync(gateways)
     key = MarketKey.generate(pseudonym)
-    market = Market(channel)
-    market.enrol(key, market_id, meter_id)
+    consent = CustomerConsent.of_identity(enrollment.certificate, enrollment.signer())
+    Market(regulator.network("energy")).enrol(key.enrolment(market_id, meter_id, consent))
     sync(gateways)
-    market.deposit(key.deposit(20_000_000))
+    Market(channel).deposit(key.deposit(20_000_000))
     return Trader(key, meter_id, meter_key, sells)
 
 
@@ -200,13 +201,12 @@ def clear_synced(agg: Market, gateways: tuple, iv: str, at: dt.datetime) -> list
 
 
 def settle_synced(util: Market, gateways: tuple, iv: str, at: dt.datetime) -> list[dict]:
-    """Settle page by page (needs, records from the Utility's peer, Settle), each page
-    committed on every peer before the next."""
+    """Settle page by page (the plan from the Utility's peer, Settle endorsed by all
+    three), each page committed on every peer before the next."""
     pages: list[dict] = []
     while not (pages and pages[-1]["done"]):
-        need = util.evaluate("SettlementNeeds", iv)
-        records = util.delivery_records(iv, need["pseudonyms"])
-        commit = util.submit_async("Settle", iv, json.dumps(records, separators=(",", ":"),
+        plan = util.plan(iv)
+        commit = util.submit_async("Settle", iv, json.dumps(plan, separators=(",", ":"),
                                                             sort_keys=True), at=at)
         pages.append(json.loads(commit.wait()))
         for gw in gateways:
@@ -231,7 +231,10 @@ def main() -> None:
         agg, util = Market(aggregator.network("energy")), Market(utility.network("energy"))
         market_id = "bench"
         gateways = (utility, regulator, aggregator)
-        agg.configure(market_id, 60, 20, TARIFF["tariffId"])
+        # Times a quarter hour ahead: the market accepts the peers' whole window.
+        agg.configure_market({"marketId": market_id, "intervalSeconds": 60,
+                              "gateClosureSeconds": 20, "tariffId": TARIFF["tariffId"],
+                              "clockToleranceSeconds": 900})
         sync(gateways)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:

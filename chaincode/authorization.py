@@ -144,10 +144,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("wattcoin", "UtilityAccount"): Rule(
         "totals over every account: the Utility's receipts, audited by the Regulator",
         (U, R)),
+    ("wattcoin", "SupplyStatus"): Rule(
+        "whether each meter's paying account is exhausted: members' bridges check it "
+        "before switching a relay (an event is only a hint)", (U, R)),
     # -- access (DACT/IDoT) ---------------------------------------------------------------
     ("access", "RegisterDevice"): Rule(
         "an IDoT of the caller's own: an organisation's device (its operators), a "
         "customer's own device", (U, R, A), customer=True),
+    ("access", "RevokeDevice"): Rule(
+        "ends an IDoT of the caller's own: an organisation's device (its operators), a "
+        "customer's device (the customer, or the Utility for it)", (U, R, A), customer=True),
     ("access", "GetDevice"): Rule(
         "public IDoT record (a device or a meter): every endorser checks device proofs "
         "against it", member=True),
@@ -156,6 +162,9 @@ RULES: dict[tuple[str, str], Rule] = {
         "owner goes to customerData)", (U,), customer=True),
     ("access", "GetResource"): Rule(
         "public record: a hash address is a name, not a capability", member=True),
+    ("access", "ResourceOwner"): Rule(
+        "whose content a service node is about to serve (customerData): members' "
+        "operators", (U, R)),
     ("access", "RegisterDact"): Rule(
         "the data owner grants: the customer, or the Utility acting for it", (U,),
         customer=True),
@@ -169,8 +178,8 @@ RULES: dict[tuple[str, str], Rule] = {
         "the table and its owner are in customerData: members' operators, the owner its "
         "own", (U, R), customer=True),
     ("access", "Certify"): Rule(
-        "anyone may ask; the DACT decides who gets a token (requester, device proof), "
-        "2 of 3 endorsers check it", member=True),
+        "anyone may ask; the DACT decides who gets a token (requester, device proof); "
+        "the Utility and one other endorser check it", member=True),
     ("access", "GetToken"): Rule(
         "public grant: holder, scope, expiry, state", member=True),
     ("access", "RevokeToken"): Rule(
@@ -179,9 +188,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("access", "Access"): Rule(
         "the token's holder runs the contract and gets the hash addresses (checked inside)",
         member=True),
+    ("access", "ProveHolder"): Rule(
+        "the holder's signed proof for one service node, evaluated on that node's peer "
+        "(holder, token and scope checked inside)", member=True),
     ("access", "Serve"): Rule(
-        "a member organisation's service node logs what it serves, after the requester's "
-        "proof", (U, R, A)),
+        "a member organisation's service node logs what it serves, with the holder's "
+        "proof naming that node", (U, R, A)),
     ("access", "AccessLog"): Rule(
         "public log of disclosures: tokens, holders, hash addresses, times (no owner)",
         member=True),
@@ -193,8 +205,11 @@ RULES: dict[tuple[str, str], Rule] = {
         "pseudonym -> identity goes to the Regulator's own collection: only it may resolve",
         (R,)),
     ("market", "EnrolParticipant"): Rule(
-        "ties a customer's meter and account to a pseudonym in customerData: the Utility",
-        (U,)),
+        "the Regulator relays the customer's consented enrolment: its peer checks the "
+        "pseudonym it issued is the meter's customer's", (R,)),
+    ("market", "RetireParticipant"): Rule(
+        "the Utility relays a participant's signed retirement (tokens back into its "
+        "private account)", (U,)),
     ("market", "Deposit"): Rule(
         "moves tokens out of a private account: the Utility relays the participant's "
         "signed request", (U,)),
@@ -205,13 +220,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("market", "PlaceOffer"): Rule(MARKET_RELAY, (A, U)),
     ("market", "PlaceBid"): Rule(MARKET_RELAY, (A, U)),
     ("market", "CancelOrder"): Rule(MARKET_RELAY, (A, U)),
-    ("market", "Clear"): Rule("the Aggregator clears at gate closure", (A,)),
+    ("market", "Clear"): Rule(
+        "deterministic: any member's operator clears once the gate has closed, so no one "
+        "can stall it or pick its moment", (U, R, A)),
     ("market", "SettlementNeeds"): Rule(
         "public: which pseudonyms' records a settlement page needs", member=True),
     ("market", "DeliveryRecords"): Rule(
         "the stored bytes of interval records (customerData): members' operators", (U, R)),
+    ("market", "SettlementPlan"): Rule(
+        "computed from the delivery records (customerData): its members' operators", (U, R)),
     ("market", "Settle"): Rule(
-        "the Utility hands in the delivery records it holds; the Aggregator endorses", (U,)),
+        "the holders of the delivery records submit a page's plan; all three "
+        "organisations endorse", (U, R)),
     ("market", "RequestResolution"): Rule(
         "the Regulator audits; the request is logged before any answer", (R,)),
     ("market", "ResolvePseudonym"): Rule(
@@ -221,7 +241,9 @@ RULES: dict[tuple[str, str], Rule] = {
         "the Aggregator enrols a prosumer on its signed consent", (A,)),
     ("market", "LeaveVpp"): Rule(MARKET_RELAY, (A, U)),
     ("market", "PlaceVppOffer"): Rule("the Aggregator offers its VPP's export", (A,)),
-    ("market", "PayoutVpp"): Rule("the Aggregator pays its VPP's members", (A,)),
+    ("market", "PayoutVpp"): Rule(
+        "deterministic split: any member's operator pays members out, so none is held "
+        "back", (U, R, A)),
     ("market", "VppMembers"): Rule(MARKET_PUBLIC, member=True),
     ("market", "PostStandingOffer"): Rule(MARKET_RELAY, (A, U)),
     ("market", "AcceptStandingOffer"): Rule(MARKET_RELAY, (A, U)),

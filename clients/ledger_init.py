@@ -14,12 +14,22 @@ the secret set and changes nothing.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from .errors import EndorseError
 from .metering import Metering
 from .session import Session
 
 KEY_SECRET_BYTES = 32
+# Just after bring-up a peer's discovery may not know every organisation's peer yet
+# (gossip membership takes seconds): the Gateway then answers UNAVAILABLE, "failed to
+# find any endorsing peers". Nothing was submitted, so trying again is safe.
+DISCOVERY_WAIT_SECONDS = 120.0
+
+T = TypeVar("T")
 
 
 def initialise(state_dir: Path, channel: str, org: str = "utility") -> list[str]:
@@ -27,6 +37,18 @@ def initialise(state_dir: Path, channel: str, org: str = "utility") -> list[str]
     done = []
     with Session(state_dir, org).gateway("Admin") as gateway:
         metering = Metering(gateway.network(channel))
-        if metering.init_key_secret(os.urandom(KEY_SECRET_BYTES)):
+        if _until_endorsable(lambda: metering.init_key_secret(os.urandom(KEY_SECRET_BYTES))):
             done.append("customerData key secret set")
     return done
+
+
+def _until_endorsable(step: Callable[[], T], wait: float = DISCOVERY_WAIT_SECONDS) -> T:
+    """Run ``step``, again while the endorsement fails for a transient reason."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return step()
+        except EndorseError as exc:
+            if not exc.retryable or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)

@@ -15,17 +15,19 @@ time (a replay or a simulated day: Fabric takes the client's clock).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.formats.market import check_pseudonym, sign_message
+from gridledger.formats.market import check_pseudonym, message_bytes, sign_message
 
 from .errors import ArgumentError
 from .gateway import Commit, Network
@@ -36,14 +38,20 @@ MARKET_ENDORSERS = ("AggregatorMSP", "UtilityMSP")
 FUNDING_ENDORSERS = ("UtilityMSP", "RegulatorMSP")
 REGULATOR_ENDORSERS = ("RegulatorMSP",)
 AUDIT_ENDORSERS = ("RegulatorMSP", "AggregatorMSP")
+# A settlement page: the Aggregator (market arithmetic), the Utility and the Regulator
+# (each checks the deliveries against its own records).
+SETTLE_ENDORSERS = ("AggregatorMSP", "UtilityMSP", "RegulatorMSP")
 # Functions whose arguments travel in the transient map, and who endorses what.
-PRIVATE = frozenset({"RecordPseudonym", "EnrolParticipant", "Deposit", "Withdraw", "Settle"})
+PRIVATE = frozenset({"RecordPseudonym", "EnrolParticipant", "RetireParticipant", "Deposit",
+                     "Withdraw", "Settle"})
 ENDORSERS = {
     "RecordPseudonym": REGULATOR_ENDORSERS,
     "EnrolParticipant": FUNDING_ENDORSERS,
+    "RetireParticipant": FUNDING_ENDORSERS,
     "Deposit": FUNDING_ENDORSERS,
     "Withdraw": FUNDING_ENDORSERS,
     "RequestResolution": AUDIT_ENDORSERS,
+    "Settle": SETTLE_ENDORSERS,
 }
 
 
@@ -106,9 +114,16 @@ class MarketKey:
         return f"{os.urandom(6).hex()}-{self._n}"
 
     # The messages, one per action.
-    def enrolment(self, market_id: str, meter_id: str) -> str:
-        return self.sign("enrol", marketId=market_id, meterId=meter_id,
-                         publicKeyPem=self.public_pem)
+    def enrolment(self, market_id: str, meter_id: str, consent: CustomerConsent) -> str:
+        """The signed enrolment, with the customer's consent: the same message signed by
+        the key that controls the customer's paying account (its own identity's key)."""
+        envelope = json.loads(self.sign("enrol", marketId=market_id, meterId=meter_id,
+                                        publicKeyPem=self.public_pem))
+        envelope["consent"] = consent.sign(envelope["message"])
+        return _dump(envelope)
+
+    def retirement(self) -> str:
+        return self.sign("retire", requestId=self.request_id())
 
     def deposit(self, amount: int) -> str:
         return self.sign("deposit", amount=amount, requestId=self.request_id())
@@ -129,6 +144,31 @@ class MarketKey:
 
     def vpp_leave(self, vpp_id: str) -> str:
         return self.sign("vpp-leave", vppId=vpp_id)
+
+
+class CustomerConsent:
+    """A customer's consent to an enrolment: its signature by the key of its own identity
+    (the key that opened, and controls, its paying Wattcoin account). Held by the
+    customer's wallet (the portal, a phone): ``signer`` never leaves it."""
+
+    def __init__(self, public_key_pem: str, signer: Callable[[bytes], bytes]) -> None:
+        self.public_key_pem = public_key_pem
+        self._signer = signer
+
+    @classmethod
+    def of_identity(cls, certificate_pem: bytes, signer: Callable[[bytes], bytes]
+                    ) -> CustomerConsent:
+        """The consent of a Fabric identity: its certificate's key, its signer."""
+        key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+        pem = key.public_bytes(serialization.Encoding.PEM,
+                               serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+        return cls(pem, signer)
+
+    def sign(self, message: dict[str, Any]) -> dict[str, str]:
+        """``{"publicKeyPem", "signature"}`` over the message's signed bytes."""
+        der = self._signer(message_bytes(message))
+        return {"publicKeyPem": self.public_key_pem,
+                "signature": base64.b64encode(der).decode("ascii")}
 
 
 class Market:
@@ -177,9 +217,19 @@ class Market:
         """The Regulator: keep pseudonym -> customer in its own collection."""
         return self.submit("RecordPseudonym", pseudonym, customer_id)
 
-    def enrol(self, key: MarketKey, market_id: str, meter_id: str) -> dict[str, Any]:
-        """The Utility: enrol the participant's meter in a market under its pseudonym."""
-        return self.submit("EnrolParticipant", key.enrolment(market_id, meter_id))
+    def configure_market(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The Aggregator: set up a market from a full configuration (optional members:
+        clockToleranceSeconds, openHorizonSeconds, evidenceGraceSeconds)."""
+        return self.submit("ConfigureMarket", _dump(config))
+
+    def enrol(self, signed_enrolment: str) -> dict[str, Any]:
+        """The Regulator: relay a participant's signed enrolment with its customer's
+        consent (``MarketKey.enrolment``)."""
+        return self.submit("EnrolParticipant", signed_enrolment)
+
+    def retire(self, signed: str) -> dict[str, Any]:
+        """The Utility: relay a participant's signed retirement."""
+        return self.submit("RetireParticipant", signed)
 
     def deposit(self, signed: str) -> dict[str, Any]:
         return self.submit("Deposit", signed)
@@ -237,14 +287,19 @@ class Market:
         """The stored bytes of interval records, from the caller's own (Utility) peer."""
         return self.evaluate("DeliveryRecords", interval_id, _dump(sorted(pseudonyms)))
 
+    def plan(self, interval_id: str) -> dict[str, Any]:
+        """The next settlement page's plan, from the caller's own (Utility or Regulator)
+        peer's records; ``incomplete`` names meters still to report."""
+        return self.evaluate("SettlementPlan", interval_id)
+
     def settle(self, interval_id: str, at: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """The Utility: settle page by page, each with the records it needs from its own
-        peer; every page's answer."""
+        """The Utility or the Regulator: settle page by page, each by the plan its own
+        peer computes (all three organisations endorse); every page's answer. Refused
+        (409) while a meter the page needs has not reported through the interval's end."""
         pages: list[dict[str, Any]] = []
         while not (pages and pages[-1]["done"]):
-            need = self.evaluate("SettlementNeeds", interval_id)
-            records = self.delivery_records(interval_id, need["pseudonyms"])
-            pages.append(self.submit("Settle", interval_id, _dump(records), at=at))
+            plan = self.plan(interval_id)
+            pages.append(self.submit("Settle", interval_id, _dump(plan), at=at))
         return pages
 
     # -- VPPs ----------------------------------------------------------------------------

@@ -4,9 +4,12 @@ Chaincode ``market`` (served by chaincode ``metering``), its clients and the Reg
 pseudonym tool agree on these bytes and rules.
 
 - **Pseudonym**: ``p-`` and 24 lowercase hex digits, the first 12 bytes of
-  HMAC-SHA-256(secret, ``"<msp>|<customerId>"``) under a secret only the Regulator holds
-  (:func:`pseudonym_for`). Without the secret nobody can compute or confirm one from an
-  identity; the Regulator keeps pseudonym -> identity in its own private collection.
+  HMAC-SHA-256(secret, ``"<msp>|<customerId>"`` and, from the second epoch on,
+  ``"|<epoch>"``) under a secret only the Regulator holds (:func:`pseudonym_for`). Without
+  the secret nobody can compute or confirm one from an identity; the Regulator keeps
+  pseudonym -> identity in its own private collection. A customer gets a new pseudonym per
+  epoch (it retires the old one), so that one name does not link every interval of its
+  life.
 - **VPP id**: ``vpp-`` and 1-60 id characters; a VPP trades under its id.
 - **Market id**: 1-24 of ``A-Z a-z 0-9 _ -``; a ledger may hold several markets (local
   grid areas), each with its own interval length and gate closure.
@@ -46,19 +49,23 @@ CURVE = "P-256"
 # Actions a participant signs; the chaincode refuses a message signed for another.
 ACTIONS = frozenset({
     "enrol", "deposit", "withdraw", "offer", "bid", "cancel", "vpp-join", "vpp-leave",
-    "standing-offer", "accept", "withdraw-offer",
+    "standing-offer", "accept", "withdraw-offer", "retire",
 })
 # Market types of a delivery interval.
 UNIFORM, PAY_AS_BID = "uniform", "pay-as-bid"
 MARKET_TYPES = (UNIFORM, PAY_AS_BID)
 
 
-def pseudonym_for(secret: bytes, msp_id: str, customer_id: str) -> str:
-    """The pseudonym of customer ``customer_id`` of ``msp_id`` under the Regulator's secret."""
+def pseudonym_for(secret: bytes, msp_id: str, customer_id: str, epoch: int = 1) -> str:
+    """The pseudonym of customer ``customer_id`` of ``msp_id`` in ``epoch`` (1, 2, ...)
+    under the Regulator's secret."""
     if len(secret) < 16:
         raise FormatError("the pseudonym secret must be at least 16 bytes")
     check_id(customer_id, "customerId")
-    digest = hmac.new(secret, f"{msp_id}|{customer_id}".encode(), hashlib.sha256).digest()
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        raise FormatError("the pseudonym epoch is a whole number from 1")
+    name = f"{msp_id}|{customer_id}" + (f"|{epoch}" if epoch > 1 else "")
+    digest = hmac.new(secret, name.encode(), hashlib.sha256).digest()
     return "p-" + digest[:12].hex()
 
 

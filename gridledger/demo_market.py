@@ -5,19 +5,20 @@ client APIs only and each step checked first (a chaincode's 409 "exists already"
 taken as done), so that running it again changes nothing. Market ``demo`` (one-minute
 intervals, gate closure 20 s before each, the demo tariff): per trading demo customer the
 Regulator records its pseudonym (secret where ``gridledger market issue`` keeps it), its
-wallet's market key is kept in ``<state>/demo/market/keys/`` (0600), the Utility enrols its
-meter and relays a first deposit of each buyer; the Aggregator opens one interval, relays
-a signed offer of the prosumer (every third simulated meter has solar panels) and a bid
-of each of one or two other customers, and clears it after gate closure; the Utility
-settles it after delivery, once the bridge's readings reach the interval's end. The
-interval traded is recorded in ``<state>/demo/market/state.json``: a later run advances it
-(clears, settles) and reports it rather than trading again.
+wallet's market key is kept in ``<state>/demo/market/keys/`` (0600), the customer consents
+to its enrolment with its own identity's key (in the wallet, where the demo keeps it), the
+Regulator relays the enrolment and the Utility a first deposit of each buyer; the
+Aggregator opens one interval, relays a signed offer of the prosumer (every third
+simulated meter has solar panels) and a bid of each of one or two other customers, and
+clears it once its gate has closed; the Utility settles it after delivery, once the
+bridge's readings reach the interval's end (settlement waits for them). The interval
+traded is recorded in ``<state>/demo/market/state.json``: a later run advances it (clears,
+settles) and reports it rather than trading again.
 
-Time: every endorsing peer refuses a transaction time more than 15 minutes from its
-clock, and an interval refuses orders from its gate closure on. The demo trades the
-minute under way: it opens the interval and places the orders with transaction times set
-before its gate closure (seconds in the past, well inside the window), clears at once, and
-settles after the minute's end: ``demo up`` waits a minute and a half at most.
+Time: each endorser accepts a transaction time only within the market's clock tolerance
+of its own clock (30 s), so the demo trades in real time: the next minute whose gate
+closure is at least 20 s away, ordered now, cleared at gate closure, settled after the
+minute's end and its readings: ``demo up`` waits two minutes and a half at most.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 
 from gridledger.clients.all_peers import AllPeers
 from gridledger.clients.errors import CommitError, GatewayError
-from gridledger.clients.market import MarketKey
+from gridledger.clients.market import CustomerConsent, MarketKey
 from gridledger.clients.market_cli import SECRET_FILE
 from gridledger.clients.metering import Metering
 from gridledger.clients.session import Session
@@ -175,10 +176,12 @@ class MarketDemo:
         return key
 
     def ensure_traders(self, ops: Operators, units: dict[int, str]) -> list[Trader]:
-        """Pseudonym (Regulator), market key, enrolment (Utility), a buyer's deposit."""
+        """Pseudonym (Regulator), market key, the customer's consent and its enrolment
+        (relayed by the Regulator), a buyer's deposit (relayed by the Utility)."""
         secret = self._secret()
         regulator, utility = ops.market("regulator"), ops.market("utility")
-        msp = Session(self.root, "utility").msp_id
+        session = Session(self.root, "utility")
+        msp = session.msp_id
         traders = []
         for unit, side in units.items():
             pseudonym = pseudonym_for(secret, msp, customer_id(unit))
@@ -188,8 +191,11 @@ class MarketDemo:
                 once(lambda c=trader.customer_id, p=pseudonym:
                       regulator.record_pseudonym(p, c))
             enrolled = True
+            identity, signer = session.credentials(f"demo-{trader.customer_id}")
+            consent = CustomerConsent.of_identity(identity.certificate, signer)
             try:
-                retrying(lambda k=key, t=trader: utility.enrol(k, MARKET_ID, t.meter_id))
+                retrying(lambda k=key, t=trader, c=consent: regulator.enrol(
+                    k.enrolment(MARKET_ID, t.meter_id, c)))
             except GatewayError as exc:
                 if not exists(exc):
                     raise
@@ -205,15 +211,11 @@ class MarketDemo:
 
     # -- one interval -----------------------------------------------------------------------
 
-    def _open_and_order(self, ops: Operators, iv: str, start: dt.datetime,
-                        traders: list[Trader]) -> None:
-        """Open ``iv`` and place the orders, with transaction times before its gate
-        closure (a minute and 40 s before the start: inside the peers' 15-minute window,
-        see the module's doc)."""
+    def _open_and_order(self, ops: Operators, iv: str, traders: list[Trader]) -> None:
+        """Open ``iv`` and place the orders, now (before its gate closure)."""
         agg = ops.market("aggregator")
-        opened_at, ordered_at = start - 60 * SECOND, start - 40 * SECOND
         with contextlib.suppress(Done):
-            once(lambda: agg.open_interval(iv, "uniform", at=opened_at))
+            once(lambda: agg.open_interval(iv, "uniform"))
         record = agg.interval(iv)
         low, high = record["feedInPricePerKwh"], record["retailPricePerKwh"]
         buyers = [t for t in traders if t.side == "buy"]
@@ -228,7 +230,7 @@ class MarketDemo:
                                      low + (high - low) * (80 - 5 * n) // 100)
                 place = agg.place_bid
             try:
-                retrying(lambda s=signed, p=place: p(s, at=ordered_at))
+                retrying(lambda s=signed, p=place: p(s))
             except GatewayError as exc:
                 if not exists(exc):
                     raise
@@ -258,8 +260,14 @@ class MarketDemo:
         record = agg.interval(iv)
         note = ""
         if record["status"] == "open":
-            if _now() < parse_utc(record["gateClosure"], "gateClosure"):
-                return self._report(ops, iv, traders, "gate closure not reached yet")
+            gate = parse_utc(record["gateClosure"], "gateClosure")
+            if _now() < gate + SECOND:
+                wait = (gate - _now()).total_seconds() + 1
+                if wait > 2 * INTERVAL_SECONDS:
+                    return self._report(ops, iv, traders, "gate closure not reached yet")
+                self.say(f"  gate of {iv} closes at {record['gateClosure']}: waiting "
+                         f"{wait:.0f} s to clear")
+                time.sleep(max(0.0, wait))
             with contextlib.suppress(Done):
                 once(lambda: agg.clear(iv))
             record = agg.interval(iv)
@@ -272,13 +280,14 @@ class MarketDemo:
             if _now() < end + SECOND:
                 return self._report(ops, iv, traders, "delivery not over yet: run `demo up` "
                                     "again, or `gridledger market settle`, to settle it")
-            # Settlement takes the delivery records as they are: give the bridge a few
-            # polls to submit the readings that reach the interval's end.
+            # Settlement waits for the readings that reach the interval's end: give the
+            # bridge a few polls to submit them.
             deadline = time.monotonic() + 3 * self.reading_interval + 15
             while not self._readings_cover(ops, traders, record["end"]):
                 if time.monotonic() > deadline:
-                    note = "settled before readings covered the whole interval"
-                    break
+                    return self._report(ops, iv, traders, "the meters' readings have not "
+                                        "reached the interval's end yet: run `demo up` "
+                                        "again, or `gridledger market settle`, to settle it")
                 time.sleep(min(2.0, self.reading_interval))
             with contextlib.suppress(Done):
                 once(lambda: util.settle(iv))
@@ -329,12 +338,14 @@ class MarketDemo:
                     # An earlier run stopped before opening it: trade a fresh one instead.
                     state["intervals"].remove(iv)
             if not state["intervals"]:
-                start = _now().replace(second=0, microsecond=0)
+                # The next minute whose gate closure leaves time to open and order.
+                start = (_now() + (GATE_SECONDS + 20) * SECOND + INTERVAL_SECONDS * SECOND
+                         ).replace(second=0, microsecond=0)
                 iv = interval_id(MARKET_ID, start)
                 state["intervals"].append(iv)
                 self._save_state(state)  # before trading: a later run finishes it
                 self.say(f"  interval {iv}: offer and bids placed before its gate closure")
-                self._open_and_order(ops, iv, start, traders)
+                self._open_and_order(ops, iv, traders)
             reports = []
             for iv in state["intervals"]:
                 report = self._advance(ops, iv, traders)

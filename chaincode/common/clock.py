@@ -9,13 +9,12 @@ endorser, that the transaction time lie within a tolerance of that endorser's ow
 (:func:`require_timely`). The endorser's clock decides only whether it endorses, never
 what it writes, so endorsers that do endorse still compute identical results.
 
-A check at instant ``t`` with tolerance ``T`` then holds in real time to within ``T``:
-an honest endorser's clock is at most ``T`` from the transaction time. Functions that
-must never act before ``t`` ask for a transaction time of at least ``t + T``
-(:func:`not_before`), those that must never act after ``t`` for at most ``t - T``
-(:func:`before`), so that even a submitter who picks its time within the tolerance
-cannot cross ``t``. Members keep their clocks in sync (NTP): the tolerance is what the
-consortium accepts of their drift and of a proposal's time in flight.
+So a deadline checked against a timely transaction time holds in real time to within
+the tolerance, and no closer: an order may reach the book at most ``T`` after gate
+closure, a clearing start at most ``T`` before it. The tolerance is what the consortium
+accepts of its members' clocks (kept in sync by NTP) and of a proposal's time in flight:
+30 s unless a function's own configuration says otherwise (a market's
+``clockToleranceSeconds``), never more than the peers' own window.
 """
 
 from __future__ import annotations
@@ -49,24 +48,20 @@ def require_timely(stub: Stub, action: str,
 
 
 def not_before(stub: Stub, instant: dt.datetime, action: str, what: str,
-               tolerance: dt.timedelta = DEFAULT_TOLERANCE) -> None:
-    """Refuse (409) unless ``instant`` has surely passed: a timely transaction at least
-    ``tolerance`` after it."""
+               tolerance: dt.timedelta = DEFAULT_TOLERANCE) -> dt.datetime:
+    """Refuse (409, "too early: <what> <instant>") unless the transaction is timely and at
+    or after ``instant``; the transaction time."""
     when = require_timely(stub, action, tolerance)
-    if when < instant + tolerance:
-        raise ChaincodeError(
-            f"{action}: {what} is {format_utc(instant)}; with the consortium's clock tolerance "
-            f"of {tolerance.total_seconds():.0f} s, not before "
-            f"{format_utc(instant + tolerance)}", status=409)
+    if when < instant:
+        raise ChaincodeError(f"{action}: too early: {what} {format_utc(instant)}", status=409)
+    return when
 
 
 def before(stub: Stub, instant: dt.datetime, action: str, what: str,
-           tolerance: dt.timedelta = DEFAULT_TOLERANCE) -> None:
-    """Refuse (409) unless ``instant`` is surely still ahead: a timely transaction at
-    least ``tolerance`` before it."""
+           tolerance: dt.timedelta = DEFAULT_TOLERANCE) -> dt.datetime:
+    """Refuse (409, "too late: <what> <instant>") unless the transaction is timely and
+    before ``instant``; the transaction time."""
     when = require_timely(stub, action, tolerance)
-    if when > instant - tolerance:
-        raise ChaincodeError(
-            f"{action}: {what} is {format_utc(instant)}; with the consortium's clock tolerance "
-            f"of {tolerance.total_seconds():.0f} s, the last moment is "
-            f"{format_utc(instant - tolerance)}", status=409)
+    if when >= instant:
+        raise ChaincodeError(f"{action}: too late: {what} {format_utc(instant)}", status=409)
+    return when

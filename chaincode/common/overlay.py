@@ -105,6 +105,43 @@ def logical_key(raw: bytes | None, fallback: str) -> str:
     return named if isinstance(named, str) else fallback
 
 
+def _merge_sorted(stored: Iterator[KV], written: list[tuple[str, bytes | None]]
+                  ) -> Iterator[KV]:
+    """Committed keys (in key order) overlaid with this transaction's view of the same
+    range (``written``, sorted: a value replaces the committed one, None hides it)."""
+    i = 0
+    for kv in stored:
+        while i < len(written) and written[i][0] < kv.key:
+            if written[i][1] is not None:
+                yield KV(written[i][0], written[i][1])
+            i += 1
+        if i < len(written) and written[i][0] == kv.key:
+            if written[i][1] is not None:
+                yield KV(written[i][0], written[i][1])
+            i += 1
+            continue
+        yield kv
+    for k, v in written[i:]:
+        if v is not None:
+            yield KV(k, v)
+
+
+def _merge_unordered(stored: Iterator[KV], written: dict[str, bytes | None]) -> Iterator[KV]:
+    """As :func:`_merge_sorted`, in storage order (the keys ``written`` holds that are not
+    committed come last)."""
+    pending = dict(written)
+    for kv in stored:
+        if kv.key in pending:
+            value = pending.pop(kv.key)
+            if value is not None:
+                yield KV(kv.key, value)
+            continue
+        yield kv
+    for k in sorted(pending):
+        if pending[k] is not None:
+            yield KV(k, pending[k])
+
+
 class Overlay:
     """Read-through, write-through cache of one transaction's state, public and private."""
 
@@ -148,6 +185,19 @@ class Overlay:
             secret = load_json(raw).get("secret")
             self._key_secret = bytes.fromhex(secret)
         return self._key_secret
+
+    def holds_collection(self) -> bool:
+        """Whether this peer holds the (keyed) collection: True on its members' peers.
+
+        Only the key secret is read (a peer outside the collection records nothing: its
+        read fails before the peer notes it)."""
+        try:
+            self.key_secret()
+        except ChaincodeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def private_hash(self, k: str) -> bytes | None:
         """SHA-256 of the stored value of private key ``k`` (any peer has it)."""
@@ -195,12 +245,22 @@ class Overlay:
             value.pop(KEY_MEMBER, None)
         return value
 
-    def scan(self, start: str, end: str) -> Iterator[KV]:
+    def scan(self, start: str, end: str, *, limit: int | None = None,
+             ordered: bool = True) -> Iterator[KV]:
         """Committed keys in [start, end), overlaid with this transaction's writes.
 
         The range must lie within one record kind, so it is wholly public or private; in
         a keyed collection, within one kind or within one first id (``reading~<meter>~``).
         Private keys come back as the logical keys their values name.
+
+        Lazy: the peer's iterator is read page by page as the caller consumes, and closed
+        (QUERY_STATE_CLOSE) when the caller stops (``close()`` on the generator, or the
+        generator dropped) or after ``limit`` keys; so a caller that needs the first n
+        keys reads about n, whatever the range holds, and never meets the peer's silent
+        truncation at ``ledger.state.totalQueryLimit``. Keys come in key order, except a
+        whole keyed private kind (stored under tags, not names): with ``ordered`` it is
+        read whole and sorted (as before), with ``ordered=False`` it streams in storage
+        order (for sums, which need no order).
         """
         self.flush()
         if self.is_private(start):
@@ -211,20 +271,32 @@ class Overlay:
                 raise ChaincodeError(f"range scan of private {start.split('~', 1)[0]} records "
                                      "in a transaction that may write", status=500)
             first, last = self._physical_range(start, end)
-            it = self.stub.get_private_data_by_range(self._private.collection, first, last)
-            with it:
-                seen = {logical_key(kv.value, kv.key): kv.value for kv in it}
+            opened = self.stub.get_private_data_by_range(self._private.collection, first, last)
+            # Storage order is key order, except over a whole keyed kind: tags, not ids.
+            kind = start.partition(SEP)[0]
+            in_order = first != start or not self._private.is_keyed(f"{kind}{SEP}x")
         else:
-            with self.stub.get_state_by_range(start, end) as it:
-                seen = {kv.key: kv.value for kv in it}
-        for k, v in self._cache.items():
-            if start <= k < end:
-                if v is None:
-                    seen.pop(k, None)
-                else:
-                    seen[k] = v
-        for k in sorted(seen):
-            yield KV(k, seen[k])
+            opened = self.stub.get_state_by_range(start, end)
+            in_order = True
+        written = sorted((k, v) for k, v in self._cache.items() if start <= k < end)
+        count = 0
+        if limit is not None and limit <= 0:
+            opened.close()
+            return
+        with opened as it:
+            stored = (KV(logical_key(kv.value, kv.key), kv.value) if self.is_private(start)
+                      else kv for kv in it)
+            if in_order:
+                merged = _merge_sorted(stored, written)
+            elif ordered:
+                merged = _merge_sorted(iter(sorted(stored, key=lambda kv: kv.key)), written)
+            else:
+                merged = _merge_unordered(stored, dict(written))
+            for kv in merged:
+                count += 1
+                yield kv
+                if limit is not None and count >= limit:
+                    return  # before pulling one more: the range is closed here
 
     def _physical_range(self, start: str, end: str) -> tuple[str, str]:
         """Range bounds as stored: a whole kind stays as it is; a range within one first

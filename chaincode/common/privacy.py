@@ -12,6 +12,7 @@ The table (why, per kind, is in chaincode/README.md, "Privacy: what is where"):
 kind          where        what
 ============  ===========  ==============================================================
 meter         public       a meter as a device (IDoT): id, public key, curve, status, profile
+meterkey      public       a public key's fingerprint -> the meter it signs for (used once)
 meterinfo     private      whose meter it is: customer, location, tariff in force over time
 meterhead     private      hash-chain head: seq, hash, last interval end, registers
 custmeter     private      customer -> its meters (one index record per customer)
@@ -39,6 +40,8 @@ dactowner     private      whose DACT it is, and the table itself (salt included
 token         public       a certification token: holder, scope, expiry, status
 accesslog     public       each disclosure: who, which token, which hash addresses, when
 servenonce    public       a service-node request nonce already used (no replays)
+reshash       public       a hash address -> the one resource (owner) it was registered as
+devid         public       a device id's claim: the registry (metering, access) holding it
 mktmeter      private      a meter enrolled in the market -> its pseudonym (whose it is)
 mktlink       private      a pseudonym -> its meter, customer and paying Wattcoin account
 mktiv         private      a pseudonym's metered import/export in one delivery interval
@@ -70,13 +73,17 @@ PRIVATE_KINDS = frozenset({
     # the secret every other key name of the collection is derived with (overlay.py)
     "keysecret",
 })
-PUBLIC_KINDS = frozenset({"meter", "tariff", "tariffreg", "health",
+PUBLIC_KINDS = frozenset({"meter", "meterkey", "tariff", "tariffreg", "health",
                           "idot", "resource", "dact", "token", "accesslog", "servenonce",
+                          "reshash",
+                          # one namespace of device ids, meters and access devices
+                          # (common/device_ids.py)
+                          "devid",
                           # contract `market`: pseudonymous (chaincode/market/ledger.py)
                           "mktconfig", "mktparty", "mktfund", "mktwallet", "mktreq",
                           "mktint", "mktbook", "mktpo", "mktclr", "mkttr", "mktstl", "mktsp",
                           "mktdel", "mktvpp", "mktvppm", "mktmember", "mktvppq", "mktpay",
-                          "mktso", "mktsof", "mktbil", "mktaudit"})
+                          "mktso", "mktsos", "mktsof", "mktbil", "mktaudit"})
 
 # Keyed: a private key whose first id names a meter, a customer, an account, a payment
 # or a pseudonym is stored under a name only the collection's members can compute

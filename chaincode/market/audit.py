@@ -4,9 +4,14 @@
    and one other endorse) writes ``mktaudit~<txId>``: who asked, which pseudonym, why,
    when. Public: every member sees that the Regulator looked, and at whom.
 2. ``ResolvePseudonym(auditId)`` (an evaluate, on the Regulator's peer, the only one that
-   holds ``regulatorOnly``) answers the customer only for a committed request of a
-   Regulator operator: no answer without the log entry. The answer of an evaluate is in no
-   block.
+   holds ``regulatorOnly``) answers the customer only for a committed request of the very
+   operator asking: no answer without the log entry naming who looked. The answer of an
+   evaluate is in no block.
+
+What this binds is the Regulator's clients, not the Regulator: as a member of customerData
+its peer also holds the meter -> pseudonym link the reading path needs (``mktmeter``), so
+the organisation itself can find a pseudonym's customer without a log entry. The log makes
+its operators' resolutions visible; it cannot make the organisation blind.
 
 A submitted transaction could not answer the identity itself: its response is in the block
 every organisation receives.
@@ -54,6 +59,10 @@ def resolve(stub: Stub, m: Market, audit_id: str) -> dict[str, Any]:
                              "RequestResolution first (it is logged)", status=404)
     if entry["requestedBy"]["mspId"] != "RegulatorMSP":
         raise ChaincodeError(f"request {audit_id} is not the Regulator's", status=403)
+    if entry["requestedBy"]["subject"] != stub.creator.subject:
+        # The log names who looked: another operator logs a request of its own.
+        raise ChaincodeError(f"request {audit_id} was logged by another operator: log your "
+                             "own with RequestResolution", status=403)
     try:
         who = regulator_ledger(stub).get_json(parties.who_key(entry["pseudonym"]))
     except PeerError:  # a peer outside the collection holds the hash, not the value

@@ -3,8 +3,10 @@
     mktso~<offerId>            the offer: seller, buyer (a pseudonym, or "*" for anyone),
                                pricePerKwh, quantityWh per interval, from/until interval,
                                withdrawnAt
+    mktsos~<seller>~<offerId>  the seller's standing offers (a VPP checks them on joining)
     mktsof~<offerId>~<iv>      Wh accepted from it for one interval
-    mktbil~<iv>~<acceptId>     an acceptance: buyer, seller, Wh, price, escrow
+    mktbil~<iv>~<buyer>~<acceptId>  an acceptance: buyer, seller, Wh, price, escrow (under
+                               the buyer, so no one can take a buyer's acceptance id)
 
 The seller signs ``standing-offer`` (and ``withdraw-offer`` to stop it); a buyer signs
 ``accept`` for one interval, before its gate closure, at most what is left of the
@@ -19,6 +21,7 @@ from typing import Any
 
 from gridledger.formats.market import escrow_of, parse_interval_id
 
+from ..common import clock
 from ..common.keys import key
 from ..shim import ChaincodeError
 from . import intervals, orders, signed
@@ -30,9 +33,9 @@ def offer_key(offer_id: str) -> str:
     return key("mktso", offer_id)
 
 
-def accept_key(iv: str, accept_id: str) -> str:
-    """Key of an acceptance of a standing offer."""
-    return key("mktbil", iv, accept_id)
+def accept_key(iv: str, buyer: str, accept_id: str) -> str:
+    """Key of a buyer's acceptance of a standing offer."""
+    return key("mktbil", iv, buyer, accept_id)
 
 
 def post(m: Market, text: str) -> dict[str, Any]:
@@ -40,12 +43,18 @@ def post(m: Market, text: str) -> dict[str, Any]:
     message = signed.signed_by(m, text, "standing-offer", (
         "pseudonym", "offerId", "buyer", "pricePerKwh", "quantityWh", "fromInterval",
         "untilInterval"))
+    market_id = m.need(signed.party_key(message["pseudonym"]),
+                       message["pseudonym"]).get("marketId")
+    clock.require_timely(m.stub, "PostStandingOffer",
+                         intervals.tolerance(intervals.config(m, market_id)))
+    member = m.get(key("mktmember", message["pseudonym"]))
+    if member is not None and member["leftAt"] is None:
+        raise ChaincodeError(f"{message['pseudonym']} sells through VPP {member['vppId']}: "
+                             "its export is the VPP's", status=409)
     if message["untilInterval"] < message["fromInterval"]:
         raise ChaincodeError("untilInterval is before fromInterval", status=400)
     if message["buyer"] == message["pseudonym"]:
         raise ChaincodeError("a standing offer to oneself is no trade", status=400)
-    market_id = m.need(signed.party_key(message["pseudonym"]),
-                       message["pseudonym"]).get("marketId")
     for member in ("fromInterval", "untilInterval"):
         if parse_interval_id(message[member], member)[0] != market_id:
             raise ChaincodeError(f"{member} is not an interval of {message['pseudonym']}'s "
@@ -56,6 +65,7 @@ def post(m: Market, text: str) -> dict[str, Any]:
     if m.get(offer_key(message["offerId"])) is not None:
         raise ChaincodeError(f"standing offer {message['offerId']} exists already", 409)
     m.create(offer_key(message["offerId"]), offer)
+    m.create(key("mktsos", offer["seller"], offer["offerId"]), {"offerId": offer["offerId"]})
     return offer
 
 
@@ -89,17 +99,18 @@ def accept(m: Market, text: str) -> dict[str, Any]:
     if not offer["fromInterval"] <= iv <= offer["untilInterval"]:
         raise ChaincodeError(f"standing offer {offer['offerId']} runs from "
                              f"{offer['fromInterval']} to {offer['untilInterval']}", 409)
-    record = intervals.require_open(m, iv)
+    record = intervals.require_open(m, iv, "AcceptStandingOffer")
     intervals.require_trader_in(m, buyer, record)
     intervals.require_trader_in(m, offer["seller"], record)
     intervals.require_price(record, offer["pricePerKwh"])
+    orders.require_not_in_vpp(m, offer["seller"], record)
     fkey = key("mktsof", offer["offerId"], iv)
     taken = m.get(fkey)
     left = offer["quantityWh"] - (taken["acceptedWh"] if taken else 0)
     if message["quantityWh"] > left:
         raise ChaincodeError(f"standing offer {offer['offerId']} has {left} Wh left in {iv}",
                              status=409)
-    akey = accept_key(iv, message["acceptId"])
+    akey = accept_key(iv, buyer, message["acceptId"])
     if m.get(akey) is not None:
         raise ChaincodeError(f"acceptance {message['acceptId']} exists already", status=409)
     escrow = escrow_of(message["quantityWh"], offer["pricePerKwh"])

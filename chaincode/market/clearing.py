@@ -9,8 +9,11 @@ touch, however large the book:
    its fills become one page of trades ``mkttr~<iv>~<n>`` and each order's ``filledWh``.
    The first page turns the interval to ``clearing``: an order simulated before gate
    closure that commits after it fails its read check on the interval.
-2. ``release``: the bids from the first one not filled completely to the end of the book
-   get back what their fills cannot cost (escrow beyond ``ceil(filled x max / 1000)``).
+2. ``release``: every bid gets back, at once, all of its escrow its fills will not cost:
+   it keeps ``ceil(filled x price / 1000)``, the price it pays (the clearing price of a
+   uniform interval, which may be below its limit, or its own bid price, pay-as-bid); an
+   unfilled bid keeps nothing. What the delivered energy does not cost comes back at
+   settlement.
 3. ``bilateral``: the standing offers accepted for the interval join the trades, at their
    prices, on pages of their own.
 
@@ -27,6 +30,7 @@ from typing import Any
 from gridledger.formats import events
 from gridledger.formats.market import UNIFORM, escrow_of
 
+from ..common import clock
 from ..common.keys import key
 from ..shim import ChaincodeError, canonical_json
 from . import auction, intervals, orders
@@ -101,8 +105,11 @@ def _match(m: Market, iv: str, cur: dict[str, Any], budget: int,
     cur["bid"] = _state(page.bid, page.bid_after, cur["bid"])
     cur["offer"] = _state(page.offer, page.offer_after, cur["offer"])
     if page.done:
-        # Release from the first bid not filled completely (or after the last one).
-        cur["phase"], cur["releaseFrom"] = "release", cur["bid"]
+        # Every bid, from the top of the book: the price each pays is known now.
+        cur["phase"], cur["releaseFrom"] = "release", None
+        cur["clearingPrice"] = (auction.uniform_price(cur["lastBidPrice"],
+                                                      cur["lastOfferPrice"])
+                                if cur["volumeWh"] else None)
     return page.reads
 
 
@@ -126,7 +133,9 @@ def _release(m: Market, iv: str, cur: dict[str, Any], budget: int,
             continue
         okey = orders.order_key(entry["trader"], iv, entry["orderId"])
         order = m.get(okey)
-        keep = escrow_of(order["filledWh"], order["pricePerKwh"])
+        price = (cur["clearingPrice"] if cur.get("marketType") == UNIFORM
+                 else order["pricePerKwh"])
+        keep = escrow_of(order["filledWh"], price) if order["filledWh"] else 0
         if order["escrow"] > keep:
             credit(m, entry["trader"], order["escrow"] - keep)
             order["released"] = order.get("released", 0) + order["escrow"] - keep
@@ -172,12 +181,12 @@ def clear(m: Market, iv: str) -> dict[str, Any]:
     phases run in turn); the trades it made; ``done`` once the interval is cleared."""
     record = intervals.get(m, iv)
     if record["status"] == intervals.OPEN:
-        if m.now < record["gateClosure"]:
-            raise ChaincodeError(f"interval {iv} clears at its gate closure "
-                                 f"{record['gateClosure']}, not before", status=409)
+        clock.not_before(m.stub, intervals.gate_of(record), "Clear",
+                         f"interval {iv} clears at its gate closure,",
+                         intervals.tolerance(record))
         record["status"] = intervals.CLEARING
         intervals.save(m, record)  # later orders fail their read of the interval
-        cur = _new_cursor()
+        cur = {**_new_cursor(), "marketType": record["marketType"]}
         m.create(cursor_key(iv), cur)
     elif record["status"] == intervals.CLEARING:
         cur = m.get(cursor_key(iv))

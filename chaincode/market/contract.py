@@ -7,6 +7,10 @@ settlement and audit below; VPPs and standing offers in ``contract_vpp.py``; que
 
 Who submits: participants never under their own certificate (it names them, and every
 block carries it); an operator relays their signed messages (chaincode/market/signed.py).
+Clearing and settlement are deterministic: any member organisation's operator may clear
+an interval once its gate has closed, and the Utility's or the Regulator's may settle it
+(they hold the delivery records), so no single organisation can stall them or pick the
+moment that suits it.
 """
 
 from __future__ import annotations
@@ -57,9 +61,18 @@ class MarketContract(MarketVpps, MarketQueries, Contract):
 
     @submit(private=True)
     def EnrolParticipant(self, stub: Stub, request: str) -> dict[str, Any]:
-        """Enrol a customer's meter and market key under its pseudonym (Utility)."""
-        require_operator(stub, UTILITY, action="EnrolParticipant")
+        """Enrol a customer's meter and market key under its pseudonym, with the customer's
+        consent (relayed by the Regulator, whose peer checks the pseudonym is the
+        customer's; the Utility's and the Regulator's peers endorse)."""
+        require_operator(stub, REGULATOR, action="EnrolParticipant")
         return {"pseudonym": parties.enrol(Market(stub), request), "enrolled": True}
+
+    @submit(private=True)
+    def RetireParticipant(self, stub: Stub, request: str) -> dict[str, Any]:
+        """A participant's signed retirement (Utility relays): its free balance back to its
+        customer's account; its meter free for a new pseudonym."""
+        require_operator(stub, UTILITY, action="RetireParticipant")
+        return parties.retire(Market(stub), request)
 
     @submit(private=True)
     def Deposit(self, stub: Stub, request: str) -> dict[str, Any]:
@@ -80,9 +93,13 @@ class MarketContract(MarketVpps, MarketQueries, Contract):
 
     @submit
     def OpenInterval(self, stub: Stub, interval_id: str, market_type: str) -> dict[str, Any]:
-        """Open a delivery interval, uniform or pay-as-bid (Aggregator)."""
+        """Open a delivery interval, uniform or pay-as-bid (Aggregator), with its
+        settlement cursor (only all three organisations together settle it)."""
         require_operator(stub, AGGREGATOR, action="OpenInterval")
-        return intervals.open_interval(Market(stub), interval_id, market_type)
+        m = Market(stub)
+        record = intervals.open_interval(m, interval_id, market_type)
+        settlement.prepare(m, record)
+        return record
 
     @submit
     def PlaceOffer(self, stub: Stub, order: str) -> dict[str, Any]:
@@ -106,8 +123,9 @@ class MarketContract(MarketVpps, MarketQueries, Contract):
 
     @submit
     def Clear(self, stub: Stub, interval_id: str) -> dict[str, Any]:
-        """One bounded page of the interval's clearing; call until ``done`` (Aggregator)."""
-        require_operator(stub, AGGREGATOR, action="Clear")
+        """One bounded page of the interval's clearing; call until ``done`` (any member's
+        operator, from gate closure on)."""
+        require_operator(stub, AGGREGATOR, UTILITY, REGULATOR, action="Clear")
         return clearing.clear(Market(stub), interval_id)
 
     @evaluate
@@ -115,6 +133,14 @@ class MarketContract(MarketVpps, MarketQueries, Contract):
         """The pseudonyms whose delivery records the next Settle page needs."""
         require_member(stub, action="SettlementNeeds")
         return settlement.needs(Market(stub), interval_id)
+
+    @evaluate
+    def SettlementPlan(self, stub: Stub, interval_id: str) -> dict[str, Any]:
+        """The next settlement page's plan, from the delivery records on this peer (a
+        Utility or Regulator peer): what each trade delivered, a new VPP's members'
+        export, the records' keys, and which meters have not reported through the end."""
+        require_operator(stub, UTILITY, REGULATOR, action="SettlementPlan")
+        return settlement.plan(Market(stub), interval_id)
 
     @evaluate
     def DeliveryRecords(self, stub: Stub, interval_id: str, pseudonyms: str
@@ -141,10 +167,12 @@ class MarketContract(MarketVpps, MarketQueries, Contract):
         return out
 
     @submit(private=True)
-    def Settle(self, stub: Stub, interval_id: str, records: str) -> dict[str, Any]:
-        """Settle the next page of trades against the delivery records given (Utility)."""
-        require_operator(stub, UTILITY, action="Settle")
-        return settlement.settle(Market(stub), interval_id, records)
+    def Settle(self, stub: Stub, interval_id: str, plan: str) -> dict[str, Any]:
+        """Settle the next page of trades by its plan (SettlementPlan), which the Utility's
+        and the Regulator's peers each check against their records; all three
+        organisations endorse (a Utility or Regulator operator submits)."""
+        require_operator(stub, UTILITY, REGULATOR, action="Settle")
+        return settlement.settle(Market(stub), interval_id, plan)
 
     # -- audit ---------------------------------------------------------------------------
 

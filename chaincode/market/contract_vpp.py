@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..common.arguments import int_arg
-from ..common.callers import AGGREGATOR, UTILITY, require_member, require_operator
+from ..common.callers import AGGREGATOR, REGULATOR, UTILITY, require_member, require_operator
 from ..shim import Stub, evaluate, parse_json_arg, submit
 from . import bilateral, orders, settlement, vpp
 from .ledger import Market
@@ -47,8 +47,9 @@ class MarketVpps:
     def PayoutVpp(self, stub: Stub, vpp_id: str, interval_id: str, member: str
                   ) -> dict[str, Any]:
         """Pay a member its share of the VPP's proceeds in a settled interval, or the VPP
-        its commission (``member`` = the VPP's id) (Aggregator)."""
-        require_operator(stub, AGGREGATOR, action="PayoutVpp")
+        its commission (``member`` = the VPP's id): any member's operator (the split is
+        deterministic, so the Aggregator cannot hold members' proceeds back)."""
+        require_operator(stub, AGGREGATOR, UTILITY, REGULATOR, action="PayoutVpp")
         m = Market(stub)
         delivery = m.get(settlement.delivery_key(interval_id, vpp_id))
         return vpp.payout(m, vpp_id, interval_id, member, delivery)

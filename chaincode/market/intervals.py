@@ -1,20 +1,27 @@
 """Markets' configurations and their delivery intervals, with gate closure.
 
     mktconfig~<marketId>  {"marketId", "intervalSeconds", "gateClosureSeconds", "tariffId",
-                           "setAt"}
+                           "clockToleranceSeconds", "openHorizonSeconds",
+                           "evidenceGraceSeconds", "setAt"}
     mktint~<intervalId>   {"intervalId", "marketId", "start", "end", "gateClosure",
                            "marketType", "retailPricePerKwh", "feedInPricePerKwh",
-                           "status", ...}
+                           "clockToleranceSeconds", "evidenceGraceSeconds", "status", ...}
 
 A ledger may run several markets (local grid areas), each configured once. Its intervals
-are ``intervalSeconds`` long (a divisor of a day, whole minutes: 15 minutes, an hour),
-aligned to midnight UTC, ids ``<marketId>.<start>``, opened one by one by the Aggregator
-before their gate closure, ``gateClosureSeconds`` before the start. Orders, cancels and
-acceptances are refused from gate closure on: by the transaction time (which each
-endorsing peer holds within its ``peer.authentication.timewindow`` of its own clock) and,
-once clearing has begun, by the interval's status (the first clearing page marks it, so an
-order simulated before gate closure but committed after clearing began fails its read
-check). A trader trades only in the market it was enrolled in.
+are ``intervalSeconds`` long (whole minutes dividing an hour: 5, 15, 30 or 60 minutes, so
+that an interval lies within one hour of the tariff's time-of-use bands), aligned to
+midnight UTC, ids ``<marketId>.<start>``, opened one by one by the Aggregator before their
+gate closure (``gateClosureSeconds`` before the start) and at most
+``openHorizonSeconds`` ahead.
+
+**Time.** Each check of a deadline (gate closure for orders, cancels, acceptances and the
+start of clearing; the interval's end for settlement) is made against a transaction time
+that every endorser first finds within the market's ``clockToleranceSeconds`` of its own
+clock (common/clock.py): the submitter chooses the time, but only within that tolerance
+(30 s unless configured; at most the peers' 15-minute window). Once clearing has begun,
+the interval's status refuses orders too: the first clearing page marks it, so an order
+endorsed before gate closure but held back and submitted after clearing began fails its
+read check. A trader trades only in the market it was enrolled in.
 
 Status: ``open`` -> ``clearing`` -> ``cleared`` -> ``settling`` -> ``settled``.
 
@@ -34,8 +41,9 @@ from typing import Any
 from gridledger.formats.ids import check_id
 from gridledger.formats.market import MARKET_TYPES, check_market_id, parse_interval_id
 from gridledger.formats.numbers import check_int, check_object
-from gridledger.formats.utc import format_utc
+from gridledger.formats.utc import format_utc, parse_utc
 
+from ..common import clock
 from ..common.amounts import div_round
 from ..common.keys import key
 from ..metering import api as metering
@@ -44,6 +52,12 @@ from .ledger import Market
 from .signed import party_key
 
 DAY = 86_400
+HOUR = 3_600
+# Configuration defaults and bounds (seconds).
+DEFAULT_TOLERANCE = int(clock.DEFAULT_TOLERANCE.total_seconds())
+MAX_TOLERANCE = int(clock.MAX_TOLERANCE.total_seconds())
+DEFAULT_HORIZON, MAX_HORIZON = DAY, 7 * DAY
+DEFAULT_GRACE, MAX_GRACE = 2 * DAY, 31 * DAY
 OPEN, CLEARING, CLEARED, SETTLING, SETTLED = "open", "clearing", "cleared", "settling", "settled"
 
 
@@ -60,21 +74,30 @@ def config_key(market_id: str) -> str:
 def configure(m: Market, body: Any) -> dict[str, Any]:
     """Set a market's configuration, once (409 after)."""
     check_object(body, "config", {"marketId", "intervalSeconds", "gateClosureSeconds",
-                                  "tariffId"})
+                                  "tariffId", "clockToleranceSeconds", "openHorizonSeconds",
+                                  "evidenceGraceSeconds"})
     market_id = check_market_id(body.get("marketId"))
     seconds = check_int(body.get("intervalSeconds"), "intervalSeconds", minimum=60,
-                        maximum=DAY)
-    if seconds % 60 or DAY % seconds:
-        raise ChaincodeError("intervalSeconds must be whole minutes dividing a day "
-                             "(900, 1800, 3600, ...)", status=400)
+                        maximum=HOUR)
+    if seconds % 60 or HOUR % seconds:
+        # Reference prices are those of the interval's hour (time-of-use bands are hours).
+        raise ChaincodeError("intervalSeconds must be whole minutes dividing an hour "
+                             "(300, 900, 1800, 3600)", status=400)
     gate = check_int(body.get("gateClosureSeconds"), "gateClosureSeconds", minimum=0,
                      maximum=7 * DAY)
     tariff_id = check_id(body.get("tariffId"), "tariffId")
+    tolerance = check_int(body.get("clockToleranceSeconds", DEFAULT_TOLERANCE),
+                          "clockToleranceSeconds", minimum=1, maximum=MAX_TOLERANCE)
+    horizon = check_int(body.get("openHorizonSeconds", DEFAULT_HORIZON), "openHorizonSeconds",
+                        minimum=seconds, maximum=MAX_HORIZON)
+    grace = check_int(body.get("evidenceGraceSeconds", DEFAULT_GRACE), "evidenceGraceSeconds",
+                      minimum=HOUR, maximum=MAX_GRACE)
     if m.get(config_key(market_id)) is not None:
         raise ChaincodeError(f"market {market_id} is configured already", status=409)
     metering.trusted_tariff_version(m.ov, tariff_id, m.stub.tx_timestamp)  # 404 / 409
     config = {"marketId": market_id, "intervalSeconds": seconds, "gateClosureSeconds": gate,
-              "tariffId": tariff_id, "setAt": m.now}
+              "tariffId": tariff_id, "clockToleranceSeconds": tolerance,
+              "openHorizonSeconds": horizon, "evidenceGraceSeconds": grace, "setAt": m.now}
     m.create(config_key(market_id), config)
     return config
 
@@ -83,6 +106,11 @@ def config(m: Market, market_id: str) -> dict[str, Any]:
     """A market's configuration, or 404."""
     check_market_id(market_id)
     return m.need(config_key(market_id), f"market {market_id} (ConfigureMarket first)")
+
+
+def tolerance(record: dict[str, Any]) -> dt.timedelta:
+    """The clock tolerance a market's configuration (or an interval of it) accepts."""
+    return dt.timedelta(seconds=record.get("clockToleranceSeconds", DEFAULT_TOLERANCE))
 
 
 def reference_prices(version: dict[str, Any], start: dt.datetime) -> tuple[int, int]:
@@ -104,9 +132,14 @@ def open_interval(m: Market, iv: str, market_type: str) -> dict[str, Any]:
         raise ChaincodeError(f"an interval starts on a multiple of {seconds} s since "
                              f"midnight UTC; {iv} does not", status=400)
     gate = start - dt.timedelta(seconds=cfg["gateClosureSeconds"])
-    if m.stub.tx_timestamp >= gate:
-        raise ChaincodeError(f"interval {iv}'s gate closure {format_utc(gate)} has passed",
-                             status=409)
+    now = clock.before(m.stub, gate, "OpenInterval", f"interval {iv}'s gate closed at",
+                       tolerance(cfg))
+    horizon = cfg.get("openHorizonSeconds", DEFAULT_HORIZON)
+    if (start - now).total_seconds() > horizon:
+        # Reference prices are fixed now; a far-off interval would lock in prices the
+        # Regulator may still change.
+        raise ChaincodeError(f"interval {iv} starts more than {horizon} s ahead: open it "
+                             f"at most {horizon} s before its start", status=409)
     if m.get(interval_key(iv)) is not None:
         raise ChaincodeError(f"interval {iv} is open already", status=409)
     retail, feed_in = reference_prices(
@@ -119,6 +152,8 @@ def open_interval(m: Market, iv: str, market_type: str) -> dict[str, Any]:
         "end": format_utc(start + dt.timedelta(seconds=seconds)),
         "gateClosure": format_utc(gate), "marketType": market_type,
         "retailPricePerKwh": retail, "feedInPricePerKwh": feed_in, "tariffId": cfg["tariffId"],
+        "clockToleranceSeconds": cfg.get("clockToleranceSeconds", DEFAULT_TOLERANCE),
+        "evidenceGraceSeconds": cfg.get("evidenceGraceSeconds", DEFAULT_GRACE),
         "status": OPEN, "openedAt": m.now, "clearingPrice": None, "volumeWh": 0,
         "trades": 0, "tradePages": 0,
     }
@@ -132,15 +167,25 @@ def get(m: Market, iv: str) -> dict[str, Any]:
     return m.need(interval_key(iv), f"delivery interval {iv}")
 
 
-def require_open(m: Market, iv: str) -> dict[str, Any]:
-    """The interval, while orders are accepted: before gate closure, not yet clearing."""
+def require_open(m: Market, iv: str, action: str = "order") -> dict[str, Any]:
+    """The interval, while orders are accepted: before gate closure (a timely transaction,
+    common/clock.py), not yet clearing."""
     record = get(m, iv)
     if record["status"] != OPEN:
         raise ChaincodeError(f"interval {iv} is {record['status']}: no more orders", status=409)
-    if format_utc(m.stub.tx_timestamp) >= record["gateClosure"]:
-        raise ChaincodeError(f"interval {iv}'s gate closed at {record['gateClosure']}",
-                             status=409)
+    clock.before(m.stub, gate_of(record), action, f"interval {iv}'s gate closed at",
+                 tolerance(record))
     return record
+
+
+def gate_of(record: dict[str, Any]) -> dt.datetime:
+    """An interval's gate closure."""
+    return parse_utc(record["gateClosure"], "gateClosure")
+
+
+def end_of(record: dict[str, Any]) -> dt.datetime:
+    """An interval's end."""
+    return parse_utc(record["end"], "end")
 
 
 def require_price(record: dict[str, Any], price: int) -> None:

@@ -20,20 +20,27 @@ mktint~<intervalId>                    MARKET    a delivery interval and its out
 mktbook~<iv>~<B|S>~<price>~<t>~<tr>~<id>  MARKET  an order in price-time priority
 mktpo~<trader>~<iv>~<orderId>          MARKET    a trader's order: fills, escrow, status
 mktclr~<iv> / mkttr~<iv>~<page>        MARKET    clearing cursor / one page of trades
-mktstl~<iv> / mktsp~<iv>~<page>        MARKET    settlement cursor / one page settled
+mktstl~<iv>                            SETTLE    settlement cursor, made when the interval
+                                                 opens, written by every settlement page
+mktsp~<iv>~<page>                      MARKET    one page settled
 mktdel~<iv>~<trader>                   MARKET    delivered so far (a VPP: members' export)
 mktvpp~<vpp>, mktvppm~<vpp>~<p>        MARKET    a VPP; a member's consent and terms
 mktmember~<p>, mktvppq~<vpp>~<iv>      MARKET    which VPP a pseudonym sells through; VPP
                                                  quantity offered in an interval
 mktpay~<vpp>~<iv>~<who>                MARKET    a VPP payout made
 mktso~<offerId>, mktsof~<offerId>~<iv>  MARKET   a standing offer; accepted in an interval
-mktbil~<iv>~<acceptId>                 MARKET    an accepted standing offer and its escrow
+mktbil~<iv>~<buyer>~<acceptId>         MARKET    an accepted standing offer and its escrow
+mktsos~<seller>~<offerId>              MARKET    a seller's standing offers (an index)
 mktaudit~<txId>                        AUDIT     the Regulator's request to resolve a name
 =====================================  ========  =========================================
 
 MARKET = the Aggregator's peer and one of the Utility's or the Regulator's; FUNDING = both
 members of customerData (what they endorse with the private account); AUDIT = the
-Regulator's peer and one other.
+Regulator's peer and one other; SETTLE = all three: the Aggregator checks the market's
+arithmetic, the Utility and the Regulator each check the deliveries against the meters'
+records they hold (so neither can settle on evidence of its own making), and the Utility
+pays the refunds. A settlement page writes the cursor, so no page is valid without all
+three; the cursor is made when the interval opens, before anyone could make it weaker.
 
 A trader's spendable market balance is ``deposited - withdrawn + credited - debited``:
 deposits and withdrawals (the Utility side, endorsed with the private account) and market
@@ -56,6 +63,7 @@ from ..shim import ChaincodeError, Stub, all_and_one_of_policy, all_of_policy
 MARKET = all_and_one_of_policy([AGGREGATOR], [UTILITY, REGULATOR])
 FUNDING = all_of_policy([UTILITY, REGULATOR])
 AUDIT = all_and_one_of_policy([REGULATOR], [UTILITY, AGGREGATOR])
+SETTLE = all_of_policy([AGGREGATOR, UTILITY, REGULATOR])
 
 
 class Market:

@@ -1,51 +1,69 @@
 """Settlement after delivery, against the meters' private interval records, in pages.
 
-``Settle(intervalId, records)`` settles the next page of trades. The Utility submits it
-with, in the transient map, the exact stored bytes of the interval record
-(``mktiv~<pseudonym>~<intervalId>``, salt included) of every pseudonym the page needs
-(``SettlementNeeds`` names them; ``DeliveryRecords``, an evaluate on the Utility's own
-peer, returns the bytes), or null for one whose meter reported nothing. Every endorser,
-the Aggregator's too, checks each against ``GetPrivateDataHash(customerData, key)`` (the
-hash every peer keeps) and only then reads its import and export: the Aggregator never
-reads private data, and its peer stores only what each trade delivered.
+Who decides what: the energy of each trade is a fact of the meters, held privately by
+the Utility and the Regulator (``mktiv~<pseudonym>~<intervalId>``, kept by the reading
+path: metering/market_records.py); the money is public market arithmetic. So a page is
+settled by a transaction that all three organisations endorse (the cursor ``mktstl~<iv>``
+it writes carries the SETTLE policy from the moment the interval opens, ledger.py):
 
-Per trade, in page order (so a trader's export or import is used once across trades):
+- the **Utility and the Regulator** each read the records the page needs on their own
+  peer and recompute the page's **plan**: what each trade delivered, and for a VPP the
+  export of each member (its members consented to disclose it to the VPP). Each refuses a
+  plan that differs, and refuses to settle before every record is *complete* (its meter
+  reported through the interval's end) unless the market's evidence grace period has
+  passed since the end: a reading still on its way never counts as nothing delivered;
+- the **Aggregator**, which may not read those records, gets the plan and nothing more of
+  them (a record's import and export stay with the members: what a trade needs, and no
+  more, reaches its chaincode server); it records the same hashed reads (by
+  ``GetPrivateDataHash``, so all endorsements agree) and checks the plan's arithmetic.
 
-    delivered = min(traded Wh, seller's export left, buyer's import left)
+``SettlementPlan(intervalId)`` (an evaluate, on the caller's own Utility or Regulator peer)
+computes the next page's plan; ``Settle(intervalId, plan)`` (a Utility or Regulator
+operator; the plan in the transient map) applies it. Per trade, in page order, so a
+trader's export and import are used once:
+
+    delivered = min(traded, seller's export left, buyer's import left)
+                (0 when the buyer is the seller, or a member of the selling VPP:
+                 nobody trades its own export back to itself)
     paid      = floor(delivered x price / 1000)      buyer's escrow -> seller
     refund    = floor(delivered x retail / 1000)     utility -> buyer
-    returned  = floor(delivered x feed-in / 1000)    seller -> utility
+    returned  = min(floor(delivered x feed-in / 1000), paid)   seller -> utility
 
-The retail path (exhaustion and bills, unchanged) charged the buyer's whole import at its
+``retail`` and ``feed-in`` are the reference prices of the market's tariff version in
+force at the interval's start, read again at settlement (the version the retail path
+priced the interval's readings with, whatever was known when the interval opened). The
+retail path (exhaustion and bills, unchanged) charged the buyer's whole import at its
 tariff and credited the seller's whole export at feed-in; ``refund`` and ``returned``
-take the delivered energy out of it at the interval's reference prices. So, net, the
-buyer pays the trade price for what was delivered and the utility's tariff for the rest,
-the seller gets the trade price for what it delivered and feed-in for its surplus. The
-undelivered part's escrow, and what the price left of it, return to the buyer once its
-bid's last trade is settled. A VPP sells its members' export (their records, from the
-first page it appears on; its members consented to sharing it with the VPP): its
-proceeds, net of ``returned``, wait in ``mktdel~<iv>~<vpp>`` for the payouts.
+take the delivered energy out of it. So, net, the buyer pays the trade price for what was
+delivered and the tariff for the rest, the seller gets the trade price for what it
+delivered and feed-in for its surplus. The undelivered part's escrow, and what the price
+left of it, return to the buyer once its bid's last trade is settled. A VPP sells its
+members' export (their records, from the first page it appears on): its proceeds, net of
+``returned``, wait in ``mktdel~<iv>~<vpp>`` for the payouts.
 
 Tokens: ``paid <= escrow`` (every price is at most the bid's limit, ``floor`` sums to at
-most the escrow's ``ceil``) and ``returned <= paid`` (prices are at least feed-in), so no
-balance goes negative; the utility's side is counted per page (``utilityReturned``,
-``utilityPaid``), so the market's conservation law is checkable (ledger.py, queries.py).
+most the escrow's ``ceil``) and ``returned <= paid``, so no balance goes negative; the
+utility's side is counted per page (``utilityReturned``, ``utilityPaid``), so the market's
+conservation law is checkable (ledger.py, queries.py).
 """
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 from typing import Any
 
 from gridledger.formats import events
 from gridledger.formats.market import value_of
+from gridledger.formats.utc import parse_utc
 
+from ..common import clock
 from ..common.keys import key
-from ..common.overlay import load_json
+from ..common.overlay import KEY_SECRET
+from ..common.privacy import CUSTOMER_DATA
 from ..metering import api as metering
 from ..shim import ChaincodeError, canonical_json, parse_json_arg
 from . import auction, bilateral, clearing, intervals, orders, vpp
-from .ledger import Market, credit
+from .ledger import SETTLE, Market, credit
 
 
 def cursor_key(iv: str) -> str:
@@ -63,34 +81,47 @@ def delivery_key(iv: str, trader: str) -> str:
     return key("mktdel", iv, trader)
 
 
-def settle_trade(wh: int, price: int, export_left: int, import_left: int, retail: int,
-                 feed_in: int) -> dict[str, int]:
-    """The money of one trade (pure; see the module docstring)."""
-    delivered = max(0, min(wh, export_left, import_left))
-    return {"deliveredWh": delivered, "paid": value_of(delivered, price),
+def prepare(m: Market, record: dict[str, Any]) -> None:
+    """Make an interval's settlement cursor when it opens, with the SETTLE policy: from
+    then on no settlement page is valid without all three organisations."""
+    m.create(cursor_key(record["intervalId"]), {
+        "nextPage": 1, "deliveredWh": 0, "paid": 0, "utilityReturned": 0,
+        "utilityPaid": 0}, SETTLE)
+
+
+def settle_trade(price: int, delivered: int, retail: int, feed_in: int) -> dict[str, int]:
+    """The money of one trade that delivered ``delivered`` Wh (pure)."""
+    paid = value_of(delivered, price)
+    return {"deliveredWh": delivered, "paid": paid,
             "retailRefund": value_of(delivered, retail),
-            "feedInReturned": value_of(delivered, feed_in)}
+            "feedInReturned": min(value_of(delivered, feed_in), paid)}
 
 
-def _settleable(m: Market, iv: str, *, now: bool = True) -> dict[str, Any]:
+def _settleable(m: Market, iv: str) -> dict[str, Any]:
     record = intervals.get(m, iv)
     if record["status"] == intervals.SETTLED:
         raise ChaincodeError(f"interval {iv} is settled already", status=409)
     if record["status"] not in (intervals.CLEARED, intervals.SETTLING):
         raise ChaincodeError(f"interval {iv} is {record['status']}: clear it first",
                              status=409)
-    if now and m.now < record["end"]:
-        raise ChaincodeError(f"delivery in {iv} ends at {record['end']}: settle after it",
-                             status=409)
     return record
 
 
-def _next_page(m: Market, record: dict[str, Any]) -> int:
-    cur = m.get(cursor_key(record["intervalId"]))
-    return cur["nextPage"] if cur else 1
+def _cursor(m: Market, iv: str) -> dict[str, Any]:
+    cur = m.get(cursor_key(iv))
+    if cur is None:
+        raise ChaincodeError(f"interval {iv} has no settlement cursor: it was opened before "
+                             "settlement needed all three organisations; it cannot be "
+                             "settled", status=409)
+    return cur
+
+
+def _members(m: Market, record: dict[str, Any], seller: str) -> dict[str, dict[str, Any]]:
+    return vpp.members_at(m, seller, record["gateClosure"])
 
 
 def _needed(m: Market, record: dict[str, Any], trades: list[dict[str, Any]]) -> list[str]:
+    """The pseudonyms whose records a page of ``trades`` needs."""
     iv = record["intervalId"]
     need: set[str] = set()
     for trade in trades:
@@ -99,81 +130,207 @@ def _needed(m: Market, record: dict[str, Any], trades: list[dict[str, Any]]) -> 
         if not vpp.is_vpp(seller):
             need.add(seller)
         elif m.get(delivery_key(iv, seller)) is None:
-            need.update(vpp.members_at(m, seller, record["gateClosure"]))
+            need.update(_members(m, record, seller))
     return sorted(need)
+
+
+def _page_trades(m: Market, record: dict[str, Any], page: int) -> list[dict[str, Any]]:
+    iv = record["intervalId"]
+    return m.need(clearing.trades_key(iv, page), f"trade page {page} of {iv}")["trades"]
 
 
 def needs(m: Market, iv: str) -> dict[str, Any]:
     """The pseudonyms whose records the next settlement page needs (asked at any time once
     the interval is cleared: the Utility may prepare a settlement before the end)."""
-    record = _settleable(m, iv, now=False)
-    page = _next_page(m, record)
+    record = _settleable(m, iv)
+    page = _cursor(m, iv)["nextPage"]
     if page > record["tradePages"]:
         return {"intervalId": iv, "page": page, "pseudonyms": []}
-    trades = m.need(clearing.trades_key(iv, page), f"trade page {page} of {iv}")["trades"]
-    return {"intervalId": iv, "page": page, "pseudonyms": _needed(m, record, trades)}
+    return {"intervalId": iv, "page": page,
+            "pseudonyms": _needed(m, record, _page_trades(m, record, page))}
 
 
-def _records(text: str, need: list[str]) -> dict[str, str | None]:
-    records = parse_json_arg(text, "records")
-    if not isinstance(records, dict) or not all(
-            isinstance(v, str | None) for v in records.values()):
-        raise ChaincodeError('records must be {"<pseudonym>": "<stored bytes>" or null}',
-                             status=400)
-    missing, extra = sorted(set(need) - set(records)), sorted(set(records) - set(need))
-    if missing or extra:
-        raise ChaincodeError(f"records must be exactly those this page needs: missing "
-                             f"{missing}, not needed {extra} (see SettlementNeeds)", status=400)
-    return records
+# -- the plan: what the records say, computed by a member of customerData ------------------
 
 
-def _energy(m: Market, iv: str, pseudonym: str, text: str | None) -> tuple[int, int]:
-    """(import, export) Wh of a record whose bytes match the hash on the ledger."""
-    onchain = m.ov.private_hash(metering.market_record_key(pseudonym, iv))
-    if text is None:
-        if onchain is not None:
-            raise ChaincodeError(f"{pseudonym} has a delivery record for {iv}: send its "
-                                 "stored bytes", status=409)
-        return 0, 0
-    raw = text.encode("utf-8")
-    if onchain is None or hashlib.sha256(raw).digest() != onchain:
-        raise ChaincodeError(f"the record given for {pseudonym} does not match the hash of "
-                             f"its delivery record for {iv} on the ledger", status=409)
-    record = load_json(raw)
-    return record["importWh"], record["exportWh"]
+def _self_dealing(m: Market, record: dict[str, Any], trade: dict[str, Any]) -> bool:
+    """A trade in which the buyer buys its own export: from itself, or from the VPP that
+    counts it as a member at gate closure."""
+    seller, buyer = trade["seller"], trade["buyer"]
+    if buyer == seller:
+        return True
+    return vpp.is_vpp(seller) and buyer in _members(m, record, seller)
+
+
+def _delivery(m: Market, record: dict[str, Any], trader: str,
+              known: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A trader's delivery ledger in the interval, as this page starts from it."""
+    if trader not in known:
+        found = m.get(delivery_key(record["intervalId"], trader))
+        known[trader] = found or {"intervalId": record["intervalId"], "trader": trader,
+                                  "usedExportWh": 0, "usedImportWh": 0, "new": True}
+    return known[trader]
+
+
+def _plan_page(m: Market, record: dict[str, Any], trades: list[dict[str, Any]],
+               energy: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """What each trade of the page delivered, and each new VPP's members' export, from
+    the records' (import, export) per pseudonym."""
+    known: dict[str, dict[str, Any]] = {}
+    exports: dict[str, dict[str, int]] = {}
+    deliveries = []
+    for trade in trades:
+        seller, buyer = trade["seller"], trade["buyer"]
+        sold = _delivery(m, record, seller, known)
+        if vpp.is_vpp(seller):
+            if sold.get("new") and seller not in exports:
+                exports[seller] = {p: energy[p][1] for p in _members(m, record, seller)}
+            total = (sum(exports[seller].values()) if seller in exports
+                     else sold["exportWh"])
+        else:
+            total = energy[seller][1]
+        bought = _delivery(m, record, buyer, known)
+        delivered = 0 if _self_dealing(m, record, trade) else max(0, min(
+            trade["wh"], total - sold["usedExportWh"],
+            energy[buyer][0] - bought["usedImportWh"]))
+        sold["usedExportWh"] += delivered
+        bought["usedImportWh"] += delivered
+        deliveries.append({"n": trade["n"], "deliveredWh": delivered})
+    return {"deliveries": deliveries, "vppExports": exports}
+
+
+def _read_records(m: Market, iv: str, need: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The records of ``need`` on this (member) peer: {pseudonym: record or None}."""
+    return {p: m.ov.get_json(metering.market_record_key(p, iv)) for p in need}
+
+
+def _incomplete(records: dict[str, dict[str, Any] | None]) -> list[str]:
+    return sorted(p for p, r in records.items() if r is None or not r.get("complete"))
+
+
+def _grace_over(m: Market, record: dict[str, Any]) -> bool:
+    grace = dt.timedelta(seconds=record.get("evidenceGraceSeconds",
+                                            intervals.DEFAULT_GRACE))
+    return m.stub.tx_timestamp >= intervals.end_of(record) + grace
+
+
+def plan(m: Market, iv: str) -> dict[str, Any]:
+    """The next page's plan, from the records on this peer (a Utility or Regulator peer):
+    what Settle takes. ``incomplete`` names the pseudonyms whose meters have not yet
+    reported through the interval's end (Settle refuses until they have, or until the
+    grace period is over)."""
+    record = _settleable(m, iv)
+    page = _cursor(m, iv)["nextPage"]
+    if page > record["tradePages"]:
+        return {"intervalId": iv, "page": page, "deliveries": [], "vppExports": {},
+                "records": {}, "incomplete": []}
+    trades = _page_trades(m, record, page)
+    need = _needed(m, record, trades)
+    if not m.ov.holds_collection():
+        raise ChaincodeError("this peer does not hold customerData: ask the Utility's or "
+                             "the Regulator's peer for a settlement plan", status=404)
+    records = _read_records(m, iv, need)
+    energy = {p: (r["importWh"], r["exportWh"]) if r else (0, 0) for p, r in records.items()}
+    return {"intervalId": iv, "page": page, **_plan_page(m, record, trades, energy),
+            "records": {p: m.ov.physical(metering.market_record_key(p, iv)) for p in need},
+            "incomplete": _incomplete(records)}
+
+
+# -- Settle -------------------------------------------------------------------------------
+
+_PLAN = {"intervalId", "page", "deliveries", "vppExports", "records", "incomplete"}
+
+
+def _parse_plan(text: str) -> dict[str, Any]:
+    body = parse_json_arg(text, "settlement plan")
+    if not isinstance(body, dict) or set(body) != _PLAN:
+        raise ChaincodeError(f"the settlement plan must be exactly {sorted(_PLAN)} (as "
+                             "SettlementPlan answers it)", status=400)
+    return body
+
+
+def _check_shape(plan_: dict[str, Any], trades: list[dict[str, Any]], need: list[str]) -> None:
+    """What any endorser checks of a plan: it covers exactly this page's trades and
+    records, with deliveries within what was traded and exports as whole Wh."""
+    deliveries = plan_["deliveries"]
+    if (not isinstance(deliveries, list) or len(deliveries) != len(trades)
+            or any(not isinstance(d, dict) or d.get("n") != t["n"]
+                   or not isinstance(d.get("deliveredWh"), int)
+                   or not 0 <= d["deliveredWh"] <= t["wh"]
+                   for d, t in zip(deliveries, trades, strict=False))):
+        raise ChaincodeError("the plan's deliveries must name this page's trades in order, "
+                             "each with 0 <= deliveredWh <= the Wh traded", status=400)
+    records = plan_["records"]
+    if not isinstance(records, dict) or sorted(records) != need or not all(
+            isinstance(k, str) and k.startswith("mktiv~") for k in records.values()):
+        raise ChaincodeError(f"the plan's records must name exactly the pseudonyms this "
+                             f"page needs ({need}), each with its record's key", status=400)
+    exports = plan_["vppExports"]
+    if not isinstance(exports, dict) or not all(
+            isinstance(e, dict) and all(isinstance(w, int) and w >= 0 for w in e.values())
+            for e in exports.values()):
+        raise ChaincodeError("the plan's vppExports must be {vpp: {member: Wh}}", status=400)
+
+
+def _check_as_member(m: Market, record: dict[str, Any], trades: list[dict[str, Any]],
+                     need: list[str], plan_: dict[str, Any]) -> None:
+    """A member of customerData recomputes the plan from its own records."""
+    iv = record["intervalId"]
+    for p in need:
+        if plan_["records"][p] != m.ov.physical(metering.market_record_key(p, iv)):
+            raise ChaincodeError(f"the plan names another record than {p}'s for {iv}",
+                                 status=409)
+    records = _read_records(m, iv, need)
+    incomplete = _incomplete(records)
+    if incomplete and not _grace_over(m, record):
+        raise ChaincodeError(
+            f"the meters of {', '.join(incomplete)} have not reported through the end of "
+            f"{iv} yet: settlement waits for their readings (until the market's evidence "
+            "grace period is over, when what is missing counts as not delivered)", 409)
+    energy = {p: (r["importWh"], r["exportWh"]) if r else (0, 0) for p, r in records.items()}
+    mine = _plan_page(m, record, trades, energy)
+    if (mine["deliveries"], mine["vppExports"]) != (plan_["deliveries"],
+                                                    plan_["vppExports"]):
+        raise ChaincodeError(f"the plan differs from the delivery records of {iv} on this "
+                             "peer: ask SettlementPlan again", status=409)
+
+
+def _check_as_outsider(m: Market, record: dict[str, Any], trades: list[dict[str, Any]],
+                       plan_: dict[str, Any]) -> None:
+    """A peer outside customerData reads the records' hashes only, exactly the reads a
+    member makes (the key secret and each record), so that every endorsement carries the
+    same read set; and it checks what public state tells: self-dealing delivers nothing,
+    a VPP's members are those at gate closure."""
+    m.stub.get_private_data_hash(CUSTOMER_DATA, KEY_SECRET)
+    for stored in plan_["records"].values():
+        m.stub.get_private_data_hash(CUSTOMER_DATA, stored)
+    for trade, d in zip(trades, plan_["deliveries"], strict=True):
+        if _self_dealing(m, record, trade) and d["deliveredWh"]:
+            raise ChaincodeError(f"trade {trade['n']} sells the buyer its own export: it "
+                                 "delivers nothing", status=409)
+    for seller, exports in plan_["vppExports"].items():
+        if not vpp.is_vpp(seller) or sorted(exports) != sorted(_members(m, record, seller)):
+            raise ChaincodeError(f"the plan's exports of {seller} must name its members "
+                                 "at gate closure", status=400)
 
 
 class _Page:
     """One settlement page's working state: delivery ledgers, read and written once."""
 
-    def __init__(self, m: Market, record: dict[str, Any], energy: dict[str, tuple[int, int]]):
-        self.m, self.record, self.energy = m, record, energy
+    def __init__(self, m: Market, record: dict[str, Any], exports: dict[str, dict[str, int]]):
+        self.m, self.record, self.exports = m, record, exports
         self.dels: dict[str, dict[str, Any]] = {}
 
     def delivery(self, trader: str) -> dict[str, Any]:
         if trader not in self.dels:
-            iv = self.record["intervalId"]
-            found = self.m.get(delivery_key(iv, trader))
-            if found is None:
-                found = {"intervalId": iv, "trader": trader, "usedExportWh": 0,
-                         "usedImportWh": 0, "new": True}
-                if vpp.is_vpp(trader):
-                    members = vpp.members_at(self.m, trader, self.record["gateClosure"])
-                    found.update(members={p: {"exportWh": self.energy[p][1],
-                                              "commissionBp": t["commissionBp"]}
-                                          for p, t in members.items()},
-                                 proceeds=0)
-                    found["exportWh"] = sum(e["exportWh"] for e in found["members"].values())
-            self.dels[trader] = found
+            found = _delivery(self.m, self.record, trader, self.dels)
+            if vpp.is_vpp(trader) and found.get("new"):
+                members = _members(self.m, self.record, trader)
+                found.update(members={p: {"exportWh": self.exports[trader][p],
+                                          "commissionBp": t["commissionBp"]}
+                                      for p, t in members.items()}, proceeds=0)
+                found["exportWh"] = sum(e["exportWh"] for e in found["members"].values())
         return self.dels[trader]
-
-    def export_left(self, trader: str) -> int:
-        d = self.delivery(trader)
-        total = d["exportWh"] if vpp.is_vpp(trader) else self.energy[trader][1]
-        return total - d["usedExportWh"]
-
-    def import_left(self, trader: str) -> int:
-        return self.energy[trader][0] - self.delivery(trader)["usedImportWh"]
 
     def save(self) -> None:
         for trader, d in self.dels.items():
@@ -189,21 +346,20 @@ def _buyer_order(m: Market, iv: str, trade: dict[str, Any]) -> tuple[str, dict, 
         k = orders.order_key(trade["buyer"], iv, trade["bidId"])
         order = m.get(k)
         return k, order, order["filledWh"]
-    k = bilateral.accept_key(iv, trade["acceptId"])
+    k = bilateral.accept_key(iv, trade["buyer"], trade["acceptId"])
     order = m.get(k)
     return k, order, order["quantityWh"]
 
 
-def _settle(page: _Page, trade: dict[str, Any]) -> dict[str, Any]:
+def _settle(page: _Page, trade: dict[str, Any], delivered: int, retail: int,
+            feed_in: int) -> dict[str, Any]:
     m, record = page.m, page.record
     iv = record["intervalId"]
     buyer, seller = trade["buyer"], trade["seller"]
     price = (trade["price"] if trade["kind"] == "bilateral"
              else auction.trade_price(record["marketType"], trade["bidPrice"],
                                       record.get("clearingPrice")))
-    money = settle_trade(trade["wh"], price, page.export_left(seller), page.import_left(buyer),
-                         record["retailPricePerKwh"], record["feedInPricePerKwh"])
-    delivered = money["deliveredWh"]
+    money = settle_trade(price, delivered, retail, feed_in)
     page.delivery(seller)["usedExportWh"] += delivered
     page.delivery(buyer)["usedImportWh"] += delivered
     okey, order, filled = _buyer_order(m, iv, trade)
@@ -235,33 +391,49 @@ def _settle(page: _Page, trade: dict[str, Any]) -> dict[str, Any]:
 
 
 def settle(m: Market, iv: str, text: str) -> dict[str, Any]:
-    """Settle the interval's next page of trades; ``done`` once the last one is."""
+    """Settle the interval's next page of trades by the plan given; ``done`` once the last
+    one is."""
     record = _settleable(m, iv)
-    cur = m.get(cursor_key(iv))
-    if cur is None:
-        cur = {"nextPage": 1, "deliveredWh": 0, "paid": 0, "utilityReturned": 0,
-               "utilityPaid": 0}
-        m.create(cursor_key(iv), cur)
-        record["status"] = intervals.SETTLING
+    clock.not_before(m.stub, intervals.end_of(record), "Settle",
+                     f"settle after delivery in {iv} ends, at", intervals.tolerance(record))
+    cur = _cursor(m, iv)
+    record["status"] = intervals.SETTLING
+    plan_ = _parse_plan(text)
     n = cur["nextPage"]
+    if plan_["intervalId"] != iv or plan_["page"] != n:
+        raise ChaincodeError(f"the plan is for {plan_['intervalId']} page {plan_['page']}; "
+                             f"{iv} settles page {n} next", status=409)
     outcomes: list[dict[str, Any]] = []
     if n <= record["tradePages"]:
-        trades = m.get(clearing.trades_key(iv, n))["trades"]
+        trades = _page_trades(m, record, n)
         need = _needed(m, record, trades)
-        records = _records(text, need)
-        page = _Page(m, record, {p: _energy(m, iv, p, records[p]) for p in need})
-        outcomes = [_settle(page, trade) for trade in trades]
+        _check_shape(plan_, trades, need)
+        if m.ov.holds_collection():
+            _check_as_member(m, record, trades, need, plan_)
+        else:
+            _check_as_outsider(m, record, trades, plan_)
+        # The reference prices of the tariff version the retail path priced the interval
+        # with (known for good once the interval has begun).
+        start = parse_utc(record["start"], "start")
+        retail, feed_in = intervals.reference_prices(
+            metering.trusted_tariff_version(m.ov, record["tariffId"], start), start)
+        page = _Page(m, record, plan_["vppExports"])
+        outcomes = [_settle(page, trade, d["deliveredWh"], retail, feed_in)
+                    for trade, d in zip(trades, plan_["deliveries"], strict=True)]
         page.save()
         totals = {"deliveredWh": sum(o["deliveredWh"] for o in outcomes),
                   "paid": sum(o["paid"] for o in outcomes),
                   "utilityReturned": sum(o["retailRefund"] for o in outcomes),
                   "utilityPaid": sum(o["feedInReturned"] for o in outcomes)}
-        m.create(page_key(iv, n), {"intervalId": iv, "page": n, "trades": outcomes, **totals})
+        m.create(page_key(iv, n), {"intervalId": iv, "page": n, "trades": outcomes,
+                                   "retailPricePerKwh": retail,
+                                   "feedInPricePerKwh": feed_in, **totals})
         for k, v in totals.items():
             cur[k] += v
         cur["nextPage"] = n + 1
-    else:
-        _records(text, [])
+    elif plan_["deliveries"] or plan_["records"] or plan_["vppExports"]:
+        raise ChaincodeError(f"{iv} has no trades left to settle: the plan must be empty",
+                             status=400)
     done = cur["nextPage"] > record["tradePages"]
     if done:
         record.update(status=intervals.SETTLED, settledAt=m.now,

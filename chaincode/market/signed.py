@@ -90,7 +90,12 @@ def party_key(trader: str) -> str:
 def read(text: str, action: str, members: tuple[str, ...]) -> tuple[dict[str, Any], bytes,
                                                                     bytes]:
     """Parse a signed message for ``action`` with exactly ``members`` (400 otherwise)."""
-    envelope = parse_json_arg(text, f"signed {action} message")
+    return read_envelope(parse_json_arg(text, f"signed {action} message"), action, members)
+
+
+def read_envelope(envelope: Any, action: str, members: tuple[str, ...]
+                  ) -> tuple[dict[str, Any], bytes, bytes]:
+    """:func:`read` of an envelope already parsed."""
     message, raw, signature = open_signed(envelope, action)
     wanted = {"action", *members}
     extra, missing = sorted(set(message) - wanted), sorted(wanted - set(message))
@@ -115,7 +120,11 @@ def verify(m: Market, pseudonym: str, raw: bytes, signature: bytes) -> dict[str,
 
 
 def signed_by(m: Market, text: str, action: str, members: tuple[str, ...]) -> dict[str, Any]:
-    """Read a signed message and verify it against its pseudonym's key: the message."""
+    """Read a signed message and verify it against its pseudonym's key: the message. A
+    retired participant may only withdraw what it still has in the market."""
     message, raw, signature = read(text, action, members)
-    verify(m, message["pseudonym"], raw, signature)
+    party = verify(m, message["pseudonym"], raw, signature)
+    if party.get("retiredAt") and action not in ("withdraw", "retire"):
+        raise ChaincodeError(f"{message['pseudonym']} retired at {party['retiredAt']}: it may "
+                             "only withdraw", status=409)
     return message

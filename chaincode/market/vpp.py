@@ -25,19 +25,22 @@ for the VPP's commission.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from gridledger.formats.ids import check_id
-from gridledger.formats.market import check_pseudonym, check_vpp_id
+from gridledger.formats.market import check_pseudonym, check_vpp_id, interval_id
 from gridledger.formats.numbers import check_int, check_object
 
+from ..common import clock
 from ..common.callers import AGGREGATOR
 from ..common.keys import key
 from ..shim import ChaincodeError, parse_json_arg
 from . import intervals, orders, signed
 from .ledger import Market, credit, open_wallet
 
-MAX_MEMBERS = 500  # members a settlement page reads: bounded
+MAX_MEMBERS = 500  # active members of a VPP
+MAX_EVER = 4 * MAX_MEMBERS  # members it ever had: what a settlement page scans, bounded
 
 
 def is_vpp(trader: str) -> bool:
@@ -102,18 +105,49 @@ def enrol(m: Market, vpp_id: str, text: str) -> dict[str, Any]:
                              f"bp; VPP {vpp_id} takes {vpp['commissionBp']}", status=409)
     if m.get(membership_key(pseudonym)) is not None:
         raise ChaincodeError(f"{pseudonym} has been in a VPP already", status=409)
+    cfg = intervals.config(m, vpp["marketId"])
     if m.need(signed.party_key(pseudonym), pseudonym)["marketId"] != vpp["marketId"]:
         raise ChaincodeError(f"{pseudonym} trades in another market than VPP {vpp_id}",
                              status=409)
-    if sum(1 for _ in m.scan("mktvppm", vpp_id)) >= MAX_MEMBERS:
-        raise ChaincodeError(f"VPP {vpp_id} has {MAX_MEMBERS} members, the most one "
-                             "settlement page reads", status=409)
+    # The join time decides from which interval the VPP sells the member's export.
+    now = clock.require_timely(m.stub, "EnrolVppMember", intervals.tolerance(cfg))
+    _require_no_sales_ahead(m, pseudonym, vpp["marketId"], now)
+    everyone = members(m, vpp_id)
+    active = sum(1 for member in everyone if member["leftAt"] is None)
+    if active >= MAX_MEMBERS or len(everyone) >= MAX_EVER:
+        raise ChaincodeError(f"VPP {vpp_id} is full: {MAX_MEMBERS} active members and "
+                             f"{MAX_EVER} ever are the most one settlement page reads",
+                             status=409)
     member = {"vppId": vpp_id, "pseudonym": pseudonym, "capacityWh": message["capacityWh"],
               "commissionBp": message["commissionBp"], "joinedAt": m.now, "leftAt": None,
               "consent": {"message": message, "signature": _signature(text)}}
     m.create(member_key(vpp_id, pseudonym), member)
     m.create(membership_key(pseudonym), {"vppId": vpp_id, "joinedAt": m.now, "leftAt": None})
     return member
+
+
+def _require_no_sales_ahead(m: Market, pseudonym: str, market_id: str,
+                            now: dt.datetime) -> None:
+    """A prosumer joins a VPP only with no sale of its own still to come: an open offer in
+    an interval not yet begun, a standing offer not withdrawn, or volume accepted from one
+    for such an interval. Otherwise the VPP and a buyer would both be sold its export."""
+    ahead = interval_id(market_id, now.replace(second=0, microsecond=0))
+    for _, order in m.scan("mktpo", pseudonym, start=key("mktpo", pseudonym, ahead)):
+        if order["side"] == orders.OFFER and order["status"] == orders.OPEN:
+            raise ChaincodeError(f"{pseudonym} has an open offer {order['orderId']} in "
+                                 f"{order['intervalId']}: cancel it before joining a VPP",
+                                 status=409)
+    for _, entry in m.scan("mktsos", pseudonym):
+        offer = m.get(key("mktso", entry["offerId"]))
+        if offer["withdrawnAt"] is None:
+            raise ChaincodeError(f"{pseudonym}'s standing offer {offer['offerId']} is not "
+                                 "withdrawn: withdraw it before joining a VPP", status=409)
+        start = key("mktsof", offer["offerId"], ahead)
+        for _, taken in m.scan("mktsof", offer["offerId"], start=start):
+            if taken["acceptedWh"]:
+                raise ChaincodeError(f"{pseudonym}'s standing offer {offer['offerId']} has "
+                                     "volume accepted in an interval still to come: join "
+                                     "the VPP after it", status=409)
 
 
 def _signature(text: str) -> str:
@@ -123,13 +157,15 @@ def _signature(text: str) -> str:
 
 def leave(m: Market, vpp_id: str, text: str) -> dict[str, Any]:
     """A member's signed leave: from now on its export is its own again."""
-    get(m, vpp_id)
+    vpp = get(m, vpp_id)
     message = signed.signed_by(m, text, "vpp-leave", ("pseudonym", "vppId"))
     pseudonym = message["pseudonym"]
     if message["vppId"] != vpp_id:
         raise ChaincodeError(f"the message leaves VPP {message['vppId']}, not {vpp_id}",
                              status=409)
     member = m.need(member_key(vpp_id, pseudonym), f"member {pseudonym} of VPP {vpp_id}")
+    clock.require_timely(m.stub, "LeaveVpp",
+                         intervals.tolerance(intervals.config(m, vpp["marketId"])))
     if member["leftAt"] is not None:
         raise ChaincodeError(f"{pseudonym} left VPP {vpp_id} at {member['leftAt']}", 409)
     member["leftAt"] = m.now
@@ -157,7 +193,7 @@ def place_offer(m: Market, vpp_id: str, iv: str, order_id: str, quantity: int,
     get(m, vpp_id)
     check_id(order_id, "orderId")
     check_int(quantity, "quantityWh", minimum=1, maximum=signed.MAX_WH)
-    record = intervals.require_open(m, iv)
+    record = intervals.require_open(m, iv, "PlaceVppOffer")
     intervals.require_trader_in(m, vpp_id, record)
     intervals.require_price(record, price)
     capacity = sum(member["capacityWh"] for member in members(m, vpp_id)

@@ -29,6 +29,32 @@ def regulator(consortium):
 
 
 @pytest.fixture(scope="session")
+def aggregator(consortium):
+    """Our Gateway client connected to the Aggregator peer as the Aggregator admin."""
+    from .gateways import connect
+
+    with connect(consortium, "aggregator") as gw:
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def channel(consortium) -> str:
+    """The consortium's channel."""
+    return consortium.topology.channel
+
+
+@pytest.fixture(scope="session")
+def admin_of(consortium):
+    """(identity, signer) of an organisation's Admin, by organisation name."""
+    from gridledger.clients.wallet import Wallet
+
+    def of(org: str):
+        o = consortium.topology.org(org)
+        return Wallet.from_msp_dir(consortium.layout.msp(o.name, "Admin"), o.msp_id)
+    return of
+
+
+@pytest.fixture(scope="session")
 def tariff(regulator):
     """The tests' tariff, set by the Regulator through our client (once per ledger)."""
     from gridledger.clients.errors import EndorseError

@@ -3,9 +3,12 @@
 every market function that get an allowed caller past its check and succeed.
 
 The matrix has a market of its own (one-minute intervals, gate closure 20 s before each;
-market_world.py says why). Around this minute M: DONE M-8 settled (its VPP sold), CLEARED
-M-5 cleared and delivered, GATE M gate closed not cleared, OPEN M+14 open for orders
-(the matrix must be done within its gate closure), NEW M+15 not opened.
+market_world.py says why). Around this minute M: DONE M-8 and DONE2 M-9 settled (its VPP
+sold in both), CLEARED and CLEARED2 M-6 and M-5 cleared and delivered, GATE, GATE2 and
+GATE3 M-2 to M gate closed and not cleared, OPEN M+14 open for orders (the matrix must be
+done within its gate closure), NEW M+15 not opened. Functions several kinds of caller may
+call and that can succeed once only (Clear, Settle, PayoutVpp) get an interval or a payee
+of each caller's own, so that every allowed cell really succeeds.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.clients.market import MarketKey
@@ -26,7 +28,9 @@ from .market_world import (
     SECRET,
     Orgs,
     Participant,
+    consent_of,
     join,
+    meter_record,
     minute_start,
     new_market,
     now,
@@ -45,11 +49,17 @@ class MatrixMarket:
     ivs: dict[str, str]
     audit_id: str
     records: str  # DeliveryRecords for CLEARED's first settlement page
+    plans: dict[str, str]  # SettlementPlan of CLEARED's and CLEARED2's first page
 
     def args(self, function: str, kind: str) -> tuple[str, ...]:
-        del kind
-        p1, p2, p4, p5 = self.people
+        p1, p2, p4, p5, p6 = self.people
         iv = self.ivs
+        own = {"regulator-operator": "2", "aggregator-operator": "3"}.get(kind, "")
+        settles = {"regulator-operator": "CLEARED2"}.get(kind, "CLEARED")
+        payout = {"utility-operator": (iv["DONE"], p4.pseudonym),
+                  "regulator-operator": (iv["DONE"], self.vpp),
+                  "aggregator-operator": (iv["DONE2"], p4.pseudonym)}.get(
+            kind, (iv["DONE"], p4.pseudonym))
         order = {"intervalId": iv["OPEN"], "orderId": "m" + uuid.uuid4().hex[:8],
                  "quantityWh": 1000, "pricePerKwh": 1000}
         newcomer = "C-AZ-NEW-" + uuid.uuid4().hex[:6]
@@ -57,17 +67,20 @@ class MatrixMarket:
             "ConfigureMarket": (json.dumps({"marketId": self.market_id, "intervalSeconds": 60,
                                             "gateClosureSeconds": 20, "tariffId": "MKT-IT"}),),
             "RecordPseudonym": (pseudonym_for(SECRET, "UtilityMSP", newcomer), newcomer),
-            "EnrolParticipant": (self.fresh.key.enrolment(self.market_id, self.fresh.meter_id),),
+            "EnrolParticipant": (self.fresh.key.enrolment(self.market_id, self.fresh.meter_id,
+                                                          consent_of(self.fresh.customer)),),
+            "RetireParticipant": (p6.key.retirement(),),
             "Deposit": (p1.key.deposit(10),),
             "Withdraw": (p1.key.withdrawal(10),),
             "OpenInterval": (iv["NEW"], "uniform"),
             "PlaceOffer": (p1.key.sign("offer", **order),),
             "PlaceBid": (p2.key.sign("bid", **order),),
             "CancelOrder": (p2.key.cancel(iv["OPEN"], "open-bid"),),
-            "Clear": (iv["GATE"],),
+            "Clear": (iv["GATE" + own],),
             "SettlementNeeds": (iv["CLEARED"],),
             "DeliveryRecords": (iv["CLEARED"], json.dumps(sorted(json.loads(self.records)))),
-            "Settle": (iv["CLEARED"], self.records),
+            "SettlementPlan": (iv["CLEARED"],),
+            "Settle": (iv[settles], self.plans[settles]),
             "RequestResolution": (p1.pseudonym, "quarterly audit"),
             "ResolvePseudonym": (self.audit_id,),
             "CreateVpp": (json.dumps({"vppId": "vpp-az-" + uuid.uuid4().hex[:6],
@@ -76,7 +89,7 @@ class MatrixMarket:
             "EnrolVppMember": (self.vpp, p5.key.vpp_consent(self.vpp, 2000, COMMISSION_BP)),
             "LeaveVpp": (self.vpp, p4.key.vpp_leave(self.vpp)),
             "PlaceVppOffer": (self.vpp, iv["OPEN"], "v" + uuid.uuid4().hex[:8], "1000", "1000"),
-            "PayoutVpp": (self.vpp, iv["DONE"], p4.pseudonym),
+            "PayoutVpp": (self.vpp, *payout),
             "VppMembers": (self.vpp,),
             "PostStandingOffer": (p1.key.sign(
                 "standing-offer", offerId="so-" + uuid.uuid4().hex[:8], buyer="*",
@@ -102,33 +115,37 @@ class MatrixMarket:
 def matrix_market(net: Consortium, orgs: Orgs) -> MatrixMarket:
     """Build the market's part of the matrix world on the ledger."""
     market_id = new_market(orgs, "az")
-    p1, p2, p4, p5 = (join(net, orgs, market_id, prefix="AZ") for _ in range(4))
+    p1, p2, p4, p5, p6 = (join(net, orgs, market_id, prefix="AZ") for _ in range(5))
     fresh = _issued_only(orgs, p5)
     agg, util = orgs.market("aggregator"), orgs.market("utility")
     m = minute_start(now())
-    starts = {"DONE": m - 8 * MINUTE, "CLEARED": m - 5 * MINUTE, "GATE": m,
-              "OPEN": m + 14 * MINUTE, "NEW": m + 15 * MINUTE}
+    starts = {"DONE2": m - 9 * MINUTE, "DONE": m - 8 * MINUTE, "CLEARED": m - 6 * MINUTE,
+              "CLEARED2": m - 5 * MINUTE, "GATE": m - 2 * MINUTE, "GATE2": m - MINUTE,
+              "GATE3": m, "OPEN": m + 14 * MINUTE, "NEW": m + 15 * MINUTE}
     ivs = {k: interval_id(market_id, v) for k, v in starts.items()}
-    for name in ("DONE", "CLEARED", "GATE", "OPEN"):
-        agg.open_interval(ivs[name], "uniform", at=min(starts[name] - MINUTE, now()))
+    for name, start in starts.items():
+        if name != "NEW":
+            agg.open_interval(ivs[name], "uniform", at=min(start - MINUTE, now()))
     vpp = "vpp-az-" + uuid.uuid4().hex[:6]
     agg.create_vpp(vpp, market_id, "Matrix", COMMISSION_BP)
     agg.submit("EnrolVppMember", vpp, p4.key.vpp_consent(vpp, 3000, COMMISSION_BP),
-               at=starts["DONE"] - 2 * MINUTE)
-    for name in ("DONE", "CLEARED"):
+               at=starts["DONE2"] - 2 * MINUTE)
+    for name in ("DONE2", "DONE", "CLEARED", "CLEARED2"):
         at, iv = starts[name] - MINUTE / 2, ivs[name]
         agg.place_offer(p1.key.order("offer", iv, "o", 1000, 900), at=at)
         agg.place_bid(p2.key.order("bid", iv, "b", 3000, 1500), at=at)
-        if name == "DONE":
+        if name.startswith("DONE"):
             agg.place_vpp_offer(vpp, iv, "v", 2000, 1000, at=at)
         agg.clear(iv)
         submit_readings(orgs, [
             p1.reading(starts[name] + MINUTE, 0, 1000),
             p2.reading(starts[name] + MINUTE, 3000, 0),
             p4.reading(starts[name] + MINUTE, 0, 2000)])
-    util.settle(ivs["DONE"])
-    agg.place_offer(p1.key.order("offer", ivs["GATE"], "g", 1000, 900),
-                    at=starts["GATE"] - MINUTE / 2)
+    for name in ("DONE2", "DONE"):
+        util.settle(ivs[name])
+    for name in ("GATE", "GATE2", "GATE3"):
+        agg.place_offer(p1.key.order("offer", ivs[name], "g", 1000, 900),
+                        at=starts[name] - MINUTE / 2)
     agg.place_bid(p2.key.order("bid", ivs["OPEN"], "open-bid", 1000, 1500))
     agg.post_standing_offer(p1.key.sign(
         "standing-offer", offerId="so-" + vpp, buyer="*", pricePerKwh=1200, quantityWh=2000,
@@ -138,8 +155,10 @@ def matrix_market(net: Consortium, orgs: Orgs) -> MatrixMarket:
     orgs.sync()
     need = util.evaluate("SettlementNeeds", ivs["CLEARED"])
     records = util.delivery_records(ivs["CLEARED"], need["pseudonyms"])
-    return MatrixMarket(market_id, [p1, p2, p4, p5], fresh, vpp, ivs, audit_id,
-                        json.dumps(records))
+    plans = {name: json.dumps(util.plan(ivs[name]), separators=(",", ":"))
+             for name in ("CLEARED", "CLEARED2")}
+    return MatrixMarket(market_id, [p1, p2, p4, p5, p6], fresh, vpp, ivs, audit_id,
+                        json.dumps(records), plans)
 
 
 def _issued_only(orgs: Orgs, p: Participant) -> Participant:
@@ -147,14 +166,7 @@ def _issued_only(orgs: Orgs, p: Participant) -> Participant:
     issued by the Regulator, never enrolled."""
     meter_key = ec.generate_private_key(ec.SECP256R1())
     meter_id = "AZ-M2-" + uuid.uuid4().hex[:8]
-    orgs.metering().register_meter({
-        "meterId": meter_id, "curve": "P-256", "customerId": p.customer.customer_id,
-        "publicKeyPem": meter_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode(),
-        "tariffId": "MKT-IT", "deviceProfile": "SDM630", "location": "Hue",
-        "installDate": "2026-01-01",
-    })  # fmt: skip
+    orgs.metering().register_meter(meter_record(meter_id, p.customer.customer_id, meter_key))
     pseudonym = pseudonym_for(SECRET, "UtilityMSP", p.customer.customer_id + "-2")
     orgs.market("regulator").record_pseudonym(pseudonym, p.customer.customer_id)
     return Participant(p.customer, meter_id, meter_key, MarketKey.generate(pseudonym),

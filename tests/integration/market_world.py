@@ -6,11 +6,15 @@ Time: every endorsing peer refuses a proposal whose transaction time is more tha
 minutes from its clock (``peer.authentication.timewindow``), so a past day cannot be
 replayed; each module runs its own market of one-minute intervals (gate closure 20 s
 before each) within the window, placing orders just before each gate closure and
-settling just after each end.
+settling just after each end. Such a market is configured to accept transaction times up
+to the peers' whole window from the endorsers' clocks (``clockToleranceSeconds`` 900: a
+compressed day in the recent past); a market of real time keeps the default 30 s
+(tests/integration/test_market_attacks.py shows what that refuses).
 
 A participant is a customer of the Utility's CA (a real enrolment) with a registered meter,
 a prepaid Wattcoin account it opened and bound itself, a pseudonym the Regulator issued,
-a market key its wallet made, an enrolment by the Utility and a first deposit. Its meter's
+a market key its wallet made, an enrolment (signed by the market key, consented to with
+the customer's own identity key, relayed by the Regulator) and a first deposit. Its meter's
 readings are signed with the meter's key and submitted by the Utility's bridge identity.
 """
 
@@ -29,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.clients.all_peers import AllPeers
 from gridledger.clients.errors import EndorseError
-from gridledger.clients.market import MarketKey
+from gridledger.clients.market import CustomerConsent, MarketKey
 from gridledger.clients.metering import Metering, SignedReading, Wattcoin
 from gridledger.formats.market import pseudonym_for
 from gridledger.formats.reading import encode_reading, sign
@@ -44,6 +48,8 @@ TARIFF = {"tariffId": TARIFF_ID, "effectiveFrom": "2020-01-01T00:00:00Z", "curre
           "tiers": [{"upToKwh": None, "pricePerKwh": RETAIL}],
           "feedInPricePerKwh": FEED_IN, "taxes": []}
 INTERVAL_SECONDS, GATE_SECONDS = 60, 20
+# A compressed day in the recent past: transaction times within the peers' whole window.
+REPLAY_TOLERANCE = 900
 MINUTE = dt.timedelta(minutes=1)
 # The Regulator's pseudonym secret for this test session (a deployment keeps its own, in
 # its state directory: `gridledger market issue`).
@@ -66,15 +72,32 @@ class Orgs(AllPeers):
         return Wattcoin(getattr(self, org).network(self.channel))
 
 
-def new_market(orgs: Orgs, prefix: str) -> str:
-    """The test tariff (once per ledger) and a market of this module's own; its id."""
+def meter_record(meter_id: str, customer_id: str, key: ec.EllipticCurvePrivateKey
+                 ) -> dict[str, Any]:
+    """RegisterMeter's record of a meter billed with the market's tariff."""
+    return {
+        "meterId": meter_id, "curve": "P-256", "customerId": customer_id,
+        "publicKeyPem": key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        "tariffId": TARIFF_ID, "deviceProfile": "SDM630", "location": "Hue",
+        "installDate": "2026-01-01",
+    }  # fmt: skip
+
+
+def new_market(orgs: Orgs, prefix: str, *, tolerance: int = REPLAY_TOLERANCE) -> str:
+    """The test tariff (once per ledger) and a market of this module's own; its id.
+    ``tolerance``: the clock tolerance its configuration accepts (seconds)."""
     try:
         Metering(orgs.regulator.network(orgs.channel)).set_tariff(TARIFF)
     except EndorseError as exc:
         assert exc.chaincode_status == 409, exc
     orgs.sync()
     market_id = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    orgs.market("aggregator").configure(market_id, INTERVAL_SECONDS, GATE_SECONDS, TARIFF_ID)
+    orgs.market("aggregator").configure_market({
+        "marketId": market_id, "intervalSeconds": INTERVAL_SECONDS,
+        "gateClosureSeconds": GATE_SECONDS, "tariffId": TARIFF_ID,
+        "clockToleranceSeconds": tolerance})
     return market_id
 
 
@@ -122,28 +145,28 @@ def join(net: Consortium, orgs: Orgs, market_id: str, *, minted: int = 2_000_000
         customer = register_customer(net, f"C-{prefix}-" + uuid.uuid4().hex[:8])
         meter_key = ec.generate_private_key(ec.SECP256R1())
         meter_id = f"{prefix}-M-" + uuid.uuid4().hex[:8]
-        orgs.metering().register_meter_async({
-            "meterId": meter_id, "curve": "P-256", "customerId": customer.customer_id,
-            "publicKeyPem": meter_key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ).decode(),
-            "tariffId": TARIFF_ID, "deviceProfile": "SDM630", "location": "Hue, ward 4",
-            "installDate": "2026-01-01",
-        }).wait()  # fmt: skip
+        orgs.metering().register_meter_async(
+            meter_record(meter_id, customer.customer_id, meter_key)).wait()
     address = open_prepaid_account(net, customer)
     orgs.sync()  # the meter, the account and its binding on every peer
     orgs.wattcoin().mint(address, minted, "PAY-" + meter_id)
     orgs.sync()
     pseudonym = pseudonym_for(SECRET, "UtilityMSP", customer.customer_id)
-    orgs.market("regulator").record_pseudonym(pseudonym, customer.customer_id)
+    regulator = orgs.market("regulator")
+    regulator.record_pseudonym(pseudonym, customer.customer_id)
     key = MarketKey.generate(pseudonym)
-    market = orgs.market("utility")
-    market.enrol(key, market_id, meter_id)
+    regulator.enrol(key.enrolment(market_id, meter_id, consent_of(customer)))
     p = Participant(customer, meter_id, meter_key, key, address, minted)
     if deposit:
-        market.deposit(key.deposit(deposit))
+        orgs.market("utility").deposit(key.deposit(deposit))
         p.deposited = deposit
     return p
+
+
+def consent_of(customer: Customer) -> CustomerConsent:
+    """The customer's consent, signed in its own wallet with its identity's key."""
+    return CustomerConsent.of_identity(customer.enrollment.certificate,
+                                       customer.enrollment.signer())
 
 
 def join_many(net: Consortium, orgs: Orgs, market_id: str, count: int, **kw: Any

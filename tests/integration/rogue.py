@@ -34,9 +34,11 @@ def _wait(check, what: str, timeout: float = 30) -> None:  # type: ignore[no-unt
 
 @contextlib.contextmanager
 def modified_chaincode(net: Consortium, org: str, contracts: str,
-                       chaincode: str = "metering") -> Iterator[None]:
+                       chaincode: str = "metering",
+                       env: dict[str, str] | None = None) -> Iterator[None]:
     """``org`` serves ``contracts`` (the ``--contracts`` list of its chaincode server, a
-    dotted name being a module of the test's) for ``chaincode`` while the block runs."""
+    dotted name being a module of the test's) for ``chaincode`` while the block runs;
+    ``env``: more environment for the modified server (where it writes what it saw)."""
     name = f"cc-{chaincode}-{org}"
     (proc,) = [p for p in net.processes() if p.name == name]
     command = list(proc.command)
@@ -47,7 +49,7 @@ def modified_chaincode(net: Consortium, org: str, contracts: str,
     supervisor.stop_process(name)
     _wait(lambda: not listening(host, port), f"{name} did not stop")
     log = open(net.layout.logs / f"{name}-modified.log", "a")  # noqa: SIM115
-    env = {**os.environ, **proc.env,
+    env = {**os.environ, **proc.env, **(env or {}),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
     rogue = subprocess.Popen(command, cwd=proc.cwd, env=env, stdout=log,

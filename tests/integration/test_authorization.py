@@ -260,6 +260,7 @@ class World:
         registration = _registration(_unique("AZ-NEW"), self.customer_id, self.tariff_id,
                                      _pem(ec.generate_private_key(ec.SECP256R1())))
         return {
+            "InitKeySecret": (),
             "RegisterMeter": (registration,),
             "ReplaceMeterKey": (self.meter, self.new_key),
             "SuspendMeter": (self.meter, "seal broken"),
@@ -292,10 +293,14 @@ class World:
             "AccountOfCustomer": (self.customer_id,),
             "History": (self.customer_account, "1", "10"),
             "UtilityAccount": (),
+            "SupplyStatus": (json.dumps([self.meter, self.spare_meter]),),
             "Ping": (),
             "Get": ("authz-probe",),
-            "Put": ("authz-probe", "up"),
-            "Increment": ("authz-counter",),
+            # A customer writes under its own prefix only (chaincode/health/contract.py).
+            "Put": (f"customer/{self.customer_id}/authz-probe" if kind == "customer"
+                    else "authz-probe", "up"),
+            "Increment": (f"customer/{self.customer_id}/authz-counter" if kind == "customer"
+                          else "authz-counter",),
         }[function]
 
 
@@ -376,6 +381,7 @@ def world(consortium, callers: dict[str, Caller], identities: Identities) -> Wor
 NOT_200 = {
     ("wattcoin", "OpenAccount"): 409,  # the world opened these accounts already
     ("metering", "ResumeMeter"): 409,  # the meter is active
+    ("metering", "InitKeySecret"): 409,  # set once, at the network's bring-up
     # The world's challenge is signed for another transaction than the matrix's: past the
     # caller check and the DACT match, refused at the device proof.
     ("access", "Certify"): 401,

@@ -32,7 +32,6 @@ from .market_world import (
     join,
     minute_start,
     new_market,
-    not_before,
     now,
 )
 from .test_meter_bridge import BridgeProcess, SimThread, register, tcp, wait_for
@@ -66,21 +65,39 @@ def field_side(tmp_path: Path, consortium: Consortium) -> Iterator[tuple[SimThre
         sim.stop()
 
 
+def _share(total: int, since: dt.datetime, until: dt.datetime, start: dt.datetime) -> int:
+    """The part of ``total`` Wh, measured over [since, until), that falls in the one-minute
+    interval at ``start``: pro rata to seconds, the leftover Wh to the largest remainders
+    (ties to the earlier interval), as the market's records spread a reading."""
+    first, last = int(since.timestamp()) // 60, (int(until.timestamp()) - 1) // 60
+    weights = [max(0, min(int(until.timestamp()), (n + 1) * 60)
+                   - max(int(since.timestamp()), n * 60)) for n in range(first, last + 1)]
+    whole = sum(weights)
+    shares = [total * w // whole for w in weights]
+    for i in sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))[
+            :total - sum(shares)]:
+        shares[i] += 1
+    n = int(start.timestamp()) // 60
+    return shares[n - first] if first <= n <= last else 0
+
+
 def _energy_in(metering: Metering, meter_id: str, initial: tuple[int, int],
-               start: dt.datetime, end: dt.datetime) -> tuple[int, int]:
-    """(import, export) Wh of the meter's readings that belong to [start, end): a reading
-    counts in the interval holding ``intervalEnd - 1 s``; the deltas come from the
-    registers of consecutive readings (the registration's for the first)."""
+               start: dt.datetime) -> tuple[int, int]:
+    """(import, export) Wh of the meter in the one-minute interval at ``start``, from its
+    readings on the ledger: each reading's energy (the difference of its registers from
+    the previous reading's, the registration's for the first) spread over the time since
+    the previous reading."""
     info = metering.get_meter(meter_id)
-    prev = initial
+    prev, since = initial, None
     imported = exported = 0
     for seq in range(1, info["head"]["seq"] + 1):
         r = metering.get_reading_detail(meter_id, seq)["reading"]
         registers = (r["importWh"], r["exportWh"])
-        if start <= parse_utc(r["intervalEnd"], "intervalEnd") - SECOND < end:
-            imported += registers[0] - prev[0]
-            exported += registers[1] - prev[1]
-        prev = registers
+        until = parse_utc(r["intervalEnd"], "intervalEnd")
+        since = since or until - SECOND
+        imported += _share(registers[0] - prev[0], since, until, start)
+        exported += _share(registers[1] - prev[1], since, until, start)
+        prev, since = registers, until
     return imported, exported
 
 
@@ -93,7 +110,7 @@ def test_a_trade_settles_against_the_energy_the_bridge_read_from_the_meters(
         consortium, orgs: Orgs, field_side) -> None:
     sim, bridge = field_side
     metering = orgs.metering()
-    market_id = new_market(orgs, "metered")
+    market_id = new_market(orgs, "metered", tolerance=30)  # in real time
     seller_customer = register_customer(consortium, "C-SUN-" + market_id[-6:])
     buyer_customer = register_customer(consortium, "C-USE-" + market_id[-6:])
     seller_meter = register(metering, bridge.keys, sim, SELLER_UNIT,
@@ -116,7 +133,8 @@ def test_a_trade_settles_against_the_energy_the_bridge_read_from_the_meters(
     agg.place_offer(seller.key.order("offer", iv, "sun", TRADE_WH, 1000))
     agg.place_bid(buyer.key.order("bid", iv, "use", TRADE_WH, 1600))
     assert now() < start - 20 * SECOND, "the orders took longer than the gate allows"
-    agg.clear(iv, at=start)
+    wait_for("the gate closure", lambda: now() >= start - 20 * SECOND, 60, 0.5)
+    agg.clear(iv)
     (trade,) = agg.trades_of(buyer.pseudonym, iv)
     assert (trade["seller"], trade["wh"]) == (seller.pseudonym, TRADE_WH)
 
@@ -126,10 +144,10 @@ def test_a_trade_settles_against_the_energy_the_bridge_read_from_the_meters(
         _reported_past(metering, m, end) for m in (seller_meter, buyer_meter)),
         (end - now()).total_seconds() + 90, 1.0)
     orgs.sync()
-    orgs.market("utility").settle(iv, at=not_before(end + SECOND))
+    orgs.market("utility").settle(iv)
 
-    _, exported = _energy_in(metering, seller_meter, initial[seller_meter], start, end)
-    imported, _ = _energy_in(metering, buyer_meter, initial[buyer_meter], start, end)
+    _, exported = _energy_in(metering, seller_meter, initial[seller_meter], start)
+    imported, _ = _energy_in(metering, buyer_meter, initial[buyer_meter], start)
     assert exported > 0 and imported > 0, (exported, imported)  # midday sun, a household
     (settled,) = agg.trades_of(buyer.pseudonym, iv)
     delivered = settled["settlement"]["deliveredWh"]

@@ -188,22 +188,8 @@ def profile_grant(consortium, utility, tariff, tmp_path_factory):
 
 
 def _aggregator_holds(consortium, needles, scratch: Path) -> list[str]:
-    """What of ``needles`` the Aggregator's nodes hold: blocks (Deliver), block files,
-    its peer's state, private data, history and transient stores."""
-    with connect(consortium, "aggregator") as gw:
-        height = max(n.get("height", 0) for n in consortium.status()["nodes"]
-                     if n["kind"] == "peer")
-        blocks = b"".join(b.raw.SerializeToString() for b in gw.network(
-            consortium.topology.channel).block_events(start_block=0, stop_block=height - 1))
-    orderer = consortium.layout.node(consortium.topology.org("aggregator").orderer.id)
-    files = [*(_peer_data(consortium, "aggregator") / "chains" / "chains").rglob("blockfile_*"),
-             *orderer.rglob("blockfile_*")]
-    stores = [_peer_data(consortium, "aggregator") / s
-              for s in ("stateLeveldb", "pvtdataStore", "historyLeveldb")]
-    stores.append(_peer_data(consortium, "aggregator").parent / "transientstore")
-    haystack = blocks + b"".join(p.read_bytes() for p in files) + b"".join(
-        _leveldb_values(s, scratch / str(i)) for i, s in enumerate(stores))
-    return _found(haystack, needles)
+    """What of ``needles`` the Aggregator's nodes hold (_aggregator_haystack)."""
+    return _found(_aggregator_haystack(consortium, scratch), needles)
 
 
 def test_before_the_grant_the_aggregator_finds_no_profile(consortium, profile_grant, tmp_path):
@@ -215,8 +201,8 @@ def test_before_the_grant_the_aggregator_finds_no_profile(consortium, profile_gr
                                            "AggregatorMSP")
     with (ServiceNodeClient(g["node"].url, identity, signer) as client,
           pytest.raises(ServiceNodeError) as err):
-        client.fetch(g["address"], "")
-    assert err.value.status == 401 and g["content"].decode() not in str(err.value)
+        client.fetch(g["address"], "")  # no token: the proof names none (400)
+    assert err.value.status == 400 and g["content"].decode() not in str(err.value)
 
 
 def test_after_the_grant_exactly_the_profile_and_only_through_the_service_node(
@@ -285,7 +271,10 @@ def market_trade(consortium, utility, regulator):
         trades = market.trades_of(buyer.pseudonym, iv)
         assert trades[0]["settlement"]["deliveredWh"] == 2000
     cert = buyer.customer.enrollment.certificate
-    return {"pseudonym": buyer.pseudonym.encode(), "identifiers": {
+    ended = start + MINUTE
+    return {"pseudonym": buyer.pseudonym.encode(), "guessable": _guessable_keys(
+        buyer.customer.customer_id, buyer.meter_id, buyer.address, buyer.pseudonym, iv,
+        ended), "identifiers": {
         "customer id": buyer.customer.customer_id.encode(),
         "enrollment id": buyer.customer.enrollment_id.encode(),
         "meter id": buyer.meter_id.encode(),
@@ -293,6 +282,75 @@ def market_trade(consortium, utility, regulator):
         # A line of the CA's signature at the end of its PEM: this certificate's alone.
         "certificate": cert.strip().split(b"\n")[-2],
     }}
+
+
+def _guessable_keys(customer: str, meter: str, address: str, pseudonym: str, iv: str,
+                    when: dt.datetime) -> list[str]:
+    """The private keys of a trader that an organisation could write down from what it
+    knows or can guess: a meter id (public), a customer id and an account address (they
+    follow from the certificate of the customer's own transactions), its pseudonym
+    (public), the interval (public) and the day."""
+    first = [f"{n:012d}" for n in range(1, 4)]
+    return [
+        f"meterinfo~{meter}", f"meterhead~{meter}", f"mktmeter~{meter}",
+        *(f"reading~{meter}~{seq}" for seq in first), f"usage~{meter}~{when:%Y%m%d}",
+        f"wcptd~{meter}~{when:%Y%m}", f"custmeter~{customer}", f"custbills~{customer}",
+        f"wccust~{customer}", f"wcacct~{address}", *(f"wchist~{address}~{n}" for n in first),
+        f"mktlink~{pseudonym}", f"mktiv~{pseudonym}~{iv}",
+    ]
+
+
+def _aggregator_haystack(consortium, scratch: Path) -> bytes:
+    """Everything the Aggregator's nodes hold: blocks through Deliver, the block files of
+    its peer and orderer, its peer's state, private data, history and transient stores."""
+    with connect(consortium, "aggregator") as gw:
+        height = max(n.get("height", 0) for n in consortium.status()["nodes"]
+                     if n["kind"] == "peer")
+        blocks = b"".join(b.raw.SerializeToString() for b in gw.network(
+            consortium.topology.channel).block_events(start_block=0, stop_block=height - 1))
+    data = _peer_data(consortium, "aggregator")
+    orderer = consortium.layout.node(consortium.topology.org("aggregator").orderer.id)
+    files = [*(data / "chains" / "chains").rglob("blockfile_*"), *orderer.rglob("blockfile_*")]
+    stores = [data / s for s in ("stateLeveldb", "pvtdataStore", "historyLeveldb")]
+    stores.append(data.parent / "transientstore")
+    return blocks + b"".join(p.read_bytes() for p in files) + b"".join(
+        _leveldb_values(store, scratch / str(i)) for i, store in enumerate(stores))
+
+
+def test_the_aggregator_hashing_the_keys_it_can_guess_finds_none_of_them(
+        consortium, market_trade, tmp_path):
+    # Issue 17, hole 3: the channel keeps an unsalted SHA-256 of every private key, so an
+    # organisation that hashes the key names it can write down (meterhead~<meter>,
+    # wccust~<customer>, wcacct~<address>, mktlink~<pseudonym>) would find them in its
+    # blocks and stores, and link the pseudonym to the meter and the customer. customerData
+    # stores such keys under names derived with a secret only its members hold.
+    import hashlib
+
+    haystack = _aggregator_haystack(consortium, tmp_path / "aggregator")
+    guessed = {k: hashlib.sha256(k.encode()).digest() for k in market_trade["guessable"]}
+    assert [k for k, h in guessed.items() if h in haystack] == []
+    # The control: the very same search finds the keys under their stored names. Those
+    # are on the Utility's peer (a member of the collection), whose values name their
+    # logical keys; the Aggregator's blocks carry the stored names' hashes.
+    stored = _stored_names(consortium, tmp_path / "utility", set(market_trade["guessable"]))
+    assert {"meterhead", "wcacct", "mktlink", "mktiv"} <= {k.split("~")[0] for k in stored}
+    missing = [k for k, name in stored.items()
+               if hashlib.sha256(name.encode()).digest() not in haystack]
+    assert missing == []
+    assert all(stored[k] != k for k in stored)  # the stored name is not the logical one
+
+
+def _stored_names(consortium, scratch: Path, logical: set[str]) -> dict[str, str]:
+    """Logical key -> the name customerData stores it under, read from the Utility's
+    private state (each value names its logical key; the LevelDB key ends with the
+    stored name)."""
+    found = {}
+    for entry in _leveldb_entries(_peer_data(consortium, "utility") / "stateLeveldb", scratch):
+        raw_key, _, value = entry.partition(b"=")
+        for name in logical:
+            if f'"key":"{name}"'.encode() in value:
+                found[name] = raw_key.split(b"\x00")[-1].decode("utf-8", "replace")
+    return found
 
 
 def _linking(items: list[bytes], trade: dict) -> list[str]:

@@ -112,10 +112,12 @@ class World:
             "AccountOfCustomer": ("c-1",),
             "History": (self.alice, "1", "10"),
             "UtilityAccount": (),
+            "SupplyStatus": ('["m-1", "m-2"]',),
             "Ping": (),
             "Get": ("probe",),
-            "Put": ("probe", "up"),
-            "Increment": ("counter",),
+            # A customer writes under its own prefix only (health/contract.py).
+            "Put": ("customer/c-1/probe" if kind == "customer" else "probe", "up"),
+            "Increment": ("customer/c-1/counter" if kind == "customer" else "counter",),
         }[function]
 
 

@@ -15,8 +15,16 @@ from gridledger.chaincode.market import CONTRACTS as MARKET
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ContractRouter
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
-from gridledger.formats.market import interval_id, parse_interval_id, pseudonym_for, sign_message
-from tests.unit.chaincode.metering.helpers import T0, Ledger, Meter, submit
+from gridledger.formats.market import (
+    interval_id,
+    message_bytes,
+    parse_interval_id,
+    pseudonym_for,
+    sign_message,
+)
+from gridledger.formats.reading import sign as sign_bytes
+from tests.unit.chaincode.metering.helpers import T0, Ledger, Meter, cert_of, submit
+from tests.unit.chaincode.support import KEYS
 
 ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *MARKET)])
 SECRET = b"regulator-pseudonym-secret-for-tests"
@@ -72,6 +80,24 @@ class Participant:
         return json.dumps(sign_message(self.key, {"action": action,
                                                   "pseudonym": self.pseudonym, **members}))
 
+    @property
+    def account_key(self) -> ec.EllipticCurvePrivateKey:
+        """The key of the customer's own identity: it opened, and controls, its account."""
+        return KEYS[cert_of(self.customer_id)]
+
+    def consent(self, envelope_text: str, key: ec.EllipticCurvePrivateKey | None = None
+                ) -> str:
+        """The envelope with the customer's consent: the same message signed by the key
+        controlling its paying account (or ``key``, to forge one)."""
+        envelope = json.loads(envelope_text)
+        key = key or self.account_key
+        envelope["consent"] = {
+            "publicKeyPem": key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode("ascii"),
+            "signature": sign_bytes(key, message_bytes(envelope["message"]))}
+        return json.dumps(envelope)
+
     def request(self, action: str, amount: int) -> str:
         self.requests += 1
         return self.sign(action, amount=amount, requestId=f"r{self.requests}")
@@ -101,15 +127,16 @@ class MarketWorld:
         led.ok("wattcoin:BindCustomer", customer_id, p.address, **p.identity)
         led.ok("wattcoin:Mint", p.address, str(tokens + 50_000), f"PAY-{customer_id}")
         led.ok("market:RecordPseudonym", p.pseudonym, customer_id, **REGULATOR)
-        led.ok("market:EnrolParticipant", self.enrolment(p))
+        led.ok("market:EnrolParticipant", self.enrolment(p), **REGULATOR)
         if tokens:
             led.ok("market:Deposit", p.request("deposit", tokens))
         self.people[customer_id] = p
         return p
 
     def enrolment(self, p: Participant) -> str:
-        return p.sign("enrol", marketId=MARKET_ID, meterId=p.meter.meter_id,
-                      publicKeyPem=p.pem)
+        """The participant's signed enrolment with its customer's consent."""
+        return p.consent(p.sign("enrol", marketId=MARKET_ID, meterId=p.meter.meter_id,
+                                publicKeyPem=p.pem))
 
     # -- intervals and orders ------------------------------------------------------------
 
@@ -149,15 +176,14 @@ class MarketWorld:
             assert res.status == 200 and res.payload["accepted"] == 1, res.payload
 
     def settle(self, iv: str, **kw: Any) -> list[dict[str, Any]]:
-        """Settle to the end as the Utility: needs, its own records, Settle, per page."""
+        """Settle to the end as the Utility: each page's plan from its own peer, then
+        Settle with it."""
         start = parse_interval_id(iv)[1]
         kw.setdefault("when", start + 3 * HOUR)
         pages = []
         while True:
-            need = self.ledger.ok("market:SettlementNeeds", iv, **{**UTILITY, **kw})
-            records = self.ledger.ok("market:DeliveryRecords", iv,
-                                     json.dumps(need["pseudonyms"]), **{**UTILITY, **kw})
-            pages.append(self.ledger.ok("market:Settle", iv, json.dumps(records),
+            plan = self.ledger.ok("market:SettlementPlan", iv, **{**UTILITY, **kw})
+            pages.append(self.ledger.ok("market:Settle", iv, json.dumps(plan),
                                         **{**UTILITY, **kw}))
             if pages[-1]["done"]:
                 return pages

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gridledger.formats.market import sign_message
 
-from .helpers import AGGREGATOR, UTILITY, at
+from .helpers import AGGREGATOR, REGULATOR, UTILITY, at
 from .test_refusals import VPP, World, _fork, _world
 
 ANY_JSON = st.recursive(
@@ -58,7 +58,7 @@ def _messages(w: World) -> dict[str, tuple[str, Any, Callable[[dict], tuple[str,
 
 
 FUNCTIONS = sorted(_messages(_world()))
-WHO = {"Deposit": UTILITY, "Withdraw": UTILITY, "EnrolParticipant": UTILITY}
+WHO = {"Deposit": UTILITY, "Withdraw": UTILITY, "EnrolParticipant": REGULATOR}
 
 
 def _mutations(message: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:

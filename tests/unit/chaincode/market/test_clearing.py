@@ -86,7 +86,8 @@ def test_pages_of_seven_entries_clear_exactly_as_one_page(monkeypatch: pytest.Mo
     assert one[0]["done"] and max(reads) <= 7 + 2 < whole_reads
 
 
-def test_unmatched_bids_get_their_escrow_back_and_the_partial_one_keeps_its_fill() -> None:
+def test_clearing_releases_all_escrow_the_fills_will_not_cost_price_improvement_included(
+        ) -> None:
     w = MarketWorld()
     seller, b1, b2, b3 = (w.join(c) for c in ("c-s", "c-1", "c-2", "c-3"))
     iv = w.open(at(10))
@@ -97,8 +98,11 @@ def test_unmatched_bids_get_their_escrow_back_and_the_partial_one_keeps_its_fill
     assert [w.wallet(p) for p in (b1, b2, b3)] == [100_000 - 3200, 100_000 - 2800,
                                                    100_000 - 1800]
     w.clear(iv)
-    # b2 keeps ceil(1000 x 1400 / 1000) for its fill; b3 gets all of its 1800 back.
-    assert [w.wallet(p) for p in (b1, b2, b3)] == [100_000 - 3200, 100_000 - 1400, 100_000]
+    # The uniform price is (1400 + 1000) / 2 = 1200, below both matched bids' limits: each
+    # keeps what its fills cost at 1200 (b1: 2000 Wh -> 2400, b2: 1000 Wh -> 1200, released
+    # at once, price improvement included); b3 gets all of its 1800 back.
+    assert w.ledger.ok("market:GetInterval", iv)["clearingPrice"] == 1200
+    assert [w.wallet(p) for p in (b1, b2, b3)] == [100_000 - 2400, 100_000 - 1200, 100_000]
     statuses = {p.customer_id: w.ledger.ok("market:OrdersOf", p.pseudonym, iv)[0]["status"]
                 for p in (b1, b2, b3, seller)}
     assert statuses == {"c-1": "matched", "c-2": "partial", "c-3": "unmatched",
@@ -137,17 +141,25 @@ def test_pay_as_bid_reports_the_volume_weighted_average_price() -> None:
     assert outcome["clearingPrice"] is None and outcome["averagePrice"] == 1500
 
 
-def test_clearing_keeps_to_gate_closure_and_to_the_aggregator() -> None:
+def test_any_members_operator_clears_from_gate_closure_on_and_never_before() -> None:
     w = MarketWorld()
     s = w.join("c-s")
     iv = w.open(at(10))
     w.order("offer", s, iv, "o", 2000, 1000)
-    early = w.ledger.call("market:Clear", iv, **AGGREGATOR, when=at(10) - 16 * HOUR / 60)
-    assert early.status == 409 and "gate closure" in early.message
-    for who in (UTILITY, REGULATOR):
-        res = w.ledger.call("market:Clear", iv, **who, when=at(10))
-        assert res.status == 403 and "Clear" in res.message
-    w.clear(iv)
+    gate = at(10) - 15 * HOUR / 60
+    for who in (AGGREGATOR, UTILITY, REGULATOR):
+        early = w.ledger.call("market:Clear", iv, **who, when=gate - HOUR / 3600)
+        assert early.status == 409 and "too early" in early.message
+    # An aggregator that dates its Clear after gate closure while every endorser's clock
+    # says it is a minute before is refused by them: the time is trusted to 30 s only.
+    skewed = w.ledger.call("market:Clear", iv, **AGGREGATOR, when=gate,
+                           clock=gate - HOUR / 60)
+    assert skewed.status == 409 and "ahead of this endorser's clock" in skewed.message
+    res = w.ledger.call("market:Clear", iv, **s.identity, when=gate)
+    assert res.status == 403 and "Clear" in res.message  # a customer: no
+    # Clearing is deterministic: the Regulator may run it (the Aggregator cannot stall it).
+    page = w.ledger.ok("market:Clear", iv, **REGULATOR, when=gate)
+    assert page["done"]
     again = w.ledger.call("market:Clear", iv, **AGGREGATOR, when=at(10))
     assert again.status == 409 and "cleared already" in again.message
 
@@ -166,3 +178,8 @@ def test_no_order_after_gate_closure_nor_once_clearing_began() -> None:
     res = w.order("bid", b, iv, "y", 1000, 1500, when=at(9))
     assert res.status == 409 and "no more orders" in res.message
     assert w.ledger.snapshot() != before
+    # ... and, before clearing began, every endorser's own clock.
+    iv2 = w.open(at(11))
+    gate2 = at(11) - 15 * HOUR / 60
+    res = w.order("bid", b, iv2, "z", 1000, 1500, when=gate2 - HOUR / 60, clock=gate2 + HOUR / 60)
+    assert res.status == 409 and "behind this endorser's clock" in res.message

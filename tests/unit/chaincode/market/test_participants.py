@@ -12,7 +12,17 @@ from gridledger.chaincode.shim import satisfied_by
 from gridledger.formats.market import pseudonym_for
 from tests.unit.chaincode.metering.helpers import submit
 
-from .helpers import AGGREGATOR, HOUR, REGULATOR, SECRET, UTILITY, MarketWorld, Participant, at
+from .helpers import (
+    AGGREGATOR,
+    HOUR,
+    REGULATOR,
+    SECRET,
+    UTILITY,
+    MarketWorld,
+    Participant,
+    at,
+    tariff,
+)
 
 
 def test_the_pseudonym_is_the_regulators_hmac_and_reveals_nothing_without_its_secret() -> None:
@@ -41,25 +51,102 @@ def test_enrolment_needs_an_issued_pseudonym_a_self_signed_request_and_an_accoun
     w = MarketWorld()
     p = Participant("c-1")
     w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
-    before = w.ledger.snapshot()
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p))
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 409 and "has not issued" in res.message
     w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p))
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 409 and "no Wattcoin account" in res.message
     p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
     other = Participant("c-2")
     forged = json.loads(w.enrolment(p))
     forged["message"]["publicKeyPem"] = other.pem  # signed by p's key, naming another
-    res = w.ledger.call("market:EnrolParticipant", json.dumps(forged))
+    res = w.ledger.call("market:EnrolParticipant", json.dumps(forged), **REGULATOR)
     assert res.status == 403 and "not signed by the market key it names" in res.message
-    for who in (AGGREGATOR, REGULATOR):
-        assert w.ledger.call("market:EnrolParticipant", w.enrolment(p), **who).status == 403
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p))
+    for who in (AGGREGATOR, UTILITY):
+        res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **who)
+        assert res.status == 403 and "not an operator of RegulatorMSP" in res.message
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 200 and res.payload == {"pseudonym": p.pseudonym, "enrolled": True}
-    assert w.ledger.call("market:EnrolParticipant", w.enrolment(p)).status == 409
-    del before
+    assert w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR).status == 409
+
+
+def test_enrolment_without_the_customers_own_consent_is_refused_and_changes_nothing() -> None:
+    # Issue 17, hole 7: a market key's signature alone proves nothing about the customer.
+    # The Utility (which holds the meter and relays money) or anyone who got hold of a
+    # pseudonym may not enrol a customer's meter: the customer signs with the key that
+    # controls its paying account.
+    w = MarketWorld()
+    p = Participant("c-1")
+    w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
+    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
+    w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
+    bare = p.sign("enrol", marketId="mkt1", meterId=p.meter.meter_id, publicKeyPem=p.pem)
+    before = w.ledger.snapshot()
+    res = w.ledger.call("market:EnrolParticipant", bare, **REGULATOR)
+    assert res.status == 400 and "consent" in res.message
+    # Signed by someone else's key: the operator's own, or a made-up one.
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    for key in (ec.generate_private_key(ec.SECP256R1()), Participant("c-9").account_key):
+        res = w.ledger.call("market:EnrolParticipant", p.consent(bare, key), **REGULATOR)
+        assert res.status == 403 and "consent of the meter's customer" in res.message
+    # The customer's consent to another enrolment (another market) is not this one's.
+    elsewhere = json.loads(p.consent(p.sign("enrol", marketId="mkt2", meterId=p.meter.meter_id,
+                                            publicKeyPem=p.pem)))
+    moved = {**json.loads(bare), "consent": elsewhere["consent"]}
+    res = w.ledger.call("market:EnrolParticipant", json.dumps(moved), **REGULATOR)
+    assert res.status == 403 and "consent of the meter's customer" in res.message
+    assert w.ledger.snapshot() == before
+
+
+class _Impostor(Participant):
+    """A participant whose messages name a pseudonym of somebody else's."""
+
+    stolen = ""
+
+    @property
+    def pseudonym(self) -> str:
+        return self.stolen
+
+
+def test_a_pseudonym_issued_to_another_customer_cannot_enrol_this_meter() -> None:
+    # Reviewer finding: a pseudonym the Regulator issued to c-2 may not carry c-1's meter
+    # (an audit would resolve c-1's trades to c-2, and c-2 could never enrol). The
+    # Regulator's peer, the only one that reads the register, refuses it.
+    w = MarketWorld()
+    q = Participant("c-2")
+    w.ledger.ok("market:RecordPseudonym", q.pseudonym, "c-2", **REGULATOR)
+    p = _Impostor("c-1")
+    p.stolen = q.pseudonym
+    w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
+    p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
+    w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
+    before = w.ledger.snapshot()
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    assert res.status == 403 and "issued to another customer" in res.message
+    assert w.ledger.snapshot() == before
+
+
+def test_a_meter_billed_with_another_tariff_cannot_enrol_nor_change_tariff_once_enrolled(
+        ) -> None:
+    # Reviewer finding: settlement refunds delivered energy at the market tariff's prices,
+    # so a buyer billed with a cheaper tariff would be refunded more than it was charged.
+    w = MarketWorld()
+    w.ledger.ok("SetTariff", tariff(tariffId="CHEAP", tiers=[{"upToKwh": None,
+                                                              "pricePerKwh": 500}]),
+                **REGULATOR)
+    p = Participant("c-1")
+    w.ledger.ok("RegisterMeter", p.meter.registration("CHEAP"))
+    p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
+    w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
+    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    assert res.status == 409 and "another tariff" in res.message
+    q = w.join("c-2")
+    res = w.ledger.call("SetMeterTariff", q.meter.meter_id, "CHEAP")
+    assert res.status == 409 and "trades in the market" in res.message
 
 
 def test_deposit_and_withdraw_move_tokens_and_keep_both_invariants() -> None:
@@ -151,7 +238,7 @@ def test_every_reading_of_an_enrolled_meter_rewrites_its_interval_record() -> No
                      when=at(12))
         assert res.payload["accepted"] == 1
         assert (CUSTOMER_DATA, w.ledger.stored(key)) in res.stub.private  # zero energy too
-    assert w.ledger.private_json(key) == {"importWh": 150, "exportWh": 720}
+    assert w.ledger.private_json(key) == {"importWh": 150, "exportWh": 720, "complete": True}
     # The next reading starts the next interval; a meter not enrolled writes no record.
     submit(w.ledger, p.meter.reading(at(11) + HOUR / 4, 10, 0), when=at(12))
     assert w.ledger.private_json(f"mktiv~{p.pseudonym}~mkt1.20250311T1100Z")["importWh"] == 10
@@ -176,6 +263,10 @@ def test_resolution_is_logged_first_and_answered_only_to_the_regulator() -> None
         assert w.ledger.call("market:ResolvePseudonym", logged["auditId"], **who).status == 403
     who = w.ledger.ok("market:ResolvePseudonym", logged["auditId"], **REGULATOR)
     assert who["customerId"] == "c-audited" and who["pseudonym"] == p.pseudonym
+    # Another Regulator operator may not ride on this request: the log names who looked.
+    colleague = {**REGULATOR, "name": "regulator-colleague"}
+    res = w.ledger.call("market:ResolvePseudonym", logged["auditId"], **colleague)
+    assert res.status == 403 and "logged by another operator" in res.message
     unknown = w.ledger.call("market:RequestResolution", "p-" + "1" * 24, "audit", **REGULATOR)
     assert unknown.status == 404
 
@@ -204,11 +295,12 @@ def test_markets_are_separate_and_a_trader_trades_only_in_its_own() -> None:
     q.address = w.ledger.ok("wattcoin:OpenAccount", **q.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-q", q.address, **q.identity)
     w.ledger.ok("market:RecordPseudonym", q.pseudonym, "c-q", **REGULATOR)
-    w.ledger.ok("market:EnrolParticipant", q.sign("enrol", marketId="quarter",
-                                                  meterId=q.meter.meter_id, publicKeyPem=q.pem))
+    w.ledger.ok("market:EnrolParticipant", q.consent(q.sign(
+        "enrol", marketId="quarter", meterId=q.meter.meter_id, publicKeyPem=q.pem)),
+        **REGULATOR)
     submit(w.ledger, q.meter.reading(at(10) + HOUR / 2, 100, 0), when=at(12))
     assert w.ledger.private_json(f"mktiv~{q.pseudonym}~quarter.20250311T1015Z") == {
-        "importWh": 100, "exportWh": 0}
+        "importWh": 100, "exportWh": 0, "complete": True}
 
 
 def test_every_record_the_market_writes_is_of_a_kind_privacy_py_knows() -> None:
@@ -227,3 +319,35 @@ def test_every_record_the_market_writes_is_of_a_kind_privacy_py_knows() -> None:
     assert {kind for c, kind in private if c == CUSTOMER_DATA} <= PRIVATE_KINDS
     assert {kind for c, kind in private if c == REGULATOR_ONLY} == REGULATOR_ONLY_KINDS.kinds
     assert {"mktbook", "mktsp", "mktdel", "mktvppm"} <= public
+
+
+def test_a_silent_meter_cannot_pile_its_energy_into_one_interval_of_its_choosing() -> None:
+    # Reviewer finding: a meter cut off for hours that reports once would put all its
+    # export into the interval of that reading (and sell it there). Its energy is spread
+    # over the intervals its span covers, pro rata to time; each it reached the end of is
+    # complete (settlement's evidence).
+    w = MarketWorld()
+    p = w.join("c-1")
+    submit(w.ledger, p.meter.reading(at(9) + HOUR / 2, 0, 0), when=at(12))
+    submit(w.ledger, p.meter.reading(at(12), 0, 150), when=at(12))
+    records = {h: w.ledger.private_json(f"mktiv~{p.pseudonym}~mkt1.20250311T{h:02d}00Z")
+               for h in (9, 10, 11)}
+    # 09:30-12:00 is 9000 s: 1800 s of it in the 09:00 interval, 3600 in each of the others.
+    assert [r["exportWh"] for r in records.values()] == [30, 60, 60]
+    assert all(r["complete"] for r in records.values())
+
+
+
+def test_an_enrolment_reads_no_public_record_that_names_the_meter() -> None:
+    # The enrolment writes the public mktparty~<pseudonym>; its read set is in the block
+    # with public keys in plain text: a read of meter~<id> would name the meter beside it.
+    w = MarketWorld()
+    p = Participant("c-1")
+    w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
+    p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
+    w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
+    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    assert res.status == 200
+    named = [k for k in res.stub.reads if p.meter.meter_id in k or "c-1" in k]
+    assert named == [] and res.stub.multi_reads == 0, named

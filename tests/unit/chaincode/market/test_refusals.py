@@ -71,12 +71,21 @@ CASES: dict[str, tuple[Callable[[World, Ledger], Result], int, str]] = {
         lambda w, led: led.call("market:PlaceBid", _order(
             w, w.buyer, w.open_iv, "bid", 90_000_000, 1500, None), **AGGREGATOR, when=at(18)),
         409, "needs 135000000 tokens"),
-    "clearing by a non-aggregator": (
-        lambda w, led: led.call("market:Clear", w.open_iv, **UTILITY, when=at(20)),
-        403, "is not an operator of AggregatorMSP"),
-    "clearing by the regulator": (
-        lambda w, led: led.call("market:Clear", w.open_iv, **REGULATOR, when=at(20)),
-        403, "is not an operator of AggregatorMSP"),
+    "clearing by a customer": (
+        lambda w, led: led.call("market:Clear", w.open_iv, **w.buyer.identity, when=at(20)),
+        403, "is not an operator of AggregatorMSP or UtilityMSP or RegulatorMSP"),
+    "clearing before gate closure": (
+        lambda w, led: led.call("market:Clear", w.open_iv, **REGULATOR, when=at(19)),
+        409, "too early"),
+    "an order dated before gate closure when every endorser's clock says it is later": (
+        lambda w, led: led.call("market:PlaceBid", _order(
+            w, w.buyer, w.open_iv, "bid", 1000, 1500, None), **AGGREGATOR, when=at(19),
+            clock=at(20)),
+        409, "behind this endorser's clock"),
+    "settlement submitted by the aggregator": (
+        lambda w, led: led.call("market:Settle", w.settled_iv, "{}", **AGGREGATOR,
+                                when=at(14)),
+        403, "is not an operator of UtilityMSP or RegulatorMSP"),
     "a second settlement of the same interval": (
         lambda w, led: led.call("market:Settle", w.settled_iv, "{}", **UTILITY, when=at(14)),
         409, "settled already"),

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from gridledger.formats import events
-from tests.unit.chaincode.metering.helpers import TxStub
+from tests.unit.chaincode.metering.helpers import Ledger
 
 from .helpers import AGGREGATOR, HOUR, UTILITY, MarketWorld, Participant, at
 
@@ -62,16 +62,32 @@ def test_delivered_is_the_least_of_sold_exported_and_imported(
     assert w.totals()["balanced"] and w.totals()["escrow"] == 0
 
 
-def test_a_seller_who_never_exported_delivers_nothing_and_the_buyer_gets_all_back() -> None:
-    w, seller, buyer, iv = _trade()
-    w.deliver(at(10), {"c-b": (4000, 0)})  # the seller's meter reported nothing
-    need = w.ledger.ok("market:SettlementNeeds", iv, **UTILITY, when=at(13))
-    records = w.ledger.ok("market:DeliveryRecords", iv, json.dumps(need["pseudonyms"]),
-                          **UTILITY, when=at(13))
-    assert records[seller.pseudonym] is None and records[buyer.pseudonym] is not None
-    (page,) = w.settle(iv)
+def test_settlement_waits_for_every_meters_readings_then_counts_what_never_came_as_nothing(
+        ) -> None:
+    # Issue 17, hole 5: a Utility settling before the seller's readings arrived would make
+    # them count as zero delivered (and keep the retail price of the buyer's import).
+    w, seller, _buyer, iv = _trade()
+    w.deliver(at(10), {"c-b": (4000, 0)})  # the seller's meter has not reported yet
+    plan = w.ledger.ok("market:SettlementPlan", iv, **UTILITY, when=at(13))
+    assert plan["incomplete"] == [seller.pseudonym]
+    before = w.ledger.snapshot()
+    res = w.ledger.call("market:Settle", iv, json.dumps(plan), **UTILITY, when=at(13))
+    assert res.status == 409 and "have not reported through the end" in res.message
+    assert seller.pseudonym in res.message and w.ledger.snapshot() == before
+    # Its readings arrive: settlement goes on with them.
+    w.deliver(at(10), {"c-s": (0, 4000)})
+    (page,) = w.settle(iv, when=at(14))
+    assert page["trades"][0]["deliveredWh"] == 4000
+
+
+def test_after_the_evidence_grace_period_a_meter_that_never_reported_delivered_nothing(
+        ) -> None:
+    w, _seller, buyer, iv = _trade()
+    w.deliver(at(10), {"c-b": (4000, 0)})
+    grace_over = at(11) + 2 * 24 * HOUR  # the market's default grace: two days after the end
+    (page,) = w.settle(iv, when=grace_over)
     assert page["trades"][0]["deliveredWh"] == 0 and page["trades"][0]["paid"] == 0
-    assert w.wallet(buyer) == START and w.wallet(seller) == START
+    assert w.wallet(buyer) == START
 
 
 def test_a_seller_whose_meter_read_zero_export_delivers_nothing() -> None:
@@ -102,54 +118,104 @@ def test_settlement_event_and_interval() -> None:
     assert trades[0]["side"] == "buy" and trades[0]["settlement"]["paid"] == 5200
 
 
-def test_settlement_reads_no_private_data_so_the_aggregator_can_endorse_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_aggregator_endorses_with_the_plan_alone_and_the_same_read_set() -> None:
+    # Issue 17, hole 4: the Aggregator's chaincode server gets what the trades delivered,
+    # never a record's import and export; its endorsement must still agree with the
+    # members' (same hashed reads: the key secret and each record, by their hashes).
     w, _seller, _buyer, iv = _trade()
-    w.deliver(at(10), {"c-s": (0, 4000), "c-b": (4000, 0)})
-    need = w.ledger.ok("market:SettlementNeeds", iv, **UTILITY, when=at(13))
-    records = w.ledger.ok("market:DeliveryRecords", iv, json.dumps(need["pseudonyms"]),
-                          **UTILITY, when=at(13))
+    w.deliver(at(10), {"c-s": (0, 4000), "c-b": (3000, 0)})
+    plan = w.ledger.ok("market:SettlementPlan", iv, **UTILITY, when=at(13))
+    assert set(plan) == {"intervalId", "page", "deliveries", "vppExports", "records",
+                         "incomplete"}
+    assert plan["deliveries"] == [{"n": 1, "deliveredWh": 3000}]
+    assert "importWh" not in json.dumps(plan) and "4000" not in json.dumps(plan)
+    # On the Aggregator's peer, asking for a plan is refused: it holds no records.
+    res = w.ledger.call("market:SettlementPlan", iv, **UTILITY, when=at(13),
+                        outside=("customerData",))
+    assert res.status == 404 and "does not hold customerData" in res.message
+    fork = _fork(w)
+    member = w.ledger.call("market:Settle", iv, json.dumps(plan), **UTILITY, when=at(13))
+    outsider = fork.call("market:Settle", iv, json.dumps(plan), **UTILITY, when=at(13),
+                         outside=("customerData",))
+    assert member.status == outsider.status == 200, (member.message, outsider.message)
+    assert set(member.stub.hashed_reads) == set(outsider.stub.hashed_reads)
+    assert (member.stub.state, member.stub.metadata) == (outsider.stub.state,
+                                                         outsider.stub.metadata)
 
-    def refuse(self: TxStub, *a: object) -> None:
-        raise AssertionError("Settle read private data: the Aggregator's peer could not")
 
-    monkeypatch.setattr(TxStub, "get_private_data", refuse)
-    monkeypatch.setattr(TxStub, "get_private_data_multiple", refuse)
-    res = w.ledger.call("market:Settle", iv, json.dumps(records), **UTILITY, when=at(13))
-    assert res.status == 200, res.message
+def _fork(w: MarketWorld) -> Ledger:
+    led = w.ledger
+    return Ledger(state=dict(led.state), private=dict(led.private),
+                  metadata=dict(led.metadata), events=list(led.events), now=led.now,
+                  count=led.count, router=led.router)
 
 
 def test_what_settlement_refuses() -> None:
     w, seller, buyer, iv = _trade()
     w.deliver(at(10), {"c-s": (0, 4000), "c-b": (4000, 0)})
-    need = w.ledger.ok("market:SettlementNeeds", iv, **UTILITY, when=at(13))
-    records = w.ledger.ok("market:DeliveryRecords", iv, json.dumps(need["pseudonyms"]),
-                          **UTILITY, when=at(13))
+    plan = w.ledger.ok("market:SettlementPlan", iv, **UTILITY, when=at(13))
     before = w.ledger.snapshot()
 
-    def settle(recs: dict, **kw: object):  # type: ignore[no-untyped-def]
+    def settle(p: dict, **kw: object):  # type: ignore[no-untyped-def]
         kw = {**UTILITY, "when": at(13), **kw}
-        return w.ledger.call("market:Settle", iv, json.dumps(recs), **kw)
+        return w.ledger.call("market:Settle", iv, json.dumps(p), **kw)
 
-    early = settle(records, when=at(10) + HOUR / 2)
-    assert early.status == 409 and "ends at" in early.message
-    forged = dict(records)
-    forged[seller.pseudonym] = records[seller.pseudonym].replace('"exportWh":4000',
-                                                                 '"exportWh":9000')
-    res = settle(forged)
-    assert res.status == 409 and "does not match the hash" in res.message
-    res = settle({**records, seller.pseudonym: None})
-    assert res.status == 409 and "send its stored bytes" in res.message
-    res = settle({buyer.pseudonym: records[buyer.pseudonym]})
-    assert res.status == 400 and "missing" in res.message
-    res = settle({**records, "p-" + "0" * 24: None})
-    assert res.status == 400 and "not needed" in res.message
-    res = settle(records, **AGGREGATOR)
+    early = settle(plan, when=at(10) + HOUR / 2)
+    assert early.status == 409 and "too early" in early.message
+    skewed = settle(plan, clock=at(10) + HOUR / 2)  # dated after the end, clocks before it
+    assert skewed.status == 409 and "ahead of this endorser's clock" in skewed.message
+    # A plan that delivers more than the meters say: both members refuse it ...
+    inflated = {**plan, "deliveries": [{"n": 1, "deliveredWh": 4000 - 1}]}
+    res = settle(inflated)
+    assert res.status == 409 and "differs from the delivery records" in res.message
+    # ... and nobody may claim more than was traded.
+    res = settle({**plan, "deliveries": [{"n": 1, "deliveredWh": 4001}]},
+                 outside=("customerData",))
+    assert res.status == 400 and "deliveredWh" in res.message
+    swapped = {**plan, "records": {seller.pseudonym: plan["records"][buyer.pseudonym],
+                                   buyer.pseudonym: plan["records"][seller.pseudonym]}}
+    res = settle(swapped)
+    assert res.status == 409 and "another record" in res.message
+    res = settle({**plan, "records": {buyer.pseudonym: plan["records"][buyer.pseudonym]}})
+    assert res.status == 400 and "exactly the pseudonyms" in res.message
+    res = settle({**plan, "page": 2})
+    assert res.status == 409 and "settles page 1 next" in res.message
+    res = settle({k: v for k, v in plan.items() if k != "incomplete"})
+    assert res.status == 400 and "settlement plan must be exactly" in res.message
+    res = settle(plan, **AGGREGATOR)
     assert res.status == 403 and "Settle" in res.message
     assert w.ledger.snapshot() == before
-    assert settle(records).status == 200
-    again = settle(records)
+    assert settle(plan).status == 200
+    again = settle(plan)
     assert again.status == 409 and "settled already" in again.message
+
+
+def test_a_buyer_buying_its_own_export_from_its_vpp_gets_nothing_delivered() -> None:
+    # Reviewer finding: netting one's own export against one's own import at the retail
+    # price through the market (self-dealing): the trade delivers nothing, on every peer.
+    w = MarketWorld()
+    member, other = w.join("c-m"), w.join("c-o")
+    w.ledger.ok("market:CreateVpp", json.dumps({"vppId": "vpp-self", "marketId": "mkt1",
+                                                "name": "S", "commissionBp": 0}),
+                **AGGREGATOR, when=at(0))
+    w.ledger.ok("market:EnrolVppMember", "vpp-self", member.sign(
+        "vpp-join", vppId="vpp-self", capacityWh=5000, commissionBp=0, sharesExport=True),
+        **AGGREGATOR, when=at(0))
+    iv = w.open(at(10))
+    w.ledger.ok("market:PlaceVppOffer", "vpp-self", iv, "v", "4000", "1000", **AGGREGATOR,
+                when=at(8))
+    assert w.order("bid", member, iv, "b", 4000, 1600).status == 200
+    w.clear(iv)
+    w.deliver(at(10), {"c-m": (4000, 4000), "c-o": (0, 0)})
+    plan = w.ledger.ok("market:SettlementPlan", iv, **UTILITY, when=at(13))
+    assert plan["deliveries"] == [{"n": 1, "deliveredWh": 0}]
+    forged = {**plan, "deliveries": [{"n": 1, "deliveredWh": 4000}]}
+    res = w.ledger.call("market:Settle", iv, json.dumps(forged), **UTILITY, when=at(13),
+                        outside=("customerData",))
+    assert res.status == 409 and "its own export" in res.message
+    (page,) = w.settle(iv)
+    assert page["trades"][0]["paid"] == 0 and w.wallet(member) == START
+    del other
 
 
 def test_settling_an_interval_not_cleared_or_unknown() -> None:

@@ -102,7 +102,12 @@ def test_a_payout_to_a_member_who_never_consented_is_refused_and_changes_nothing
     twice = w.ledger.call("market:PayoutVpp", VPP, iv, m1.pseudonym, **AGGREGATOR,
                           when=at(14))
     assert twice.status == 409 and "paid" in twice.message
-    res = w.ledger.call("market:PayoutVpp", VPP, iv, m1.pseudonym, **UTILITY, when=at(14))
+    # Any member's operator may pay out (the Aggregator cannot hold members' proceeds
+    # back); a customer may not.
+    assert w.ledger.call("market:PayoutVpp", VPP, iv, VPP, **UTILITY,
+                         when=at(14)).status == 200
+    res = w.ledger.call("market:PayoutVpp", VPP, iv, m1.pseudonym, **m1.identity,
+                        when=at(14))
     assert res.status == 403
 
 

@@ -6,8 +6,8 @@ Timeline around the world's NOW (hourly intervals, gate closure 15 minutes befor
     DONE     NOW-6h  cleared, delivered, settled; the VPP sold in it
     CLEARED  NOW-4h  cleared, delivered, not settled yet
     GATE     NOW     gate closed at NOW-15min, not cleared yet
-    OPEN     NOW+1d  open for orders
-    NEW      NOW+2d  not opened
+    OPEN     NOW+12h open for orders
+    NEW      NOW+20h not opened (within the market's one-day opening horizon)
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class MarketMatrixWorld:
     ivs: dict[str, str]
     audit_id: str
     records: str  # DeliveryRecords of CLEARED's first settlement page
+    plan: str  # SettlementPlan of CLEARED's first settlement page
 
     def args(self, function: str, kind: str) -> tuple[str, ...]:
         """Arguments for ``function``; every allowed caller gets the same."""
@@ -50,8 +51,9 @@ class MarketMatrixWorld:
                                             "gateClosureSeconds": 900,
                                             "tariffId": "EVN-RES"}),),
             "RecordPseudonym": (new.pseudonym, "mc-new"),
-            "EnrolParticipant": (p3.sign("enrol", marketId=MARKET_ID,
-                                         meterId=p3.meter.meter_id, publicKeyPem=p3.pem),),
+            "EnrolParticipant": (p3.consent(p3.sign(
+                "enrol", marketId=MARKET_ID, meterId=p3.meter.meter_id, publicKeyPem=p3.pem)),),
+            "RetireParticipant": (p5.sign("retire", requestId="retire-1"),),
             "Deposit": (p1.request("deposit", 10),),
             "Withdraw": (p1.request("withdraw", 10),),
             "OpenInterval": (iv["NEW"], "uniform"),
@@ -61,7 +63,8 @@ class MarketMatrixWorld:
             "Clear": (iv["GATE"],),
             "SettlementNeeds": (iv["CLEARED"],),
             "DeliveryRecords": (iv["CLEARED"], json.dumps(sorted(json.loads(self.records)))),
-            "Settle": (iv["CLEARED"], self.records),
+            "SettlementPlan": (iv["CLEARED"],),
+            "Settle": (iv["CLEARED"], self.plan),
             "RequestResolution": (p1.pseudonym, "quarterly audit"),
             "ResolvePseudonym": (self.audit_id,),
             "CreateVpp": (json.dumps({"vppId": "vpp-new", "marketId": MARKET_ID,
@@ -100,9 +103,9 @@ def _person(ledger: Ledger, customer_id: str, enrol: bool, utility: dict[str, An
     ledger.ok("wattcoin:Mint", p.address, "200000", f"PAY-{customer_id}", **utility)
     ledger.ok("market:RecordPseudonym", p.pseudonym, customer_id, **REG)
     if enrol:
-        ledger.ok("market:EnrolParticipant", p.sign(
-            "enrol", marketId=MARKET_ID, meterId=p.meter.meter_id, publicKeyPem=p.pem),
-            **utility)
+        ledger.ok("market:EnrolParticipant", p.consent(p.sign(
+            "enrol", marketId=MARKET_ID, meterId=p.meter.meter_id, publicKeyPem=p.pem)),
+            **REG)
         ledger.ok("market:Deposit", p.request("deposit", 100_000), **utility)
     return p
 
@@ -117,8 +120,8 @@ def build(ledger: Ledger, identities: dict[str, dict[str, Any]]) -> MarketMatrix
         **AGG, when=now - 30 * H)
     people = {f"mc-{i}": _person(ledger, f"mc-{i}", i != 3, utility) for i in range(1, 6)}
     p1, p2, _, p4, _ = people.values()
-    starts = {"DONE": now - 6 * H, "CLEARED": now - 4 * H, "GATE": now, "OPEN": now + 24 * H,
-              "NEW": now + 48 * H}
+    starts = {"DONE": now - 6 * H, "CLEARED": now - 4 * H, "GATE": now, "OPEN": now + 12 * H,
+              "NEW": now + 20 * H}
     ivs = {name: interval_id(MARKET_ID, start) for name, start in starts.items()}
     for name in ("DONE", "CLEARED", "GATE", "OPEN"):
         ledger.ok("market:OpenInterval", ivs[name], "uniform", **AGG,
@@ -149,10 +152,8 @@ def build(ledger: Ledger, identities: dict[str, dict[str, Any]]) -> MarketMatrix
                          when=start + 2 * H)
             assert res.payload["accepted"] == 1, res.payload
     settle_at = starts["DONE"] + 3 * H
-    need = ledger.ok("market:SettlementNeeds", ivs["DONE"], **utility, when=settle_at)
-    records = ledger.ok("market:DeliveryRecords", ivs["DONE"], json.dumps(need["pseudonyms"]),
-                        **utility, when=settle_at)
-    assert ledger.ok("market:Settle", ivs["DONE"], json.dumps(records), **utility,
+    plan = ledger.ok("market:SettlementPlan", ivs["DONE"], **utility, when=settle_at)
+    assert ledger.ok("market:Settle", ivs["DONE"], json.dumps(plan), **utility,
                      when=settle_at)["done"]
     order(p1, "offer", ivs["GATE"], "g", 1000, 900, now - 2 * H)
     order(p2, "bid", ivs["OPEN"], "open-bid", 1000, 1500, now - H)
@@ -164,4 +165,5 @@ def build(ledger: Ledger, identities: dict[str, dict[str, Any]]) -> MarketMatrix
     need = ledger.ok("market:SettlementNeeds", ivs["CLEARED"], **utility)
     records = ledger.ok("market:DeliveryRecords", ivs["CLEARED"],
                         json.dumps(need["pseudonyms"]), **utility)
-    return MarketMatrixWorld(people, ivs, audit_id, json.dumps(records))
+    plan = ledger.ok("market:SettlementPlan", ivs["CLEARED"], **utility)
+    return MarketMatrixWorld(people, ivs, audit_id, json.dumps(records), json.dumps(plan))
