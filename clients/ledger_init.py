@@ -13,6 +13,7 @@ the secret set and changes nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -33,13 +34,28 @@ T = TypeVar("T")
 
 
 def initialise(state_dir: Path, channel: str, org: str = "utility") -> list[str]:
-    """Do what the ledger still needs, as ``org``'s Admin; the steps done now."""
+    """Do what the ledger still needs, as ``org``'s Admin; the steps done now.
+
+    First waits until every organisation's peer can gather every organisation's
+    endorsement: a network just brought up is not usable before."""
     done = []
+    wait_for_endorsers(state_dir, channel, Session(state_dir, org).profile.organizations)
     with Session(state_dir, org).gateway("Admin") as gateway:
         metering = Metering(gateway.network(channel))
         if _until_endorsable(lambda: metering.init_key_secret(os.urandom(KEY_SECRET_BYTES))):
             done.append("customerData key secret set")
     return done
+
+
+def wait_for_endorsers(state_dir: Path, channel: str, msp_ids: list[str],
+                       wait: float = DISCOVERY_WAIT_SECONDS) -> None:
+    """Until each organisation's Gateway finds every organisation's peer: endorse (never
+    submit) ``health`` Ping with all of them, through each organisation's own peer."""
+    for msp_id in msp_ids:
+        with Session(state_dir, msp_id).gateway("Admin") as gateway:
+            proposal = gateway.network(channel).contract("health").new_proposal(
+                "Ping", endorsing_organizations=msp_ids)
+            _until_endorsable(functools.partial(gateway.endorse, proposal), wait)
 
 
 def _until_endorsable(step: Callable[[], T], wait: float = DISCOVERY_WAIT_SECONDS) -> T:

@@ -233,8 +233,9 @@ def test_a_customer_registered_and_enrolled_at_the_utility_ca_can_transact(conso
     with Gateway.connect(endpoint(consortium, "utility"), identity, signer) as gw:
         health = gw.network(CHANNEL).contract("health")
         assert json.loads(health.evaluate("Ping"))["msp"] == "UtilityMSP"
-        health.submit("Put", name, "a customer wrote this")
-    assert peer_cli.query(consortium, "aggregator", "Get", name) == "a customer wrote this"
+        key = f"customer/C-1001/{name}"  # a customer writes under its own prefix only
+        health.submit("Put", key, "a customer wrote this")
+    assert peer_cli.query(consortium, "aggregator", "Get", key) == "a customer wrote this"
 
 
 def test_chaincode_events_without_a_start_block_begin_at_the_next_commit(utility):

@@ -133,7 +133,8 @@ def test_a_trade_settles_against_the_energy_the_bridge_read_from_the_meters(
     agg.place_offer(seller.key.order("offer", iv, "sun", TRADE_WH, 1000))
     agg.place_bid(buyer.key.order("bid", iv, "use", TRADE_WH, 1600))
     assert now() < start - 20 * SECOND, "the orders took longer than the gate allows"
-    wait_for("the gate closure", lambda: now() >= start - 20 * SECOND, 60, 0.5)
+    gate = start - 20 * SECOND
+    wait_for("the gate closure", lambda: now() >= gate, (gate - now()).total_seconds() + 10, 0.5)
     agg.clear(iv)
     (trade,) = agg.trades_of(buyer.pseudonym, iv)
     assert (trade["seller"], trade["wh"]) == (seller.pseudonym, TRADE_WH)

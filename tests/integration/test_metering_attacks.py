@@ -377,11 +377,12 @@ def _write_varint(value: int) -> bytes:
             return out + bytes([byte])
 
 
-def _halve_in_place(db_path: Path, channel: str, meter_id: str, count: int) -> None:
+def _halve_in_place(db_path: Path, channel: str, meter_id: str, count: int
+                    ) -> dict[bytes, bytes]:
     """What the Utility's operator can do with its peer stopped: halve each reading's
     importWh in the private state database, recompute every chain link and the head, and
     put everything back with its version (the key-value pairs are found by the logical
-    key each private value names)."""
+    key each private value names). Returns what it overwrote, to put back."""
     import hashlib
 
     prefix = channel.encode() + b"\x00" + _PRIVATE
@@ -397,6 +398,7 @@ def _halve_in_place(db_path: Path, channel: str, meter_id: str, count: int) -> N
             logical = value.get("key") if isinstance(value, dict) else None
             if isinstance(logical, str) and meter_id in logical:
                 found[logical] = (key, fields, value)
+        originals = {found[k][0]: _encode(found[k][1]) for k in found}
         prev = "00" * 32
         last: dict[str, Any] = {}
         for seq in range(1, count + 1):
@@ -415,6 +417,16 @@ def _halve_in_place(db_path: Path, channel: str, meter_id: str, count: int) -> N
         head.update(hash=prev, importWh=last["importWh"], highImportWh=last["importWh"])
         fields[2] = json.dumps(head, sort_keys=True, separators=(",", ":")).encode()
         db.put(key, _encode(fields))
+    finally:
+        db.close()
+    return originals
+
+
+def _put_back(db_path: Path, originals: dict[bytes, bytes]) -> None:
+    db = plyvel.DB(str(db_path), create_if_missing=False)
+    try:
+        for key, raw in originals.items():
+            db.put(key, raw)
     finally:
         db.close()
 
@@ -437,20 +449,31 @@ def test_utility_operator_halving_readings_in_its_peers_database_is_named_by_the
     db_path = (consortium.layout.node(consortium.topology.org("utility").peer.id)
                / "data" / "ledgersData" / "stateLeveldb")
     consortium.supervisor.stop_process(peer.name)
+    originals: dict[bytes, bytes] = {}
     try:
-        _halve_in_place(db_path, channel, meter.id, 3)
+        originals = _halve_in_place(db_path, channel, meter.id, 3)
     finally:
         restart(consortium, peer)
-    _wait_until_the_utility_endorses(utility, channel)
-
-    edited = metering.get_meter(meter.id)["head"]
-    assert edited["importWh"] == 3000  # the edit is in the Utility's state ...
-    answer = metering.verify_meter_chain(meter.id)  # ... and its own peer names it
-    assert answer["ok"] is False and answer["seq"] == 1
-    assert answer["reason"].startswith("bad signature")
-    # The Regulator's peer, untouched, holds what the meter signed.
-    assert Metering(regulator.network(channel)).verify_meter_chain(meter.id) == {
-        "ok": True, "seq": 3}
+    try:
+        _wait_until_the_utility_endorses(utility, channel)
+        edited = metering.get_meter(meter.id)["head"]
+        assert edited["importWh"] == 3000  # the edit is in the Utility's state ...
+        answer = metering.verify_meter_chain(meter.id)  # ... and its own peer names it
+        assert answer["ok"] is False and answer["seq"] == 1
+        assert answer["reason"].startswith("bad signature")
+        # The Regulator's peer, untouched, holds what the meter signed.
+        assert Metering(regulator.network(channel)).verify_meter_chain(meter.id) == {
+            "ok": True, "seq": 3}
+    finally:
+        # Put the Utility's state back, so that later modules (the portal's integrity
+        # check) meet the ledger every organisation agrees on.
+        consortium.supervisor.stop_process(peer.name)
+        try:
+            _put_back(db_path, originals)
+        finally:
+            restart(consortium, peer)
+        _wait_until_the_utility_endorses(utility, channel)
+    assert metering.verify_meter_chain(meter.id) == {"ok": True, "seq": 3}
 
 
 def _wait_until_the_utility_endorses(utility: Gateway, channel: str) -> None:

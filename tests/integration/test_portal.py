@@ -239,7 +239,7 @@ def _by():
 
 def _submit(driver, css: str) -> None:
     """Click a form's button and wait until the next page has replaced this one."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
 
     old = driver.find_element("tag name", "html")
     _find(driver, css).click()
@@ -247,7 +247,9 @@ def _submit(driver, css: str) -> None:
     def replaced() -> bool:
         try:
             old.tag_name  # noqa: B018 - touching it says whether it is still there
-        except StaleElementReferenceException:
+        except WebDriverException:
+            # Stale, or (mid-navigation) Chromium's "Node with given id does not belong
+            # to the document": either way the old page is gone.
             return driver.execute_script("return document.readyState") == "complete"
         return False
 

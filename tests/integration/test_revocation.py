@@ -54,8 +54,13 @@ def _new_customer(ca: CAClient, registrar: Enrollment) -> Enrollment:
     name = _unique("customer")
     # A customer as chaincode/common/callers.py knows one (a client without these
     # attributes is a plain member, which may not write even a health probe).
-    attributes = [("role", "customer", True), ("customerId", _unique("C"), True)]
+    attributes = [("role", "customer", True), ("customerId", "C-" + name, True)]
     return ca.enroll(name, ca.register(registrar, name, attributes=attributes))
+
+
+def _probe(enrollment: Enrollment, name: str = "probe") -> str:
+    """A health key the customer may write: under its own prefix (customer/<id>/)."""
+    return f"customer/C-{enrollment.enrollment_id}/{name}"
 
 
 def _gateway(net: Consortium, enrollment: Enrollment, peer_org: str = ORG) -> Gateway:
@@ -107,7 +112,7 @@ class Published:
 def published(consortium: Consortium, ca: CAClient, registrar: Enrollment) -> Published:
     """A customer who transacted, was revoked at the CA, and whose CRL is on the channel."""
     revoked, kept = _new_customer(ca, registrar), _new_customer(ca, registrar)
-    key = revoked.enrollment_id
+    key = _probe(revoked)
     with _gateway(consortium, revoked) as gw:
         assert _health(gw).submit("Put", key, "before revocation")
         assert _health(gw).evaluate("Get", key) == b"before revocation"
@@ -130,7 +135,7 @@ def test_revoking_at_the_ca_alone_does_not_stop_the_peers(published: Published) 
 
 def test_revoked_customer_cannot_evaluate(consortium: Consortium, published: Published) -> None:
     with _gateway(consortium, published.revoked) as gw, pytest.raises(EvaluateError) as err:
-        _health(gw).evaluate("Get", published.revoked.enrollment_id)
+        _health(gw).evaluate("Get", _probe(published.revoked))
     assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
     assert err.value.access_denied and not err.value.retryable
     assert "revoked" in str(err.value)  # the hint says where to look
@@ -144,7 +149,7 @@ def test_revoked_customer_cannot_evaluate(consortium: Consortium, published: Pub
 
 def test_revoked_customer_cannot_submit(consortium: Consortium, published: Published) -> None:
     with _gateway(consortium, published.revoked) as gw, pytest.raises(EndorseError) as err:
-        _health(gw).submit("Put", published.revoked.enrollment_id, "after revocation")
+        _health(gw).submit("Put", _probe(published.revoked), "after revocation")
     assert err.value.code is grpc.StatusCode.ABORTED
     assert err.value.chaincode_status is None, "refused before the chaincode ran"
     assert err.value.details
@@ -156,7 +161,7 @@ def test_a_refused_revoked_submit_is_not_retryable(
     consortium: Consortium, published: Published
 ) -> None:
     with _gateway(consortium, published.revoked) as gw, pytest.raises(EndorseError) as err:
-        _health(gw).submit("Put", published.revoked.enrollment_id, "after revocation")
+        _health(gw).submit("Put", _probe(published.revoked), "after revocation")
     assert err.value.access_denied and not err.value.retryable
 
 
@@ -168,7 +173,7 @@ def test_every_organisations_peer_refuses_the_revoked_customer(
             _gateway(consortium, published.revoked, peer_org=org) as gw,
             pytest.raises(EvaluateError) as err,
         ):
-            _health(gw).evaluate("Get", published.revoked.enrollment_id)
+            _health(gw).evaluate("Get", _probe(published.revoked))
         assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
         assert ACCESS_DENIED in str(err.value)
         assert _peer_logged_revocation(consortium, org, published.revoked)
@@ -177,12 +182,12 @@ def test_every_organisations_peer_refuses_the_revoked_customer(
 def test_other_utility_identities_still_transact(
     consortium: Consortium, published: Published
 ) -> None:
-    key = _unique("kept")
+    key = _probe(published.kept, _unique("kept"))
     with _gateway(consortium, published.kept) as gw:
         assert _health(gw).submit("Put", key, "still a customer")
         assert _health(gw).evaluate("Get", key) == b"still a customer"
         # What the revoked customer wrote stays on the ledger; only the certificate is refused.
-        assert _health(gw).evaluate("Get", published.revoked.enrollment_id) == b"before revocation"
+        assert _health(gw).evaluate("Get", _probe(published.revoked)) == b"before revocation"
     with connect(consortium, ORG) as admin_gw:
         assert _health(admin_gw).evaluate("Get", key) == b"still a customer"
 
