@@ -3,6 +3,7 @@
 Public API (everything else is internal):
 
 - writing contracts: ``Contract``, ``submit``, ``evaluate``, ``Stub``, ``KV``,
+  ``ChaincodeResponse`` (what ``Stub.invoke_chaincode`` returns),
   ``ChaincodeError``, ``PeerError``, ``canonical_json``, ``parse_json_arg``,
   ``ClientIdentity``, ``all_of_policy``,
   ``all_and_one_of_policy``, ``satisfied_by``
@@ -29,12 +30,21 @@ from .errors import ChaincodeError, PeerError, ShimError, StreamClosedError
 from .identity import ClientIdentity, parse_creator
 from .policy import all_and_one_of_policy, all_of_policy, policy_msp_ids, satisfied_by
 from .server import ChaincodeServer, ServerConfig, TLSConfig
-from .stub import KV, PeerCapabilities, PeerStub, RangeIterator, StateIterator, Stub
+from .stub import (
+    KV,
+    ChaincodeResponse,
+    PeerCapabilities,
+    PeerStub,
+    RangeIterator,
+    StateIterator,
+    Stub,
+)
 
 __all__ = [
     "KV",
     "TRANSIENT_ARGS",
     "ChaincodeError",
+    "ChaincodeResponse",
     "ChaincodeServer",
     "ClientIdentity",
     "Contract",

@@ -31,7 +31,7 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -41,7 +41,7 @@ from gridledger.formats.canonical import canonical_json
 from gridledger.formats.errors import FormatError
 
 from .errors import ChaincodeError, StreamClosedError
-from .stub import Stub
+from .stub import ChaincodeResponse, Stub
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,20 @@ class ReadOnlyStub:
                 f"{self._function} is evaluate-only and cannot call {name}", status=500
             )
         return getattr(self._stub, name)
+
+    def invoke_chaincode(
+        self, chaincode: str, args: Sequence[str | bytes], channel: str = ""
+    ) -> ChaincodeResponse:
+        """Across channels only: a chaincode called on this channel writes into this
+        transaction; one on another channel runs in a throw-away simulator."""
+        if channel in ("", self._stub.channel_id):
+            raise ChaincodeError(
+                f"{self._function} is evaluate-only and cannot call chaincode {chaincode!r} "
+                "on its own channel (what that chaincode writes would be this transaction's "
+                "writes); only a call to another channel is read-only",
+                status=500,
+            )
+        return self._stub.invoke_chaincode(chaincode, args, channel)
 
 
 class ContractRouter:

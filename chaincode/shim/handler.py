@@ -10,17 +10,23 @@ Sequence (peer side: fabric core/chaincode/handler.go):
     peer      -> RESPONSE | ERROR                matched by (channel_id, txid)
     chaincode -> COMPLETED(Response, ChaincodeEvent) | ERROR(text)
 
+INVOKE_CHAINCODE is one such request: the peer runs the called chaincode (as a new
+TRANSACTION with the same txid, on the called channel, possibly on this very stream:
+one package defined on two channels has one stream) before it answers RESPONSE. The
+transaction workers (workers.py) let a caller's thread wait without holding a worker the
+called transaction needs; replies cannot mix up, as the two differ in channel or stream.
+
 KEEPALIVE may come at any time and is echoed back, as the Go shim does.
 Messages leave through ``send``: one queue per stream, filled from many threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from enum import Enum
 from typing import Protocol
 
@@ -29,6 +35,7 @@ from fabric_protos.peer import chaincode_pb2, chaincode_shim_pb2, proposal_respo
 from .errors import PeerError, ShimError, StreamClosedError
 from .proposal import ProposalFacts, parse_signed_proposal
 from .stub import PeerCapabilities, PeerStub
+from .workers import TxWorkers
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +77,6 @@ class StreamHandler:
         chaincode_id: str,
         chaincode: Chaincode,
         send: SendFn,
-        executor: Executor | None = None,
         tx_workers: int = 32,
     ) -> None:
         if not chaincode_id:
@@ -78,10 +84,7 @@ class StreamHandler:
         self.chaincode_id = chaincode_id
         self._chaincode = chaincode
         self._send = send
-        self._own_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(
-            max_workers=tx_workers, thread_name_prefix="cc-tx"
-        )
+        self._workers = TxWorkers(tx_workers, name="cc-tx")
         self._lock = threading.Lock()
         self._state = State.CREATED
         self._waiting: dict[tuple[str, str], queue.Queue[object]] = {}
@@ -124,8 +127,7 @@ class StreamHandler:
             self._waiting.clear()
         for slot in waiting:
             slot.put(_CLOSED)
-        if self._own_executor:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._workers.close()
 
     # -- peer -> chaincode ----------------------------------------------------------------
 
@@ -163,7 +165,7 @@ class StreamHandler:
                 # The peer never does this (its TXContexts refuse a duplicate txid).
                 self._send_error(msg, f"transaction {msg.txid} is already running")
                 return
-            self._executor.submit(self._run_transaction, msg)
+            self._workers.submit(lambda: self._run_transaction(msg))
         else:
             self._refuse(msg, f"unexpected {type_name(msg.type)} in state ready")
 
@@ -192,9 +194,13 @@ class StreamHandler:
             if ctx in self._waiting:
                 raise ShimError(f"[{txid[:8]}] a request is already pending")
             self._waiting[ctx] = slot
+        # While the peer runs a called chaincode, this worker's slot may serve it.
+        blocking = (self._workers.waiting() if msg_type == Msg.INVOKE_CHAINCODE
+                    else contextlib.nullcontext())
         try:
             self._send(Msg(type=msg_type, payload=payload, txid=txid, channel_id=channel_id))
-            answer = slot.get()
+            with blocking:
+                answer = slot.get()
         finally:
             with self._lock:
                 self._waiting.pop(ctx, None)

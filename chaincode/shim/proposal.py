@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fabric_protos.common import common_pb2
-from fabric_protos.peer import proposal_pb2
-from google.protobuf import timestamp_pb2
+from fabric_protos.peer import chaincode_pb2, proposal_pb2
+from google.protobuf import message, timestamp_pb2
 
 # Only these header types carry a chaincode invocation (same check as the Go shim).
 _VALID_HEADER_TYPES = (common_pb2.ENDORSER_TRANSACTION, common_pb2.CONFIG)
@@ -21,6 +21,10 @@ class ProposalFacts:
     transient: dict[str, bytes] = field(default_factory=dict)
     timestamp: timestamp_pb2.Timestamp = field(default_factory=timestamp_pb2.Timestamp)
     channel_header_tx_id: str = ""
+    # The channel and chaincode the client's proposal names. A chaincode called by another
+    # (INVOKE_CHAINCODE) gets the caller's SignedProposal: these name the caller's.
+    channel_id: str = ""
+    chaincode: str = ""
 
     @property
     def timestamp_datetime(self) -> datetime:
@@ -54,4 +58,17 @@ def parse_signed_proposal(signed: proposal_pb2.SignedProposal) -> ProposalFacts:
         transient={k: bytes(v) for k, v in payload.TransientMap.items()},
         timestamp=channel_header.timestamp,
         channel_header_tx_id=channel_header.tx_id,
+        channel_id=channel_header.channel_id,
+        chaincode=_invoked_chaincode(payload.input),
     )
+
+
+def _invoked_chaincode(raw: bytes) -> str:
+    # The peer has parsed this ChaincodeInvocationSpec already (it routed the proposal by
+    # it); "" rather than a failed transaction if it ever is not one.
+    spec = chaincode_pb2.ChaincodeInvocationSpec()
+    try:
+        spec.ParseFromString(raw)
+    except message.DecodeError:
+        return ""
+    return spec.chaincode_spec.chaincode_id.name

@@ -6,10 +6,20 @@ in-memory implementation); ``PeerStub`` implements it over the peer stream.
 Every request of one transaction goes to the peer one at a time: the peer refuses a
 second request for a (channel, txid) while one is pending (core/chaincode/handler.go,
 registerTxid), so ``PeerStub`` serialises its calls with a lock.
+
+``invoke_chaincode`` calls another chaincode through the peer (INVOKE_CHAINCODE,
+core/chaincode/handler.go HandleInvokeChaincode). The called chaincode gets the same
+SignedProposal (creator, transient map, timestamp) and txid. On ANOTHER channel it runs
+in a throw-away simulator of that channel's ledger: its reads and writes enter no
+read/write set, its writes are discarded, its event is dropped; only its Response comes
+back. On the SAME channel it shares the caller's simulator: its reads and writes, in its
+own namespace, are part of this transaction's read/write set (and its namespace's
+endorsement policy applies at validation).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +27,16 @@ from datetime import UTC, datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from fabric_protos.ledger.queryresult import kv_query_result_pb2
-from fabric_protos.peer import chaincode_event_pb2, chaincode_shim_pb2, transaction_pb2
+from fabric_protos.peer import (
+    chaincode_event_pb2,
+    chaincode_pb2,
+    chaincode_shim_pb2,
+    proposal_response_pb2,
+    transaction_pb2,
+)
+from google.protobuf import message
 
+from .errors import PeerError
 from .identity import ClientIdentity, parse_creator
 from .proposal import ProposalFacts
 
@@ -33,6 +51,14 @@ DEFAULT_MAX_BATCH = 100
 
 # ask(message type, payload) -> RESPONSE payload; raises PeerError on ERROR.
 AskFn = Callable[[int, bytes], bytes]
+
+# Names the peer accepts (Fabric's lifecycle and configtx rules): checked here because
+# "name/channel" and "name:version" are how INVOKE_CHAINCODE spells its target.
+_CHAINCODE_NAME = re.compile(r"^[a-zA-Z0-9]+([-_][a-zA-Z0-9]+)*$")
+_CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9.-]{0,248}$")
+
+# Fabric's shim.ERRORTHRESHOLD: a Response status from here up is a failure.
+ERROR_THRESHOLD = 400
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,26 @@ class PeerCapabilities:
     def get_multiple_size(self) -> int:
         """Keys per GET_STATE_MULTIPLE message."""
         return self.max_get_multiple or DEFAULT_MAX_BATCH
+
+
+@dataclass(frozen=True)
+class ChaincodeResponse:
+    """What a called chaincode answered (its peer.Response), from ``invoke_chaincode``.
+
+    A called chaincode's refusal is an answer, not an exception: ``status`` >= 400 with
+    its ``message`` (a called chaincode that failed without a Response, ERROR, is status
+    500 with the text, as in the Go shim). Only the peer refusing the call itself raises
+    (PeerError).
+    """
+
+    status: int
+    message: str = ""
+    payload: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        """True when the called function succeeded (status below 400)."""
+        return self.status < ERROR_THRESHOLD
 
 
 class KV(NamedTuple):
@@ -90,6 +136,10 @@ class Stub(Protocol):
     def tx_timestamp_rfc3339(self) -> str: ...
     @property
     def creator(self) -> ClientIdentity: ...
+    @property
+    def proposal_channel_id(self) -> str: ...
+    @property
+    def proposal_chaincode(self) -> str: ...
 
     def endorser_time(self) -> datetime: ...
     def get_state(self, key: str) -> bytes | None: ...
@@ -109,6 +159,8 @@ class Stub(Protocol):
     def set_state_validation_parameter(self, key: str, policy: bytes) -> None: ...
     def get_state_validation_parameter(self, key: str) -> bytes | None: ...
     def set_event(self, name: str, payload: bytes) -> None: ...
+    def invoke_chaincode(self, chaincode: str, args: Sequence[str | bytes],
+                         channel: str = "") -> ChaincodeResponse: ...
 
 
 def _check_key(key: str) -> None:
@@ -120,6 +172,50 @@ def _check_key(key: str) -> None:
 def _check_collection(collection: str) -> None:
     if not isinstance(collection, str) or not collection:
         raise ValueError("private data collection name must be a non-empty string")
+
+
+def check_invocation(chaincode: str, args: Sequence[str | bytes], channel: str) -> list[bytes]:
+    """Check an ``invoke_chaincode`` call's names; return its arguments as bytes.
+
+    Raises ValueError (TypeError for an argument neither str nor bytes): a contract's
+    bug, caught here rather than misrouted by the peer ("a/b" would name channel b).
+    """
+    if not isinstance(chaincode, str) or not _CHAINCODE_NAME.match(chaincode):
+        raise ValueError(f"chaincode name {chaincode!r} is not a Fabric chaincode name")
+    if channel and (not isinstance(channel, str) or not _CHANNEL_NAME.match(channel)):
+        raise ValueError(f"channel name {channel!r} is not a Fabric channel name")
+    if isinstance(args, str | bytes):
+        raise TypeError("args must be a sequence of arguments, not one string")
+    raw: list[bytes] = []
+    for arg in args:
+        if isinstance(arg, str):
+            raw.append(arg.encode("utf-8"))
+        elif isinstance(arg, bytes | bytearray):
+            raw.append(bytes(arg))
+        else:
+            raise TypeError(f"chaincode arguments are str or bytes, got {type(arg).__name__}")
+    return raw
+
+
+def called_response(raw: bytes, target: str) -> ChaincodeResponse:
+    """Decode the RESPONSE payload of INVOKE_CHAINCODE: the called chaincode's own
+    ChaincodeMessage, COMPLETED (its Response) or ERROR (text)."""
+    inner = chaincode_shim_pb2.ChaincodeMessage()
+    try:
+        inner.ParseFromString(raw)
+        if inner.type == Msg.COMPLETED:
+            response = proposal_response_pb2.Response()
+            response.ParseFromString(inner.payload)
+            return ChaincodeResponse(response.status, response.message, bytes(response.payload))
+    except message.DecodeError as exc:
+        raise PeerError("INVOKE_CHAINCODE", f"{target}: unreadable answer ({exc})") from None
+    if inner.type == Msg.ERROR:
+        return ChaincodeResponse(500, inner.payload.decode("utf-8", "replace"))
+    raise PeerError(
+        "INVOKE_CHAINCODE",
+        f"{target}: the called chaincode answered {Msg.Type.Name(inner.type)}, "
+        "expected COMPLETED or ERROR",
+    )
 
 
 class PeerStub:
@@ -205,6 +301,18 @@ class PeerStub:
     def get_transient(self, name: str) -> bytes | None:
         """One transient field, or None."""
         return self._proposal.transient.get(name)
+
+    @property
+    def proposal_channel_id(self) -> str:
+        """The channel the client's proposal names: ``channel_id``, unless a chaincode on
+        another channel called this one (the called chaincode gets the caller's proposal)."""
+        return self._proposal.channel_id
+
+    @property
+    def proposal_chaincode(self) -> str:
+        """The chaincode the client's proposal invokes: this one, unless another chaincode
+        called it ("" if the peer sent no proposal)."""
+        return self._proposal.chaincode
 
     # -- public state ------------------------------------------------------------------
 
@@ -299,6 +407,39 @@ class PeerStub:
     def event(self) -> chaincode_event_pb2.ChaincodeEvent | None:
         """The event to send with COMPLETED (None when the contract set none)."""
         return self._event
+
+    # -- calling another chaincode -----------------------------------------------------
+
+    def invoke_chaincode(
+        self, chaincode: str, args: Sequence[str | bytes], channel: str = ""
+    ) -> ChaincodeResponse:
+        """Call ``chaincode`` with ``args`` (function name first) on ``channel`` (default:
+        this one) at this endorser, as the same client; return its Response.
+
+        On another channel nothing of the call enters this transaction's read/write set
+        and its writes are discarded (see the module docstring); on this channel they are
+        this transaction's. Raises PeerError when the peer refuses the call (the ACL
+        ``peer/ChaincodeToChaincode``: Writers of the called channel, which also refuses a
+        channel this peer has not joined; a chaincode the channel does not have; the
+        called chaincode timing out), ValueError for a malformed name.
+        """
+        raw_args = check_invocation(chaincode, args, channel)
+        same_channel = channel in ("", self._channel_id)
+        target = chaincode if same_channel else f"{chaincode}/{channel}"
+        where = f"chaincode {chaincode!r} on channel {channel or self._channel_id!r}"
+        if same_channel:
+            # The called chaincode writes into this transaction's simulator: send ours
+            # first, so the peer gets every write in program order, as without batching.
+            self.flush_writes()
+        spec = chaincode_pb2.ChaincodeSpec(
+            chaincode_id=chaincode_pb2.ChaincodeID(name=target),
+            input=chaincode_pb2.ChaincodeInput(args=raw_args),
+        )
+        try:
+            raw = self._ask(Msg.INVOKE_CHAINCODE, spec.SerializeToString())
+        except PeerError as exc:
+            raise PeerError("INVOKE_CHAINCODE", f"calling {where}: {exc.message}") from None
+        return called_response(raw, where)
 
     # -- used by the handler ----------------------------------------------------------
 
