@@ -1,6 +1,7 @@
 # GridLedger: two commands on a fresh machine.
-#   make run    network up (CAs, Raft orderers, peers, channel `energy`, chaincode deployed),
-#               then simulated meters feeding the ledger through the meter bridge
+#   make run    network up (CAs, Raft orderers, peers, channels `energy` and `market`,
+#               chaincode deployed), then simulated meters feeding the ledger through
+#               the meter bridge
 #   make test   unit tests and integration tests on a real network of their own
 PYTHON ?= python3.11
 VENV   := .venv

@@ -312,7 +312,7 @@ def show(session: Session, number: int, channel: str, label: str, as_json: bool)
               help="RFC 5280 reason, e.g. keycompromise, superseded, cessationofoperation.")
 @click.pass_context
 def revoke(ctx: click.Context, org: str, name: str, reason: str) -> None:
-    """Revoke NAME at ORG's CA and publish the CRL to the channel, so every peer refuses it."""
+    """Revoke NAME at ORG's CA and publish the CRL to every channel, so every peer refuses it."""
     try:
         net = consortium(ctx)
         session = Session(net.layout.root, org)
@@ -323,16 +323,18 @@ def revoke(ctx: click.Context, org: str, name: str, reason: str) -> None:
             raise CRLError(f"{org}'s CA revoked no certificate of {name} (never enrolled?); "
                            "nothing to publish")
         click.echo(f"revoked {len(revocation.revoked)} certificate(s) of {name} at {org}'s CA")
-        block = publish_crl(net, org, revocation.crl)
+        blocks = publish_crl(net, org, revocation.crl)
     except GridLedgerError as exc:
         fail(exc)
-    click.echo(f"CRL in config block {block}; every peer now refuses those certificates")
+    for channel, block in blocks.items():
+        click.echo(f"CRL in config block {block} of {channel}")
+    click.echo("every peer now refuses those certificates on every channel")
 
 
 @click.command()
 @click.pass_context
 def up(ctx: click.Context) -> None:
-    """Generate what is missing, start every node, create the channel, deploy chaincode,
+    """Generate what is missing, start every node, create the channels, deploy chaincode,
     and set up what a new ledger needs once (customerData's key secret)."""
     ctx.invoke(network_up)
     try:

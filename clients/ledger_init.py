@@ -8,7 +8,8 @@
   to no file and no command line.
 
 ``gridledger network up`` runs this after bringing the network up; a second run finds
-the secret set and changes nothing.
+the secret set and changes nothing.  Before it, it waits until the network is usable on
+every channel (:func:`wait_for_endorsers`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,10 +37,13 @@ T = TypeVar("T")
 def initialise(state_dir: Path, channel: str, org: str = "utility") -> list[str]:
     """Do what the ledger still needs, as ``org``'s Admin; the steps done now.
 
-    First waits until every organisation's peer can gather every organisation's
-    endorsement: a network just brought up is not usable before."""
+    ``channel`` is the main channel (where ``metering`` runs). First waits until every
+    organisation's peer can gather every organisation's endorsement on every channel of
+    the connection profile: a network just brought up is not usable before."""
     done = []
-    wait_for_endorsers(state_dir, channel, Session(state_dir, org).profile.organizations)
+    profile = Session(state_dir, org).profile
+    channels = [channel, *(c for c in profile.channels if c != channel)]
+    wait_for_endorsers(state_dir, channels, profile.organizations)
     with Session(state_dir, org).gateway("Admin") as gateway:
         metering = Metering(gateway.network(channel))
         if _until_endorsable(lambda: metering.init_key_secret(os.urandom(KEY_SECRET_BYTES))):
@@ -47,15 +51,19 @@ def initialise(state_dir: Path, channel: str, org: str = "utility") -> list[str]
     return done
 
 
-def wait_for_endorsers(state_dir: Path, channel: str, msp_ids: list[str],
+def wait_for_endorsers(state_dir: Path, channels: str | Sequence[str], msp_ids: list[str],
                        wait: float = DISCOVERY_WAIT_SECONDS) -> None:
-    """Until each organisation's Gateway finds every organisation's peer: endorse (never
-    submit) ``health`` Ping with all of them, through each organisation's own peer."""
+    """Until each organisation's Gateway finds every organisation's peer on each of
+    ``channels`` (one name, or several): endorse (never submit) ``health`` Ping with all
+    of them, through each organisation's own peer. Gossip and discovery are per channel,
+    so one channel being ready says nothing of another."""
+    names = [channels] if isinstance(channels, str) else list(channels)
     for msp_id in msp_ids:
         with Session(state_dir, msp_id).gateway("Admin") as gateway:
-            proposal = gateway.network(channel).contract("health").new_proposal(
-                "Ping", endorsing_organizations=msp_ids)
-            _until_endorsable(functools.partial(gateway.endorse, proposal), wait)
+            for channel in names:
+                proposal = gateway.network(channel).contract("health").new_proposal(
+                    "Ping", endorsing_organizations=msp_ids)
+                _until_endorsable(functools.partial(gateway.endorse, proposal), wait)
 
 
 def _until_endorsable(step: Callable[[], T], wait: float = DISCOVERY_WAIT_SECONDS) -> T:

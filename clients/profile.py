@@ -57,6 +57,12 @@ class ConnectionProfile:
     def organizations(self) -> list[str]:
         return list(self.data["organizations"])
 
+    @property
+    def channels(self) -> list[str]:
+        """The channels the profile names (``channels``), in its order; the main one first
+        in the profiles ``gridledger network up`` writes."""
+        return list(self.data.get("channels") or {})
+
     def _org(self, msp_id: str | None) -> dict[str, Any]:
         msp_id = msp_id or self.msp_id
         try:

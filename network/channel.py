@@ -1,9 +1,11 @@
-"""The application channel: generated configtx, genesis block, orderers and peers joined.
+"""The application channels: generated configtx, genesis blocks, orderers and peers joined.
 
-Fabric 3 has no system channel: the genesis block of ``energy`` is made by configtxgen
-and handed to each orderer through the channel participation API (osnadmin), then to
-each peer.  Anchor peers are in the genesis block already (configtx.yaml names them),
-so gateways find the other organisations' endorsers from the first block on.
+Fabric 3 has no system channel: the genesis block of each channel (``energy``,
+``market``) is made by configtxgen and handed to each orderer through the channel
+participation API (osnadmin), then to each peer.  Every channel is made from the same
+profile (the same organisations, policies and ACLs), only its channel ID differs.  Anchor
+peers are in the genesis block already (configtx.yaml names them), so gateways find the
+other organisations' endorsers from the first block on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .layout import Layout
 from .polling import poll
 from .topology import Topology
 
+# The profile every channel is made from (configtx.yaml): the channel ID is configtxgen's
+# -channelID, not part of the profile.
 PROFILE = "Energy"
 REPO_CONFIGTX = Path(__file__).resolve().parent.parent / "configtx.yaml"
 
@@ -64,8 +68,12 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def make_genesis_block(bins: FabricBinaries, topology: Topology, layout: Layout) -> Path:
-    block = layout.genesis_block(topology.channel)
+def make_genesis_block(
+    bins: FabricBinaries, topology: Topology, layout: Layout, channel: str | None = None
+) -> Path:
+    """The genesis block of ``channel`` (default: the main one), made once and kept."""
+    channel = channel or topology.channel
+    block = layout.genesis_block(channel)
     if block.exists():
         return block
     cfg_dir = layout.channel_dir
@@ -76,7 +84,7 @@ def make_genesis_block(bins: FabricBinaries, topology: Topology, layout: Layout)
     partial = block.with_suffix(".partial")
     run(
         [
-            bins["configtxgen"], "-profile", PROFILE, "-channelID", topology.channel,
+            bins["configtxgen"], "-profile", PROFILE, "-channelID", channel,
             "-outputBlock", str(partial), "-configPath", str(cfg_dir),
         ]
     )

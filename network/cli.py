@@ -62,7 +62,7 @@ def _run(fn: Callable[[], T]) -> T:
 @network.command()
 @click.pass_context
 def up(ctx: click.Context) -> None:
-    """Generate what is missing, start every node, create the channel, deploy chaincode."""
+    """Generate what is missing, start every node, create the channels, deploy chaincode."""
     _run(lambda: consortium(ctx).up())
 
 
@@ -110,7 +110,7 @@ def down(ctx: click.Context, purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Each node's health, peer block heights, the Raft leader, committed chaincodes."""
+    """Each node's health, peer block heights and Raft leaders per channel, committed chaincodes."""
     report = _run(lambda: consortium(ctx).status())
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -121,12 +121,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         table.add_column(col)
     for n in report["nodes"]:
         detail = []
-        if "height" in n:
-            detail.append(f"height {n['height']}")
-        if n.get("raft_leader"):
-            detail.append("Raft leader")
-        if n.get("raft_cluster_size"):
-            detail.append(f"cluster of {n['raft_cluster_size']}")
+        if n.get("heights"):
+            detail.append("height " + ", ".join(f"{c} {h}" for c, h in n["heights"].items()))
+        raft = n.get("raft") or {}
+        if leads := [c for c, r in raft.items() if r["leader"]]:
+            detail.append(f"Raft leader of {', '.join(leads)}")
+        if sizes := {r["cluster_size"] for r in raft.values() if r["cluster_size"]}:
+            detail.append(f"cluster of {'/'.join(map(str, sorted(sizes)))}")
         table.add_row(
             n["name"], n["org"], n["process"], n.get("health", "-"),
             ",".join(map(str, n["ports"])), "; ".join(detail),
@@ -134,8 +135,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     console.print(table)
     for cc in report["chaincodes"]:
         console.print(
-            f"chaincode [bold]{cc['name']}[/] v{cc['version']} seq {cc['sequence']}: "
-            f"{cc['endorsement_policy']}"
+            f"chaincode [bold]{cc['name']}[/] on {cc['channel']} v{cc['version']} "
+            f"seq {cc['sequence']}: {cc['endorsement_policy']}"
         )
 
 

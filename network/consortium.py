@@ -1,9 +1,16 @@
 """The consortium as one object: bring it up, report on it, take it down.
 
 ``up`` is a sequence of idempotent steps, each checked before the next: CAs, identities,
-genesis block, orderers, Raft, peers, channel, chaincode.  Running it twice is safe;
-an interrupted run is resumed by the next one, because every file is written whole
-(temp file, then rename) and every network action checks first whether it was done.
+a genesis block per channel, orderers, Raft, peers, channels, chaincode.  Running it twice
+is safe; an interrupted run is resumed by the next one, because every file is written
+whole (temp file, then rename) and every network action checks first whether it was done.
+
+A state directory made for the same topology with fewer channels (before ``market``
+existed: ``channel: energy`` only) gets the channels it lacks on its next ``up``: their
+genesis blocks, joins and chaincode definitions, and the CRLs already published on the
+main channel, so that a certificate revoked before is refused on the new channels too.
+Anything else that changed (ports, organisations, a channel dropped or reordered) needs
+``down --purge``.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from types import MappingProxyType
 import yaml
 
 from . import channel as ch
-from . import enroll, lifecycle, nodes
+from . import crl_publish, enroll, lifecycle, nodes
 from .binaries import FabricBinaries, ensure_all
 from .errors import NetworkError
 from .fabric_cli import FabricCommandError, OrgAdmin
@@ -152,11 +159,20 @@ class Consortium:
                 )
             self._save_state(topology=self.topology.fingerprint(), phase="new")
         elif state.get("topology") != self.topology.fingerprint():
-            raise ConsortiumError(
-                f"{root} was made for a different topology (ports or organisations changed). "
-                "Use `gridledger network down --purge` to start a new network with this one, "
-                "or restore the topology file it was made with."
-            )
+            added = self.topology.grown_from(str(state.get("topology")))
+            if added is None:
+                raise ConsortiumError(
+                    f"{root} was made for a different topology (ports, organisations or "
+                    "channels changed; channels may only be added, at the end of `channels`). "
+                    "Use `gridledger network down --purge` to start a new network with this "
+                    "one, or restore the topology file it was made with."
+                )
+            self.say(f"adding channel(s) {', '.join(added)} to the network in {root}")
+            # Recorded before anything is made: an interrupted `up` still carries the CRLs
+            # over to these channels on its next run.
+            before = list(state.get("grown") or [])
+            grown = before + [c for c in added if c not in before]
+            self._save_state(topology=self.topology.fingerprint(), grown=grown)
 
     def processes(self, package_ids: Mapping[str, str] | None = None) -> list[nodes.Process]:
         """Every process of the network, in start order."""
@@ -168,11 +184,15 @@ class Consortium:
         procs += [nodes.orderer_process(bins, layout, o) for o in self.topology.organisations]
         procs += [nodes.peer_process(bins, layout, o) for o in self.topology.organisations]
         ids = package_ids if package_ids is not None else self.recorded_state().package_ids
+        channels = {"energy": self.topology.channel}
+        market = next((c for c in self.topology.chaincodes if c.name == "market"), None)
+        if market is not None and market.channels:
+            channels["market"] = market.channels[0]
         for i, cc in enumerate(self.topology.chaincodes):
             for org in self.topology.organisations:
                 pid = ids.get(f"{cc.name}/{org.name}")
                 if pid:
-                    procs.append(nodes.chaincode_process(layout, org, cc, i, pid))
+                    procs.append(nodes.chaincode_process(layout, org, cc, i, pid, channels))
         return procs
 
     def _start(self, proc: nodes.Process) -> None:
@@ -197,7 +217,7 @@ class Consortium:
     # -- commands -----------------------------------------------------------------
 
     def up(self) -> None:
-        """Generate what is missing, start everything, create the channel, deploy chaincode."""
+        """Generate what is missing, start everything, create the channels, deploy chaincode."""
         t0 = time.monotonic()
         with self._lock():
             self._check_state_dir()
@@ -217,32 +237,47 @@ class Consortium:
                 enroll.enroll_org(bins, self.layout, org)
             self._save_state(phase="enrolled")
 
-            self.say(f"genesis block of channel {self.topology.channel!r}")
-            block = ch.make_genesis_block(bins, self.topology, self.layout)
+            blocks = {}
+            for channel in self.topology.channels:
+                self.say(f"genesis block of channel {channel!r}")
+                blocks[channel] = ch.make_genesis_block(bins, self.topology, self.layout, channel)
 
             self.say("orderers (Raft)")
             for org in self.topology.organisations:
                 self._start(procs[org.orderer.id])
-            ch.join_orderers(self.admins, self.topology.channel, block)
-            ch.wait_for_raft(self.admins, self.topology.channel)
+            # Each channel is a Raft cluster of its own, elected independently.
+            for channel, block in blocks.items():
+                ch.join_orderers(self.admins, channel, block)
+            for channel in blocks:
+                ch.wait_for_raft(self.admins, channel)
 
             self.say("peers")
             for org in self.topology.organisations:
                 self._start(procs[org.peer.id])
-            ch.join_peers(self.admins, self.topology.channel, block)
+            for channel, block in blocks.items():
+                ch.join_peers(self.admins, channel, block)
             self._save_state(phase="channel")
 
             self.deploy_chaincodes()
+            self._carry_crls()
             self.write_connection_profiles()
             self._save_state(phase="up")
             self.say(f"network up in {time.monotonic() - t0:.1f}s; state in {self.layout.root}")
 
     def deploy_chaincodes(self) -> None:
-        channel = self.topology.channel
+        """Install each chaincode's package once per organisation, start its servers, and
+        approve and commit its definition on each of its channels (what is done is skipped).
+
+        One package per organisation serves every channel: the peer dials the one server,
+        and each message names its channel.
+        """
         admins = self.admins
         ids: dict[str, str] = dict(self.recorded_state().package_ids)
         for i, cc in enumerate(self.topology.chaincodes):
-            self.say(f"chaincode {cc.name} {cc.version} (sequence {cc.sequence})")
+            self.say(
+                f"chaincode {cc.name} {cc.version} (sequence {cc.sequence}) "
+                f"on {', '.join(cc.channels)}"
+            )
             for admin in admins:
                 pkg = lifecycle.package(self.layout, admin.org, cc, i)
                 ids[f"{cc.name}/{admin.org.name}"] = lifecycle.install(admin, pkg, cc)
@@ -253,14 +288,27 @@ class Consortium:
             for proc in self.processes(ids):
                 if proc.kind == "chaincode" and proc.name.startswith(f"cc-{cc.name}-"):
                     self._start(proc)
-            committed = lifecycle.query_committed(admins[0], channel, cc.name)
-            if committed and committed.sequence >= cc.sequence:
-                continue
-            for admin in admins:
-                lifecycle.approve(admin, channel, cc, ids[f"{cc.name}/{admin.org.name}"])
-            lifecycle.commit(admins, channel, cc)
-            for admin in admins:
-                lifecycle.wait_ready(admin, channel, cc)
+            for channel in cc.channels:
+                committed = lifecycle.query_committed(admins[0], channel, cc.name)
+                if committed and committed.sequence >= cc.sequence:
+                    continue
+                for admin in admins:
+                    lifecycle.approve(admin, channel, cc, ids[f"{cc.name}/{admin.org.name}"])
+                lifecycle.commit(admins, channel, cc)
+                for admin in admins:
+                    lifecycle.wait_ready(admin, channel, cc)
+
+    def _carry_crls(self) -> None:
+        """Put the CRLs the main channel holds into the channels added since (if any).
+
+        A channel's genesis block has no CRLs; on a new network there are none to carry,
+        but a network grown from one channel may have published some already.
+        """
+        grown = [c for c in self._state().get("grown") or [] if c in self.topology.channels]
+        if grown:
+            self.say(f"CRLs of channel {self.topology.channel!r} into {', '.join(grown)}")
+            crl_publish.carry_crls(self, self.topology.channel, grown)
+            self._save_state(grown=[])
 
     def write_connection_profiles(self) -> None:
         """A standard Fabric connection profile per organisation, for our clients and others."""
@@ -285,7 +333,7 @@ class Consortium:
                 "name": f"{topo.name}-{org.name}",
                 "version": "1.0.0",
                 "client": {"organization": org.msp_id},
-                "channels": {topo.channel: {"peers": {p: {} for p in peers}}},
+                "channels": {c: {"peers": {p: {} for p in peers}} for c in topo.channels},
                 "organizations": {
                     o.msp_id: {
                         "mspid": o.msp_id,
@@ -338,33 +386,47 @@ class Consortium:
                 entry["health"] = "OK" if ok else "FAILING"
             if proc.kind == "chaincode" and entry["process"] == "RUNNING":
                 entry["health"] = "OK" if listening(host, proc.ports[0]) else "FAILING"
+            main = self.topology.channel
             if proc.kind == "peer" and entry["process"] == "RUNNING":
-                with contextlib.suppress(FabricCommandError, ValueError):
-                    entry["height"] = ch.peer_height(self.admin(proc.org), self.topology.channel)
+                heights = {}
+                for channel in self.topology.channels:
+                    with contextlib.suppress(FabricCommandError, ValueError):
+                        heights[channel] = ch.peer_height(self.admin(proc.org), channel)
+                if main in heights:
+                    entry["height"] = heights[main]  # the main channel's, as before
+                entry["heights"] = heights
             if proc.kind == "orderer" and entry["process"] == "RUNNING":
                 text = metrics(host, proc.ports[-1])
-                channel = self.topology.channel
-                entry["raft_leader"] = gauge(text, "consensus_etcdraft_is_leader", channel) == 1
-                size = gauge(text, "consensus_etcdraft_cluster_size", channel)
-                entry["raft_cluster_size"] = int(size) if size is not None else None
+                raft = {}
+                for channel in self.topology.channels:
+                    size = gauge(text, "consensus_etcdraft_cluster_size", channel)
+                    raft[channel] = {
+                        "leader": gauge(text, "consensus_etcdraft_is_leader", channel) == 1,
+                        "cluster_size": int(size) if size is not None else None,
+                    }
+                entry["raft_leader"] = raft[main]["leader"]  # the main channel's, as before
+                entry["raft_cluster_size"] = raft[main]["cluster_size"]
+                entry["raft"] = raft
             report["nodes"].append(entry)
         report["chaincodes"] = []
         peer_up = [n for n in report["nodes"] if n["kind"] == "peer" and n.get("health") == "OK"]
         if peer_up:
             admin = self.admin(peer_up[0]["org"])
             for cc in self.topology.chaincodes:
-                with contextlib.suppress(FabricCommandError, ValueError):
-                    c = lifecycle.query_committed(admin, self.topology.channel, cc.name)
-                    if c:
-                        report["chaincodes"].append(
-                            {
-                                "name": c.name,
-                                "version": c.version,
-                                "sequence": c.sequence,
-                                "endorsement_policy": cc.endorsement_policy,
-                                "approvals": c.approvals,
-                            }
-                        )
+                for channel in cc.channels:
+                    with contextlib.suppress(FabricCommandError, ValueError):
+                        c = lifecycle.query_committed(admin, channel, cc.name)
+                        if c:
+                            report["chaincodes"].append(
+                                {
+                                    "name": c.name,
+                                    "channel": channel,
+                                    "version": c.version,
+                                    "sequence": c.sequence,
+                                    "endorsement_policy": cc.endorsement_policy,
+                                    "approvals": c.approvals,
+                                }
+                            )
         return report
 
     def log_path(self, node: str) -> Path:

@@ -1,7 +1,9 @@
-"""Publishing a CA's certificate revocation list to the channel, so peers refuse revoked certs.
+"""Publishing a CA's certificate revocation list to the channels, so peers refuse revoked certs.
 
 Revoking at the CA is half the job (peers learn of revocations only from the channel
-configuration, see :mod:`.crl`); the other half is a channel configuration update:
+configuration, see :mod:`.crl`); the other half is a configuration update of every
+channel (each channel's configuration holds its own copy of each organisation's MSP, so a
+CRL published on ``energy`` alone would leave the certificate usable on ``market``):
 
 1. fetch the latest config block as the organisation's admin (``peer channel fetch config``);
 2. put the CRL into the organisation's MSP value, replacing an older CRL of the same CA
@@ -18,14 +20,15 @@ update refused, peers late) and what to do about it.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fabric_protos.common import configtx_pb2
 
 from . import channel as ch
-from .consortium import Consortium
 from .crl import CRLError, authority_key_id, check_issuer, load_crl, merge_crl
 from .crl_config import (
     MSP_VALUE,
@@ -40,6 +43,9 @@ from .crl_config import (
 )
 from .fabric_cli import FabricCommandError, OrgAdmin
 from .polling import poll
+
+if TYPE_CHECKING:  # the consortium publishes CRLs when it adds a channel: no import cycle
+    from .consortium import Consortium
 
 # Attempts at the whole fetch-modify-submit cycle when another config update lands between
 # our fetch and our submit (the orderer then refuses ours on a read-set version).
@@ -64,16 +70,59 @@ def fetch_config(admin: OrgAdmin, channel: str) -> tuple[int, configtx_pb2.Confi
         return decode_config_block(path.read_bytes())
 
 
-def publish_crl(net: Consortium, org: str, crl_pem: bytes, timeout: float = 60) -> int:
-    """Put ``org``'s CA's CRL into the channel config; return the config block's number.
+def publish_crl(
+    net: Consortium, org: str, crl_pem: bytes, timeout: float = 60
+) -> dict[str, int]:
+    """Put ``org``'s CA's CRL into every channel's config: ``{channel: config block number}``.
+
+    Channel by channel, the main one first (see :func:`publish_crl_to`); once this
+    returns, every peer refuses the revoked certificates on every channel.  When a channel
+    fails, the error says which channels hold the CRL already: publishing again submits
+    nothing to those.
+    """
+    crl = load_crl(crl_pem)
+    authority_key_id(crl)  # refuse a CRL without one before touching any channel
+    published: dict[str, int] = {}
+    for channel in net.topology.channels:
+        try:
+            published[channel] = publish_crl_to(net, org, crl_pem, channel, timeout)
+        except CRLError as exc:
+            if not published:
+                raise
+            done = ", ".join(f"{c} (config block {n})" for c, n in published.items())
+            raise CRLError(
+                f"channel {channel!r}: {exc}\nThe CRL is published on {done} only: "
+                "publish it again once this is fixed (channels that hold it submit nothing)."
+            ) from None
+    return published
+
+
+def carry_crls(net: Consortium, source: str, targets: Iterable[str], timeout: float = 60) -> None:
+    """Publish on ``targets`` every CRL each organisation has on channel ``source``.
+
+    For a channel added to a running network: its genesis block holds no CRL, and the
+    certificates revoked before must be refused on it as well.
+    """
+    targets = list(targets)
+    for admin in net.admins:
+        _, config = fetch_config(admin, source)
+        for crl_pem in crls(config, admin.org.msp_id):
+            for channel in targets:
+                publish_crl_to(net, admin.org.name, crl_pem, channel, timeout)
+
+
+def publish_crl_to(
+    net: Consortium, org: str, crl_pem: bytes, channel: str, timeout: float = 60
+) -> int:
+    """Put ``org``'s CA's CRL into ``channel``'s config; return the config block's number.
 
     Waits until every peer has committed that block, so once this returns, each peer
-    refuses the revoked certificates.  When the channel already holds this CRL nothing
-    is submitted and the number of the latest config block (which holds it) is returned.
+    refuses the revoked certificates on that channel.  When the channel already holds this
+    CRL nothing is submitted and the number of the latest config block (which holds it)
+    is returned.
     """
     admin = net.admin(org)
     msp_id = admin.org.msp_id
-    channel = net.topology.channel
     crl = load_crl(crl_pem)
     authority_key_id(crl)  # refuse a CRL without one before touching the channel
     for attempt in range(1, _ATTEMPTS + 1):

@@ -11,7 +11,7 @@
       orgs/<org>/msp/               the organisation's MSP for the channel config
       orgs/<org>/<node>/msp, tls/   peer0, orderer0, chaincode, Admin identities
       nodes/<process>/              each node's FABRIC_CFG_PATH and ledger data
-      channel/<channel>.block       genesis block of the application channel
+      channel/<channel>.block       genesis block of each application channel
       chaincode/<name>-<org>.tar.gz ccaas packages
       connection-<org>.yaml         Fabric connection profile per organisation
       wallet/<label>/               client identities (the clients package's Wallet)

@@ -175,11 +175,14 @@ def chaincode_address(org: Organisation, index: int) -> str:
 
 
 def chaincode_process(
-    layout: Layout, org: Organisation, cc: ChaincodeDefinition, index: int, package_id: str
+    layout: Layout, org: Organisation, cc: ChaincodeDefinition, index: int, package_id: str,
+    channels: dict[str, str] | None = None,
 ) -> Process:
     """An organisation's server for one chaincode (a ccaas connection registers one package).
 
-    Each organisation runs its own, so it trusts its own endorsements.
+    Each organisation runs its own, so it trusts its own endorsements. ``channels``: the
+    channel of the customers' records and of the market (``{"energy": ..., "market":
+    ...}``), which the contracts read across (chaincode/common/crosschannel.py).
     """
     tls = layout.tls(org.name, "chaincode")
     address = chaincode_address(org, index)
@@ -194,7 +197,9 @@ def chaincode_process(
     ]  # fmt: skip
     return Process(
         name=f"cc-{cc.name}-{org.name}", kind="chaincode", org=org.name, command=cmd,
-        cwd=str(layout.root), env={"PYTHONUNBUFFERED": "1"},
+        cwd=str(layout.root), env={"PYTHONUNBUFFERED": "1", **{
+            f"GRIDLEDGER_{role.upper()}_CHANNEL": name
+            for role, name in (channels or {}).items()}},
         ports=(org.chaincode_server.port + index,),
     )  # fmt: skip
 

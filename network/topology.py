@@ -1,7 +1,7 @@
 """The consortium topology: organisations, their nodes and ports, from one YAML file.
 
 Everything else in ``network/`` is derived from a :class:`Topology`: certificates,
-node configuration, the channel's genesis block, connection profiles.  The dataclasses
+node configuration, the channels' genesis blocks, connection profiles.  The dataclasses
 are frozen so a topology can be passed around without anyone changing it underway.
 
 The file's shape is checked by pydantic models (:mod:`.topology_schema`) before anything
@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,14 +125,27 @@ class ChaincodeDefinition:
     endorsement_policy: str
     # Private data collections, in the JSON shape `peer lifecycle --collections-config` takes.
     collections: tuple[dict[str, Any], ...] = ()
+    # The channels it is defined on: one package and one server per organisation, and a
+    # chaincode definition (approved and committed) on each of these channels.
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Topology:
     name: str
-    channel: str
+    # The application channels, the main one first (every organisation is on each).
+    channels: tuple[str, ...]
     organisations: tuple[Organisation, ...]
     chaincodes: tuple[ChaincodeDefinition, ...]
+
+    @property
+    def channel(self) -> str:
+        """The main channel: the first one, and the clients' default."""
+        return self.channels[0]
+
+    def chaincodes_on(self, channel: str) -> tuple[ChaincodeDefinition, ...]:
+        """The chaincodes defined on ``channel``, in the topology's order."""
+        return tuple(cc for cc in self.chaincodes if channel in cc.channels)
 
     def org(self, name_or_msp: str) -> Organisation:
         """The organisation called ``name_or_msp`` (its short name or its MSP ID)."""
@@ -182,14 +195,33 @@ class Topology:
         return owners
 
     def fingerprint(self) -> str:
-        """A digest of what generated state depends on: organisations, nodes, channel.
+        """A digest of what generated state depends on: organisations, nodes, channels.
 
         Chaincodes are left out: adding one or raising its sequence is an ordinary
-        lifecycle change on a running network, not a new network.
+        lifecycle change on a running network, not a new network.  A one-channel topology
+        keeps the digest it had before there were several channels, so that a state
+        directory made then is recognised (:meth:`grown_from`).
         """
-        nodes = {"name": self.name, "channel": self.channel, "orgs": asdict(self)["organisations"]}
+        orgs = asdict(self)["organisations"]
+        if len(self.channels) == 1:
+            nodes = {"name": self.name, "channel": self.channel, "orgs": orgs}
+        else:
+            nodes = {"name": self.name, "channels": list(self.channels), "orgs": orgs}
         blob = json.dumps(nodes, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def grown_from(self, fingerprint: str) -> tuple[str, ...] | None:
+        """The channels added since a state directory of ``fingerprint`` was made, if it was
+        made for this topology with fewer channels (the same nodes, the first channels the
+        same); else None.
+
+        Adding a channel at the end is an ordinary change of a running network (a genesis
+        block, joins, chaincode definitions); dropping or reordering one is not.
+        """
+        for kept in range(1, len(self.channels)):
+            if replace(self, channels=self.channels[:kept]).fingerprint() == fingerprint:
+                return self.channels[kept:]
+        return None
 
 
 # -- building the topology ------------------------------------------------------------------
@@ -214,10 +246,20 @@ def _organisation(raw: schema.OrganisationFile) -> Organisation:
     )  # fmt: skip
 
 
-def _chaincode(raw: schema.ChaincodeFile) -> ChaincodeDefinition:
+def _chaincode(
+    raw: schema.ChaincodeFile, index: int, channels: tuple[str, ...]
+) -> ChaincodeDefinition:
+    on = raw.channels if raw.channels is not None else channels[:1]
+    unknown = [c for c in on if c not in channels]
+    if unknown:
+        raise TopologyError(
+            f"chaincodes[{index}].channels: {', '.join(map(repr, unknown))} is not a channel "
+            f"of this topology (channels: {', '.join(channels)}); add it to `channels` or "
+            f"remove it from chaincode {raw.name!r}"
+        )
     return ChaincodeDefinition(
         name=raw.name, version=raw.version, sequence=raw.sequence, contracts=raw.contracts,
-        endorsement_policy=raw.endorsement_policy, collections=raw.collections,
+        endorsement_policy=raw.endorsement_policy, collections=raw.collections, channels=on,
     )  # fmt: skip
 
 
@@ -234,11 +276,12 @@ def parse(data: Any, port_offset: int = 0) -> Topology:
     orgs = tuple(_organisation(o) for o in raw.organisations)
     if len({o.name for o in orgs}) != len(orgs) or len({o.msp_id for o in orgs}) != len(orgs):
         raise TopologyError("organisation names and MSP IDs must be unique")
+    channels = raw.channel_names
+    chaincodes = tuple(_chaincode(cc, i, channels) for i, cc in enumerate(raw.chaincodes))
+    if len({cc.name for cc in chaincodes}) != len(chaincodes):
+        raise TopologyError("chaincode names must be unique")
     topology = Topology(
-        name=raw.name,
-        channel=raw.channel,
-        organisations=orgs,
-        chaincodes=tuple(_chaincode(cc) for cc in raw.chaincodes),
+        name=raw.name, channels=channels, organisations=orgs, chaincodes=chaincodes
     )
     topology.ports()  # refuse clashing ports now, not when a node fails to bind
     return topology

@@ -22,6 +22,8 @@ from pydantic import (
     StrictStr,
     ValidationError,
     ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
 
@@ -105,13 +107,55 @@ class ChaincodeFile(File):
     endorsement_policy: Name
     # Private data collections, in the JSON shape `peer lifecycle --collections-config` takes.
     collections: tuple[dict[str, Any], ...] = ()
+    # The channels it is defined on (one package, one server, a definition per channel);
+    # unset: the main channel only.
+    channels: tuple[ChannelName, ...] | None = Field(default=None, min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _distinct_channels(value)
 
 
 class TopologyFile(File):
     name: Name
-    channel: ChannelName
+    # The application channels; the first is the main one (the clients' default).
+    channels: tuple[ChannelName, ...] | None = Field(default=None, min_length=1)
+    # The older one-channel key, still read: `channel: energy` is `channels: [energy]`.
+    channel: ChannelName | None = None
     organisations: tuple[OrganisationFile, ...] = Field(min_length=1)
     chaincodes: tuple[ChaincodeFile, ...] = ()
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _distinct_channels(value)
+
+    @model_validator(mode="after")
+    def _one_channel_key(self) -> TopologyFile:
+        if self.channels is not None and self.channel is not None:
+            raise ValueError(
+                "both `channel` and `channels` are given: keep `channels` (a list, the main "
+                "channel first) and remove `channel`"
+            )
+        if self.channels is None and self.channel is None:
+            raise ValueError("missing field 'channels' (the application channels, main first)")
+        if self.channels is None:
+            return self.model_copy(update={"channels": (self.channel,), "channel": None})
+        return self
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """The channels, whichever key named them (checked: never empty)."""
+        assert self.channels is not None  # _one_channel_key made sure
+        return self.channels
+
+
+def _distinct_channels(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if value is not None and len(set(value)) != len(value):
+        twice = sorted({c for c in value if value.count(c) > 1})
+        raise ValueError(f"channel {', '.join(map(repr, twice))} is named more than once")
+    return value
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

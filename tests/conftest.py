@@ -22,7 +22,7 @@ PORT_OFFSET = int(os.environ.get("GRIDLEDGER_TEST_PORT_OFFSET", "1000"))
 
 @pytest.fixture(scope="session")
 def consortium(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
-    """A running three-organisation network with the `energy` channel and chaincode deployed."""
+    """A running three-organisation network, channels `energy` and `market`, chaincode deployed."""
     state = Path(tmp_path_factory.mktemp("network")) / "state"
     net = Consortium(load(port_offset=PORT_OFFSET), Layout(state))
     # Bring-up (and, on a fresh machine, the Fabric build) takes minutes: show its progress

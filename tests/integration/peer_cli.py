@@ -12,9 +12,10 @@ from gridledger.network.fabric_cli import FabricCommandError
 
 def invoke(
     net: Consortium, org: str, endorsers: list[str], fn: str, *args: str, chaincode: str = "health",
-    transient: Mapping[str, bytes] | None = None,
+    transient: Mapping[str, bytes] | None = None, channel: str | None = None,
 ) -> str:
     """Submit through the peer CLI, endorsed by ``endorsers``' peers; waits for the commit.
+    ``channel``: by default the main one.
 
     ``transient``: private inputs (the CLI takes them base64-encoded, as Go's JSON does
     byte slices), sent to the endorsers only, never written to the block.
@@ -26,7 +27,7 @@ def invoke(
         peers += ["--peerAddresses", o.peer.address]
         peers += ["--tlsRootCertFiles", str(net.layout.ca_cert(o.name))]
     return admin.peer(
-        "chaincode", "invoke", "-C", net.topology.channel, "-n", chaincode,
+        "chaincode", "invoke", "-C", channel or net.topology.channel, "-n", chaincode,
         "-c", json.dumps({"Args": [fn, *args]}), *admin.orderer_tls_args(), *peers,
         *(["--transient", json.dumps({k: base64.b64encode(v).decode() for k, v in
                                       transient.items()})] if transient else []),
@@ -34,10 +35,11 @@ def invoke(
     )  # fmt: skip
 
 
-def query(net: Consortium, org: str, fn: str, *args: str, chaincode: str = "health") -> str:
+def query(net: Consortium, org: str, fn: str, *args: str, chaincode: str = "health",
+          channel: str | None = None) -> str:
     admin = net.admin(org)
     out = admin.peer(
-        "chaincode", "query", "-C", net.topology.channel, "-n", chaincode,
+        "chaincode", "query", "-C", channel or net.topology.channel, "-n", chaincode,
         "-c", json.dumps({"Args": [fn, *args]}),
     )  # fmt: skip
     return out.stdout.strip()

@@ -43,6 +43,8 @@ def test_up_killed_during_enrollment_is_resumed_by_the_next_up(second_network):
     net.up()
     report = net.status()
     assert {n["health"] for n in report["nodes"]} == {"OK"}
-    assert [c["name"] for c in report["chaincodes"]] == [c.name for c in net.topology.chaincodes]
+    assert [(c["name"], c["channel"]) for c in report["chaincodes"]] == [
+        (c.name, channel) for c in net.topology.chaincodes for channel in c.channels
+    ]
     # No leftovers of the interrupted enrollment.
     assert not list(net.layout.root.glob("orgs/*/*.partial"))

@@ -20,14 +20,16 @@ from gridledger.network.health import gauge, metrics
 from .peer_cli import FabricCommandError, invoke, query
 
 
-def heights(net) -> dict[str, int]:
-    return {a.org.peer.id: ch.peer_height(a, net.topology.channel) for a in net.admins}
+def heights(net, channel: str | None = None) -> dict[str, int]:
+    channel = channel or net.topology.channel
+    return {a.org.peer.id: ch.peer_height(a, channel) for a in net.admins}
 
 
-def wait_same_height(net, at_least: int, timeout: float = 20) -> dict[str, int]:
+def wait_same_height(net, at_least: int, timeout: float = 20,
+                     channel: str | None = None) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
-        h = heights(net)
+        h = heights(net, channel)
         if len(set(h.values())) == 1 and min(h.values()) >= at_least:
             return h
         if time.monotonic() > deadline:
@@ -35,25 +37,30 @@ def wait_same_height(net, at_least: int, timeout: float = 20) -> dict[str, int]:
         time.sleep(0.3)
 
 
-def test_every_peer_joined_energy_and_reaches_the_same_height(consortium):
+def test_every_peer_joined_both_channels_and_each_ledger_moves_on_its_own(consortium):
+    assert consortium.topology.channels == ("energy", "market")
     for admin in consortium.admins:
-        assert consortium.topology.channel in ch.peer_channels(admin)
-    before = max(heights(consortium).values())
-    invoke(consortium, "utility", ["utility", "regulator"], "Put", "height-probe", "1")
-    after = wait_same_height(consortium, before + 1)
-    assert set(after.values()) == {before + 1}, after
+        assert set(ch.peer_channels(admin)) == {"energy", "market"}
+    for channel, other in (("energy", "market"), ("market", "energy")):
+        before, untouched = max(heights(consortium, channel).values()), heights(consortium, other)
+        invoke(consortium, "utility", ["utility", "regulator"], "Put", "height-probe", "1",
+               channel=channel)
+        after = wait_same_height(consortium, before + 1, channel=channel)
+        assert set(after.values()) == {before + 1}, after
+        # Two ledgers: a transaction on one is no block on the other.
+        assert heights(consortium, other) == untouched
 
 
-def test_each_orderer_is_in_a_three_member_raft_cluster_with_one_leader(consortium):
-    channel = consortium.topology.channel
-    leaders = 0
-    for admin in consortium.admins:
-        info = ch.orderer_channel_info(admin, channel)
-        assert (info["consensusRelation"], info["status"]) == ("consenter", "active")
-        text = metrics(admin.org.host, admin.org.orderer.operations_port)
-        assert gauge(text, "consensus_etcdraft_cluster_size", channel) == 3
-        leaders += int(gauge(text, "consensus_etcdraft_is_leader", channel))
-    assert leaders == 1
+def test_each_orderer_is_in_a_three_member_raft_cluster_per_channel_with_one_leader(consortium):
+    for channel in consortium.topology.channels:
+        leaders = 0
+        for admin in consortium.admins:
+            info = ch.orderer_channel_info(admin, channel)
+            assert (info["consensusRelation"], info["status"]) == ("consenter", "active")
+            text = metrics(admin.org.host, admin.org.orderer.operations_port)
+            assert gauge(text, "consensus_etcdraft_cluster_size", channel) == 3
+            leaders += int(gauge(text, "consensus_etcdraft_is_leader", channel))
+        assert leaders == 1, channel
 
 
 def _principals(envelope: policies_pb2.SignaturePolicyEnvelope) -> list[tuple[str, int]]:
@@ -80,6 +87,29 @@ def test_chaincode_is_committed_with_the_declared_endorsement_policy(consortium)
     assert sorted(_principals(envelope)) == sorted(
         [("UtilityMSP", peer), ("RegulatorMSP", peer), ("AggregatorMSP", peer)]
     )
+
+
+def test_each_chaincode_is_committed_on_its_own_channels_only(consortium):
+    admin = consortium.admins[0]
+    every = {"UtilityMSP": True, "RegulatorMSP": True, "AggregatorMSP": True}
+    for channel, present, absent in (("energy", ("health", "metering"), ("market",)),
+                                     ("market", ("health", "market"), ("metering",))):
+        for name in present:
+            committed = lifecycle.query_committed(admin, channel, name)
+            assert committed is not None, (channel, name)
+            assert (committed.sequence, committed.approvals) == (1, every)
+        for name in absent:
+            assert lifecycle.query_committed(admin, channel, name) is None, (channel, name)
+    # One health server per organisation answers on both channels, each on its own ledger.
+    key = f"channel-{uuid.uuid4().hex[:8]}"
+    invoke(consortium, "regulator", ["regulator", "aggregator"], "Put", key, "market only",
+           channel="market")
+    for org in ("utility", "regulator", "aggregator"):
+        assert json.loads(query(consortium, org, "Ping", channel="market"))["channel"] == "market"
+        assert query(consortium, org, "Get", key, channel="market") == "market only"
+    with pytest.raises(FabricCommandError) as missing:
+        query(consortium, "utility", "Get", key)  # energy
+    assert key in missing.value.stderr
 
 
 def test_two_endorsements_commit_and_one_fails_validation(consortium):

@@ -28,12 +28,21 @@ def test_status_reports_every_node_healthy_with_heights_and_the_chaincode(consor
     # Per organisation: a CA, an orderer, a peer, and a server per chaincode.
     assert len(nodes) == 3 * (3 + len(consortium.topology.chaincodes))
     assert {n["health"] for n in nodes.values()} == {"OK"}
-    assert len({nodes[p.id]["height"] for p in consortium.topology.peers}) == 1
+    peers = [nodes[p.id] for p in consortium.topology.peers]
+    assert len({n["height"] for n in peers}) == 1
+    # Per channel: the same height at each peer, one Raft leader among the orderers.
+    for channel in ("energy", "market"):
+        assert len({n["heights"][channel] for n in peers}) == 1
+        assert sum(n["raft"][channel]["leader"] for n in nodes.values() if "raft" in n) == 1
+    assert all(n["height"] == n["heights"]["energy"] for n in peers)  # the main channel's
     assert sum(n.get("raft_leader", False) for n in nodes.values()) == 1
-    assert [c["name"] for c in report["chaincodes"]] == ["health", "metering"]
+    assert [(c["name"], c["channel"]) for c in report["chaincodes"]] == [
+        ("health", "energy"), ("health", "market"), ("metering", "energy"), ("market", "market"),
+    ]
 
     table = gridledger(consortium, "status")
     assert table.returncode == 0 and "Raft leader" in table.stdout
+    assert "energy" in table.stdout and "market" in table.stdout
 
 
 def test_logs_shows_a_node_log_and_names_the_nodes_for_an_unknown_one(consortium):

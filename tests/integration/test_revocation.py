@@ -3,12 +3,14 @@
 Revocation at the CA alone changes nothing on the ledger side: peers learn of revoked
 certificates only from the CRLs in the channel configuration.  These tests revoke a
 customer who has transacted, show the peers still accept it, publish the CRL with
-``publish_crl``, and then show every peer refusing it while other Utility identities
-keep working.
+``publish_crl``, and then show every peer refusing it, on every channel (``energy`` and
+``market``: each channel's configuration holds its own copy of the Utility's MSP), while
+other Utility identities keep working.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.integration
 ORG = "utility"
 MSP_ID = "UtilityMSP"
 CHANNEL = "energy"
+MARKET = "market"
 # What a peer's endorser answers for a creator whose certificate fails MSP validation.  It
 # does not say why; the peer's own log does (see _peer_logged_revocation).
 ACCESS_DENIED = f"access denied: channel [{CHANNEL}] creator org [{MSP_ID}]"
@@ -70,8 +73,8 @@ def _gateway(net: Consortium, enrollment: Enrollment, peer_org: str = ORG) -> Ga
     )
 
 
-def _health(gateway: Gateway) -> Contract:
-    return gateway.network(CHANNEL).contract("health")
+def _health(gateway: Gateway, channel: str = CHANNEL) -> Contract:
+    return gateway.network(channel).contract("health")
 
 
 def _serials(crl_pem: bytes) -> set[int]:
@@ -104,8 +107,14 @@ class Published:
     revoked: Enrollment  # the customer whose certificate was revoked
     kept: Enrollment  # another Utility customer, never revoked
     revocation: Revocation  # what the CA answered, with its CRL
-    block: int  # the config block publish_crl returned
+    blocks: dict[str, int]  # the config block of each channel publish_crl returned
     read_before_publish: bytes  # what the revoked customer read between revoke and publish
+    market_ping_before_publish: dict  # the revoked customer's Ping on `market`, likewise
+
+    @property
+    def block(self) -> int:
+        """The config block of the main channel (``energy``) that holds the CRL."""
+        return self.blocks[CHANNEL]
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +128,12 @@ def published(consortium: Consortium, ca: CAClient, registrar: Enrollment) -> Pu
 
         revocation = ca.revoke(registrar, revoked.enrollment_id, gencrl=True)
         assert revocation.crl, "the CA returns a CRL when asked for one"
-        # The CA has revoked it, but no peer knows yet.
+        # The CA has revoked it, but no peer knows yet, on either channel.
         read_before_publish = _health(gw).evaluate("Get", key)
+        market_ping = json.loads(_health(gw, MARKET).evaluate("Ping"))
 
-    block = publish_crl(consortium, ORG, revocation.crl)
-    return Published(revoked, kept, revocation, block, read_before_publish)
+    blocks = publish_crl(consortium, ORG, revocation.crl)
+    return Published(revoked, kept, revocation, blocks, read_before_publish, market_ping)
 
 
 def test_revoking_at_the_ca_alone_does_not_stop_the_peers(published: Published) -> None:
@@ -145,6 +155,36 @@ def test_revoked_customer_cannot_evaluate(consortium: Consortium, published: Pub
     assert ACCESS_DENIED in str(err.value)
     # The refusal's reason is only in the peer's log: the certificate is revoked.
     assert _peer_logged_revocation(consortium, ORG, published.revoked)
+
+
+def test_revoked_customer_is_refused_on_the_market_channel_too(
+    consortium: Consortium, published: Published
+) -> None:
+    assert set(published.blocks) == {CHANNEL, MARKET}
+    # Before the CRL reached `market`, the certificate worked there.
+    assert published.market_ping_before_publish["channel"] == MARKET
+    denied = f"access denied: channel [{MARKET}] creator org [{MSP_ID}]"
+    for org in ("utility", "regulator", "aggregator"):
+        with (
+            _gateway(consortium, published.revoked, peer_org=org) as gw,
+            pytest.raises(EvaluateError) as err,
+        ):
+            _health(gw, MARKET).evaluate("Ping")
+        assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
+        assert err.value.access_denied and not err.value.retryable
+        assert denied in str(err.value)
+    with _gateway(consortium, published.revoked) as gw, pytest.raises(EndorseError) as err:
+        _health(gw, MARKET).submit("Put", _probe(published.revoked), "after revocation")
+    assert all(denied in d.message for d in err.value.details)
+    # The CRL is in `market`'s own configuration, and every peer has that block.
+    number, config = fetch_config(consortium.admin(ORG), MARKET)
+    assert number == published.blocks[MARKET]
+    assert published.revoked.x509.serial_number in _serials(crls(config, MSP_ID)[0])
+    for admin in consortium.admins:
+        assert ch.peer_height(admin, MARKET) > published.blocks[MARKET]
+    # Another Utility customer still works there.
+    with _gateway(consortium, published.kept) as gw:
+        assert json.loads(_health(gw, MARKET).evaluate("Ping"))["channel"] == MARKET
 
 
 def test_revoked_customer_cannot_submit(consortium: Consortium, published: Published) -> None:
@@ -212,7 +252,7 @@ def test_publishing_the_same_crl_again_submits_nothing(
     consortium: Consortium, published: Published
 ) -> None:
     heights = [ch.peer_height(a, CHANNEL) for a in consortium.admins]
-    assert publish_crl(consortium, ORG, published.revocation.crl) == published.block
+    assert publish_crl(consortium, ORG, published.revocation.crl) == published.blocks
     assert fetch_config(consortium.admin(ORG), CHANNEL)[0] == published.block
     assert [ch.peer_height(a, CHANNEL) for a in consortium.admins] == heights
 
@@ -242,7 +282,7 @@ def test_a_newer_crl_replaces_the_older_one_which_is_then_refused(
     second = _new_customer(ca, registrar)
     newer = ca.revoke(registrar, second.enrollment_id, gencrl=True)
     assert newer.crl
-    block = publish_crl(consortium, ORG, newer.crl)
+    block = publish_crl(consortium, ORG, newer.crl)[CHANNEL]
     assert block > published.block
 
     _, config = fetch_config(consortium.admin(ORG), CHANNEL)

@@ -355,3 +355,53 @@ def test_a_mod_policy_is_resolved_relative_or_from_channel_and_must_exist(
     value.mod_policy = "Writers"
     with pytest.raises(CRLError, match=r"mod policy 'Writers' of /Channel/Application/.*not in"):
         check_own_admin_suffices(config, "Application", MSP_ID)
+
+
+# -- every channel ----------------------------------------------------------------------------
+
+
+class _Net:
+    """What publish_crl needs of a consortium: its topology's channels."""
+
+    def __init__(self) -> None:
+        from gridledger.network.topology import load
+
+        self.topology = load()
+
+
+def test_a_crl_is_published_on_every_channel_main_first(ca: CA, monkeypatch) -> None:
+    from gridledger.network import crl_publish
+
+    calls = []
+
+    def to(net, org, pem, channel, timeout):
+        calls.append((org, channel))
+        return {"energy": 12, "market": 4}[channel]
+
+    monkeypatch.setattr(crl_publish, "publish_crl_to", to)
+    pem = crl_pem(ca.crl([5]))
+    assert crl_publish.publish_crl(_Net(), "utility", pem) == {"energy": 12, "market": 4}
+    assert calls == [("utility", "energy"), ("utility", "market")]
+
+
+def test_a_channel_that_fails_is_named_with_those_that_hold_the_crl(ca: CA, monkeypatch) -> None:
+    from gridledger.network import crl_publish
+
+    def to(net, org, pem, channel, timeout):
+        if channel == "market":
+            raise CRLError("the orderer refused the config update")
+        return 12
+
+    monkeypatch.setattr(crl_publish, "publish_crl_to", to)
+    with pytest.raises(CRLError) as err:
+        crl_publish.publish_crl(_Net(), "utility", crl_pem(ca.crl([5])))
+    assert str(err.value).startswith("channel 'market': the orderer refused the config update")
+    assert "published on energy (config block 12) only" in str(err.value)
+
+
+def test_a_crl_without_authority_key_id_touches_no_channel(ca: CA, monkeypatch) -> None:
+    from gridledger.network import crl_publish
+
+    monkeypatch.setattr(crl_publish, "publish_crl_to", lambda *a: pytest.fail("submitted"))
+    with pytest.raises(CRLError):
+        crl_publish.publish_crl(_Net(), "utility", crl_pem(ca.crl([5], with_aki=False)))

@@ -1,10 +1,12 @@
 import os
 import socket
 import stat
+from dataclasses import replace
 
 import pytest
 import yaml
 
+from gridledger.network import crl_publish
 from gridledger.network.channel import ChannelError, render_configtx
 from gridledger.network.consortium import Consortium, NetworkError
 from gridledger.network.health import PortInUseError, check_ports_free, port_owner
@@ -41,6 +43,32 @@ def test_state_made_for_another_topology_is_refused(tmp_path):
     other = Consortium(load(port_offset=5), Layout(tmp_path))
     with pytest.raises(NetworkError, match="different topology"):
         other._check_state_dir()
+
+
+def test_state_made_with_fewer_channels_gets_the_others_added_and_their_crls(
+    tmp_path, monkeypatch
+):
+    # A state directory from before `market` (one channel, the old fingerprint).
+    two = load()
+    Consortium(replace(two, channels=("energy",)), Layout(tmp_path))._check_state_dir()
+    said: list[str] = []
+    net = Consortium(two, Layout(tmp_path), say=said.append)
+    net._check_state_dir()
+    assert said == [f"adding channel(s) market to the network in {tmp_path}"]
+    assert net.recorded_state().made_for(two)
+    carried = []
+    monkeypatch.setattr(crl_publish, "carry_crls", lambda *a: carried.append(a))
+    net._carry_crls()  # what `up` does once the new channel is joined
+    assert carried == [(net, "energy", ["market"])]
+    net._carry_crls()  # done once: the next `up` carries nothing
+    assert len(carried) == 1
+
+
+def test_state_made_with_other_channels_is_refused(tmp_path):
+    two = load()
+    Consortium(replace(two, channels=("market",)), Layout(tmp_path))._check_state_dir()
+    with pytest.raises(NetworkError, match="channels may only be added"):
+        Consortium(two, Layout(tmp_path))._check_state_dir()
 
 
 def test_secrets_are_written_0600(tmp_path):

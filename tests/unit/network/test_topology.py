@@ -1,5 +1,6 @@
 import copy
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ def test_default_topology_has_three_organisations_with_distinct_ports():
     topo = load()
     assert [o.msp_id for o in topo.organisations] == ["UtilityMSP", "RegulatorMSP", "AggregatorMSP"]
     assert topo.channel == "energy"
+    assert topo.channels == ("energy", "market")
     # Per organisation: CA 2, peer 3, orderer 3, and one server per chaincode.
     assert len(topo.ports()) == 3 * (8 + len(topo.chaincodes))
 
@@ -87,7 +89,7 @@ def test_every_problem_is_reported_each_on_its_own_line_with_the_file(tmp_path: 
     raw = copy.deepcopy(RAW)
     del raw["organisations"][0]["msp_id"]
     raw["chaincodes"][1]["sequence"] = 0
-    raw["channel"] = "Energy"
+    raw["channels"] = ["Energy", "market"]
     path = tmp_path / "topology.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(TopologyError) as err:
@@ -95,7 +97,7 @@ def test_every_problem_is_reported_each_on_its_own_line_with_the_file(tmp_path: 
     lines = str(err.value).splitlines()
     assert all(line.startswith(f"{path}: ") for line in lines)
     assert sorted(line.removeprefix(f"{path}: ").split(":")[0] for line in lines) == [
-        "chaincodes[1].sequence", "channel", "organisations[0]",
+        "chaincodes[1].sequence", "channels[0]", "organisations[0]",
     ]  # fmt: skip
     assert "organisations[0]: missing field 'msp_id'" in str(err.value)
     assert "'Energy' is not a Fabric channel name" in str(err.value)
@@ -138,3 +140,84 @@ def test_the_default_topology_is_read_once_and_is_the_shipped_file():
 
     assert default_topology() is default_topology()
     assert default_topology() == load()
+
+
+# -- channels ---------------------------------------------------------------------------------
+
+
+def test_each_chaincode_is_on_its_channels_health_on_both():
+    topo = load()
+    on = {cc.name: cc.channels for cc in topo.chaincodes}
+    assert on == {"health": ("energy", "market"), "metering": ("energy",), "market": ("market",)}
+    assert [cc.name for cc in topo.chaincodes_on("energy")] == ["health", "metering"]
+    assert [cc.name for cc in topo.chaincodes_on("market")] == ["health", "market"]
+    market = topo.chaincode("market")
+    assert market.contracts == ("market",) and market.collections == ()
+    assert market.endorsement_policy == topo.chaincode("metering").endorsement_policy
+
+
+def test_a_chaincode_without_channels_is_on_the_main_channel_only():
+    raw = copy.deepcopy(RAW)
+    del raw["chaincodes"][0]["channels"]
+    assert parse(raw).chaincode("health").channels == ("energy",)
+
+
+def test_a_chaincode_on_a_channel_the_topology_lacks_is_refused_naming_it():
+    raw = copy.deepcopy(RAW)
+    raw["chaincodes"][2]["channels"] = ["market", "trading"]
+    expected = (r"^chaincodes\[2\]\.channels: 'trading' is not a channel of this topology "
+                r"\(channels: energy, market\)")
+    with pytest.raises(TopologyError, match=expected):
+        parse(raw)
+
+
+def test_a_channel_named_twice_is_refused():
+    raw = copy.deepcopy(RAW)
+    raw["channels"] = ["energy", "market", "energy"]
+    with pytest.raises(TopologyError, match=r"^channels: channel 'energy' is named more than once"):
+        parse(raw)
+    raw = copy.deepcopy(RAW)
+    raw["chaincodes"][0]["channels"] = ["market", "market"]
+    with pytest.raises(TopologyError, match=r"^chaincodes\[0\]\.channels: channel 'market'"):
+        parse(raw)
+
+
+def test_the_one_channel_key_of_older_files_is_still_read():
+    raw = copy.deepcopy(RAW)
+    del raw["channels"]
+    raw["channel"] = "energy"
+    for cc in raw["chaincodes"]:
+        cc.pop("channels")
+    topo = parse(raw)
+    assert topo.channels == ("energy",) and topo.channel == "energy"
+    assert {cc.channels for cc in topo.chaincodes} == {("energy",)}
+
+
+def test_both_channel_keys_or_neither_is_refused():
+    raw = copy.deepcopy(RAW)
+    raw["channel"] = "energy"
+    with pytest.raises(TopologyError, match=r"both `channel` and `channels` are given"):
+        parse(raw)
+    del raw["channel"], raw["channels"]
+    with pytest.raises(TopologyError, match=r"missing field 'channels'"):
+        parse(raw)
+
+
+def test_the_fingerprint_covers_the_channels_and_knows_a_network_they_grew_from():
+    two = load()
+    raw = copy.deepcopy(RAW)
+    del raw["channels"]
+    raw["channel"] = "energy"
+    for cc in raw["chaincodes"]:
+        cc.pop("channels")
+    one = parse(raw)
+    assert one.fingerprint() != two.fingerprint()
+    # The one-channel digest is the one state directories were made with before `channels`.
+    assert two.grown_from(one.fingerprint()) == ("market",)
+    assert two.grown_from(two.fingerprint()) is None  # nothing added
+    reordered = replace(two, channels=("market", "energy"))
+    assert reordered.fingerprint() != two.fingerprint()
+    assert two.grown_from(replace(two, channels=("market",)).fingerprint()) is None
+    moved = copy.deepcopy(RAW)
+    moved["organisations"][0]["peer"]["port"] = 7199
+    assert two.grown_from(replace(parse(moved), channels=("energy",)).fingerprint()) is None
