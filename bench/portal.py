@@ -105,11 +105,13 @@ def fill(mirror: Mirror, customers: int, per_meter: int, say) -> dict[str, int]:
         seqs[block] = s + 1
         kind = key.split("~", 1)[0]
         text = value_text(json.dumps(value).encode(), bool(collection))
-        w = {"block_number": block, "tx_index": tx, "seq": s, "namespace": "metering",
+        w = {"channel": "energy", "block_number": block, "tx_index": tx, "seq": s,
+             "namespace": "metering",
              "collection": collection, "key": key, "kind": kind, "value": text,
              "customer_id": customer, "meter_id": meter}
         writes.append({**w, "mac": seal(WriteRow, w)})
-        st = {"namespace": "metering", "collection": collection, "key": key, "kind": kind,
+        st = {"channel": "energy", "namespace": "metering", "collection": collection,
+              "key": key, "kind": kind,
               "value": text, "customer_id": customer, "meter_id": meter, "ref": ref,
               "block_number": block, "tx_index": tx, "seq": s}
         state.append({**st, "mac": seal(StateRow, st)})
@@ -181,7 +183,8 @@ def fill(mirror: Mirror, customers: int, per_meter: int, say) -> dict[str, int]:
              "write_count": seqs.get(n, 0), "timestamp": "2026-01-01T00:00:00Z"}
         prev_hash = bytes.fromhex(b["header_hash"])
         blocks.append({**b, "mac": seal(BlockRow, b)})
-        t = {"block_number": n, "tx_index": 0, "tx_id": secrets.token_hex(32),
+        t = {"channel": "energy", "block_number": n, "tx_index": 0,
+             "tx_id": secrets.token_hex(32),
              "type": "ENDORSER_TRANSACTION", "timestamp": "2026-01-01T00:00:00Z",
              "creator_msp": "UtilityMSP", "creator_name": "bridge", "validation_code": "VALID",
              "chaincode": "metering", "function": "metering:SubmitReadings", "args": "[]",

@@ -7,8 +7,10 @@ driven by Selenium) signs an operator in, who issues a sign-up code; a customer 
 with it, opens its prepaid account, sees its readings arrive while the test submits them,
 gets a bill, pays by top-up and transfers; then the test edits the mirror's SQLite file
 behind the portal's back, the operator sees the alert naming block, transaction and
-customer, and repairs it from the ledger. Screenshots of the main pages are kept in
-``tests/artifacts/portal/`` (git-ignored).
+customer, and repairs it from the ledger. Each mirror follows both channels (energy and
+market): the Aggregator creates a VPP on the market channel and sees it in its portal and
+explorer. Screenshots of the main pages are kept in ``tests/artifacts/portal/``
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -62,10 +64,18 @@ class Portal:
     def db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.sqlite, timeout=30)
 
-    def height(self) -> int:
+    def height(self, channel: str = "energy") -> int:
+        """The highest block of ``channel`` in the mirror (-1: none yet)."""
         with self.db() as conn:
-            (top,) = conn.execute("SELECT max(number) FROM blocks").fetchone()
+            (top,) = conn.execute("SELECT max(number) FROM blocks WHERE channel = ?",
+                                  (channel,)).fetchone()
         return -1 if top is None else top
+
+    def market_record(self, key: str) -> tuple[str, int] | None:
+        """(channel, block) of a market record's state row, once mirrored."""
+        with self.db() as conn:
+            return conn.execute("SELECT channel, block_number FROM state WHERE key = ?",
+                                (key,)).fetchone()
 
 
 def _wait(what: str, check: Callable[[], object], timeout: float = 60.0,
@@ -320,6 +330,41 @@ def test_the_mirrors_follow_the_ledger_and_hold_only_what_their_organisation_may
     assert "meters" in out.stdout and "problems 0" in out.stdout
 
 
+def test_the_mirrors_follow_the_market_channel_and_the_market_page_reads_it(
+        portals, aggregator, tariff, browser):
+    from gridledger.clients.market import Market
+
+    # The Aggregator sets up a market and a VPP: transactions of the market channel only.
+    market = Market(aggregator)
+    market_id = "web" + uuid.uuid4().hex[:8]
+    vpp_id = "vpp-" + uuid.uuid4().hex[:8]
+    market.configure(market_id, 900, 300, tariff["tariffId"])
+    market.create_vpp(vpp_id, market_id, "Portal roofs " + vpp_id[-4:], 500)
+    for portal in portals.values():
+        where = _wait(f"the {portal.org} mirror has the VPP",
+                      lambda p=portal: p.market_record(f"mktvpp~{vpp_id}"), 120)
+        channel, block = where
+        assert channel == "market"
+        assert portal.height("market") >= block
+    agg = portals["aggregator"]
+    _sign_in(browser, agg, OPERATOR, PASSWORD)
+    _page_until(browser, agg.url + "/aggregator/market",
+                lambda h: vpp_id in h and "Portal roofs" in h, "the VPP on the market page")
+    _shot(browser, "aggregator-market")
+    # The explorer shows the market channel's block, not the energy block of that number.
+    browser.get(agg.url + f"/explorer/blocks/{block}?channel=market")
+    assert "CreateVpp" in browser.page_source and "of market" in browser.page_source
+    _shot(browser, "explorer-market-block")
+    browser.get(agg.url + "/explorer/?channel=market")
+    assert _find(browser, 'table.blocks[data-channel="market"]')
+    _sign_out(browser)
+    # A full integrity check holds both channels against the ledger.
+    out = subprocess.run([sys.executable, "-m", "gridledger", "portal", "check", "--org",
+                          "aggregator", "--state-dir", str(agg.data_dir.parents[1]),
+                          "--full"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 # -- a customer's journey in the browser -------------------------------------------------
 
 
@@ -459,8 +504,8 @@ def test_an_operator_sees_a_tamper_alert_in_chromium_and_repairs_it(portals, met
                      (before.replace('"importDeltaWh":4000', '"importDeltaWh":40'), key))
         (block, tx) = conn.execute("SELECT block_number, tx_index FROM state WHERE key = ?",
                                    (key,)).fetchone()
-        (tx_id,) = conn.execute("SELECT tx_id FROM transactions WHERE block_number = ? AND "
-                                "tx_index = ?", (block, tx)).fetchone()
+        (tx_id,) = conn.execute("SELECT tx_id FROM transactions WHERE channel = 'energy' AND "
+                                "block_number = ? AND tx_index = ?", (block, tx)).fetchone()
     assert json.loads(before)["importDeltaWh"] == 4000
     _sign_in(browser, utility, OPERATOR, PASSWORD)
     browser.get(utility.url + "/integrity/")

@@ -1,16 +1,18 @@
 """The ledger mirror: an organisation's blocks, transactions and state in SQL.
 
-A block listener (:mod:`.listener`) follows the organisation's peer through
-``DeliverWithPrivateData`` as an operator and writes each block, in one SQL transaction,
-into the tables of :mod:`.schema` (SQLite by default, PostgreSQL by URL; Alembic
-migrations run at start, :mod:`.database`). Private values come only from the collections
+A block listener (:mod:`.listener`) per channel (``energy``, ``market``) follows the
+organisation's peer through ``DeliverWithPrivateData`` as an operator and writes each
+block, in one SQL transaction, into the tables of :mod:`.schema`, where every ledger row
+is named by its channel (SQLite by default, PostgreSQL by URL; Alembic migrations run at
+start, :mod:`.database`). Private values come only from the collections
 the organisation belongs to, so the mirror holds only what the organisation may hold.
 Every ledger row is sealed (:mod:`.seal`); :mod:`.integrity` walks the chain, holds the
 mirror against the ledger, raises tamper alerts and repairs from the ledger;
 :mod:`.queries` is what pages read.
 
     mirror = Mirror.open("sqlite:///portal/mirror.sqlite", key_file="portal/mirror.key")
-    listener = Listener(mirror.store, PeerSource(connect, "energy")); listener.start()
+    for channel in ("energy", "market"):
+        Listener(mirror.store, PeerSource(connect, channel)).start()
 """
 
 from __future__ import annotations

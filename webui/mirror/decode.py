@@ -177,10 +177,19 @@ def mirrored(namespace: str, namespaces: Sequence[str] | None) -> bool:
     return namespaces is None or namespace in namespaces
 
 
+def channel_of(block: Block) -> str:
+    """The channel a block is of, from its first envelope's channel header."""
+    return block.transactions[0].channel if block.transactions else ""
+
+
 def decode(block: Block, private_writes: Iterable[PrivateWrite] = (),
-           namespaces: Sequence[str] | None = None) -> DecodedBlock:
-    """The rows of ``block``: its header, every transaction, the writes of VALID ones."""
+           namespaces: Sequence[str] | None = None, channel: str | None = None
+           ) -> DecodedBlock:
+    """The rows of ``block``: its header, every transaction, the writes of VALID ones,
+    each under ``channel`` (default: the channel the block names), the channel the
+    listener that fetched it follows."""
     private = list(private_writes)
+    channel = channel or channel_of(block)
     txs: list[dict[str, Any]] = []
     writes: list[dict[str, Any]] = []
     raw_data = block.raw.data.data
@@ -196,22 +205,23 @@ def decode(block: Block, private_writes: Iterable[PrivateWrite] = (),
                 msp, name = tx.creator_msp_id, ""
         else:
             msp, name = tx.creator_msp_id, _config_creator(raw_data, tx)
-        txs.append(_tx_row(block.number, tx, action, msp, name))
+        txs.append(_tx_row(channel, block.number, tx, action, msp, name))
         if tx.validation_code != "VALID":
             continue
         seq = 0
         for ns, key, value, deleted in action.public_writes:
             if mirrored(ns, namespaces):
-                writes.append(_write(block.number, tx.index, seq, ns, "", key, value, deleted))
+                writes.append(_write(channel, block.number, tx.index, seq, ns, "", key, value,
+                                     deleted))
                 seq += 1
         for w in private:
             if w.tx_index == tx.index and mirrored(w.namespace, namespaces):
-                writes.append(_write(block.number, tx.index, seq, w.namespace, w.collection,
-                                     logical_key(w.key, w.value), w.value, w.is_delete))
+                writes.append(_write(channel, block.number, tx.index, seq, w.namespace,
+                                     w.collection, logical_key(w.key, w.value), w.value,
+                                     w.is_delete))
                 seq += 1
     first = next((t["timestamp"] for t in txs if t["timestamp"]), "")
-    head = {"number": block.number, "channel": (block.transactions[0].channel
-                                                 if block.transactions else ""),
+    head = {"channel": channel, "number": block.number,
             "data_hash": block.data_hash.hex(), "previous_hash": block.previous_hash.hex(),
             "header_hash": block.header_hash.hex(), "tx_count": len(txs),
             "write_count": len(writes), "timestamp": first}
@@ -227,9 +237,10 @@ def _config_creator(raw_data: Sequence[bytes], tx: BlockTransaction) -> str:
         return ""
 
 
-def _tx_row(number: int, tx: BlockTransaction, action: _Action, msp: str,
+def _tx_row(channel: str, number: int, tx: BlockTransaction, action: _Action, msp: str,
             name: str) -> dict[str, Any]:
-    return {"block_number": number, "tx_index": tx.index, "tx_id": tx.transaction_id,
+    return {"channel": channel, "block_number": number, "tx_index": tx.index,
+            "tx_id": tx.transaction_id,
             "type": tx.type, "timestamp": iso(tx.timestamp), "creator_msp": msp,
             "creator_name": name, "validation_code": tx.validation_code,
             "chaincode": action.chaincode, "function": action.function,
@@ -240,8 +251,9 @@ def _tx_row(number: int, tx: BlockTransaction, action: _Action, msp: str,
             "refused": _refused(action.function, action.payload)}
 
 
-def _write(number: int, index: int, seq: int, ns: str, collection: str, key: str,
-           value: bytes, deleted: bool) -> dict[str, Any]:
-    return {"block_number": number, "tx_index": index, "seq": seq, "namespace": ns,
+def _write(channel: str, number: int, index: int, seq: int, ns: str, collection: str,
+           key: str, value: bytes, deleted: bool) -> dict[str, Any]:
+    return {"channel": channel, "block_number": number, "tx_index": index, "seq": seq,
+            "namespace": ns,
             "collection": collection, "key": key, "kind": kind_of(key),
             "value": None if deleted else value_text(value, bool(collection))}

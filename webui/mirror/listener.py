@@ -1,8 +1,11 @@
-"""The block listener: follows the peer's blocks into the mirror, from where it stopped.
+"""The block listener: follows one channel's blocks on the peer into the mirror, from where
+it stopped. A portal runs one per channel of the topology (``energy``, ``market``), in the
+same process and database: each is a thread blocked on its Deliver stream while nothing
+happens.
 
-The mirror is its own checkpoint: the next block to read is one past the highest block in
-``blocks``, and each block is written in one SQL transaction, so a crash between blocks
-loses nothing and repeats nothing. When the peer is down the listener retries with a
+The mirror is its own checkpoint: the next block to read is one past the channel's highest
+block in ``blocks``, and each block is written in one SQL transaction, so a crash between
+blocks loses nothing and repeats nothing. When the peer is down the listener retries with a
 growing pause (1 s up to 30 s) and says so in :attr:`Listener.status`; pages keep reading
 what the mirror has.
 """
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 class ListenerStatus:
     """What the listener is doing, for the status bar and ``/api/v1/status``."""
 
+    channel: str = ""
     running: bool = False
     connected: bool = False
     height: int = 0  # next block the mirror expects
@@ -38,7 +42,8 @@ class ListenerStatus:
     listeners: list[Callable[[Applied], None]] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, object]:
-        return {"running": self.running, "connected": self.connected, "height": self.height,
+        return {"channel": self.channel, "running": self.running,
+                "connected": self.connected, "height": self.height,
                 "blocksApplied": self.blocks_applied,
                 "lastBlockAt": self.last_block_at.isoformat() if self.last_block_at else None,
                 "error": self.error,
@@ -46,22 +51,25 @@ class ListenerStatus:
 
 
 class Listener:
-    """Follows ``source`` into ``store`` on a thread of its own."""
+    """Follows ``source`` (one channel: ``source.channel``) into ``store`` on a thread of
+    its own."""
 
     def __init__(self, store: MirrorStore, source: LedgerSource, *,
                  namespaces: Sequence[str] | None = None,
                  retry: tuple[float, float] = (1.0, 30.0)) -> None:
         self.store = store
         self.source = source
+        self.channel = source.channel
         self.namespaces = namespaces
         self.retry = retry
-        self.status = ListenerStatus()
+        self.status = ListenerStatus(channel=self.channel)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="mirror-listener", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"mirror-{self.channel}",
+                                        daemon=True)
         self.status.running = True
         self._thread.start()
 
@@ -75,7 +83,7 @@ class Listener:
     def catch_up(self, stop: int) -> int:
         """Mirror blocks up to ``stop`` (included) in this thread; the blocks applied."""
         count = 0
-        start = self.store.height()
+        start = self.store.height(self.channel)
         if start > stop:
             return 0
         for item in self.source.blocks(start, stop):
@@ -84,7 +92,8 @@ class Listener:
         return count
 
     def _apply(self, item) -> Applied | None:
-        applied = self.store.apply(decode(item.block, item.private_writes, self.namespaces))
+        applied = self.store.apply(decode(item.block, item.private_writes, self.namespaces,
+                                          channel=self.channel))
         st = self.status
         st.height = item.number + 1
         st.connected = True
@@ -103,7 +112,7 @@ class Listener:
         pause = self.retry[0]
         while not self._stop.is_set():
             try:
-                self.status.height = self.store.height()
+                self.status.height = self.store.height(self.channel)
                 for item in self.source.blocks(self.status.height):
                     if self._stop.is_set():
                         break
@@ -125,4 +134,4 @@ class Listener:
         if st.error is None:
             st.error_since = dt.datetime.now(dt.UTC)
         st.error = f"{type(exc).__name__}: {exc}"
-        log.warning("mirror listener: %s (retrying)", st.error)
+        log.warning("mirror listener of %s: %s (retrying)", self.channel, st.error)

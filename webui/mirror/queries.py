@@ -4,6 +4,12 @@ Every function takes an open SQLAlchemy session and returns JSON-ready values. S
 read by key range, the chaincode's own layout (``reading~<meter>~<seq>`` ...), on the
 indexed ``(kind, key)``; who may see what is the caller's business (the portal's access
 rules), not this module's.
+
+Channels: blocks and transactions are named by channel and number (block numbers repeat
+across channels), so the block functions take the channel. The record kinds read here
+(meters, readings, bills, accounts, access) exist on the energy channel only, which the
+chaincodes' key layouts guarantee (the market's kinds are ``mkt*``: :mod:`.queries_market`,
+which reads the market channel's rows by name).
 """
 
 from __future__ import annotations
@@ -30,16 +36,20 @@ def _json(text: str | None) -> Any:
         return text
 
 
-def _value(s: Session, kind: str, key: str) -> Any:
-    return _json(s.scalar(select(StateRow.value).where(StateRow.kind == kind,
-                                                       StateRow.key == key)))
+def _value(s: Session, kind: str, key: str, channel: str | None = None) -> Any:
+    q = select(StateRow.value).where(StateRow.kind == kind, StateRow.key == key)
+    if channel is not None:
+        q = q.where(StateRow.channel == channel)
+    return _json(s.scalar(q.limit(1)))
 
 
 def _range(s: Session, kind: str, prefix: str, *, limit: int | None = None,
            newest_first: bool = False, after: str | None = None,
-           before: str | None = None) -> list[StateRow]:
+           before: str | None = None, channel: str | None = None) -> list[StateRow]:
     q = select(StateRow).where(StateRow.kind == kind, StateRow.key >= prefix,
                                StateRow.key < prefix + END)
+    if channel is not None:
+        q = q.where(StateRow.channel == channel)
     if after is not None:
         q = q.where(StateRow.key > after)
     if before is not None:
@@ -288,25 +298,36 @@ def tariffs(s: Session) -> list[dict[str, Any]]:
 
 
 def _block(b: BlockRow) -> dict[str, Any]:
-    return {"number": b.number, "dataHash": b.data_hash, "previousHash": b.previous_hash,
+    return {"channel": b.channel, "number": b.number, "dataHash": b.data_hash,
+            "previousHash": b.previous_hash,
             "headerHash": b.header_hash, "transactions": b.tx_count, "writes": b.write_count,
             "timestamp": b.timestamp}
 
 
-def height(s: Session) -> int:
-    top = s.scalar(select(func.max(BlockRow.number)))
+def height(s: Session, channel: str) -> int:
+    """The next block of ``channel`` the mirror expects (its block count)."""
+    top = s.scalar(select(func.max(BlockRow.number)).where(BlockRow.channel == channel))
     return 0 if top is None else int(top) + 1
 
 
-def blocks(s: Session, limit: int = 20, before: int | None = None) -> list[dict[str, Any]]:
-    q = select(BlockRow).order_by(BlockRow.number.desc()).limit(limit)
+def heights(s: Session) -> dict[str, int]:
+    """Every mirrored channel's height."""
+    return {c: int(n) + 1 for c, n in s.execute(
+        select(BlockRow.channel, func.max(BlockRow.number)).group_by(BlockRow.channel))}
+
+
+def blocks(s: Session, channel: str, limit: int = 20, before: int | None = None
+           ) -> list[dict[str, Any]]:
+    q = select(BlockRow).where(BlockRow.channel == channel) \
+        .order_by(BlockRow.number.desc()).limit(limit)
     if before is not None:
         q = q.where(BlockRow.number < before)
     return [_block(b) for b in s.scalars(q)]
 
 
 def _tx(t: TransactionRow, full: bool = False) -> dict[str, Any]:
-    out = {"blockNumber": t.block_number, "txIndex": t.tx_index, "txId": t.tx_id,
+    out = {"channel": t.channel, "blockNumber": t.block_number, "txIndex": t.tx_index,
+           "txId": t.tx_id,
            "type": t.type, "timestamp": t.timestamp, "creatorMsp": t.creator_msp,
            "creatorName": t.creator_name, "validationCode": t.validation_code,
            "chaincode": t.chaincode, "function": t.function,
@@ -319,11 +340,12 @@ def _tx(t: TransactionRow, full: bool = False) -> dict[str, Any]:
     return out
 
 
-def block(s: Session, number: int) -> dict[str, Any] | None:
-    b = s.get(BlockRow, number)
+def block(s: Session, channel: str, number: int) -> dict[str, Any] | None:
+    b = s.get(BlockRow, (channel, number))
     if b is None:
         return None
-    txs = s.scalars(select(TransactionRow).where(TransactionRow.block_number == number)
+    txs = s.scalars(select(TransactionRow).where(TransactionRow.channel == channel,
+                                                 TransactionRow.block_number == number)
                     .order_by(TransactionRow.tx_index))
     return {**_block(b), "transactionList": [_tx(t) for t in txs]}
 
@@ -332,7 +354,8 @@ def transaction(s: Session, tx_id: str) -> dict[str, Any] | None:
     t = s.scalar(select(TransactionRow).where(TransactionRow.tx_id == tx_id).limit(1))
     if t is None:
         return None
-    writes = s.scalars(select(WriteRow).where(WriteRow.block_number == t.block_number,
+    writes = s.scalars(select(WriteRow).where(WriteRow.channel == t.channel,
+                                              WriteRow.block_number == t.block_number,
                                               WriteRow.tx_index == t.tx_index)
                        .order_by(WriteRow.seq))
     return {**_tx(t, full=True), "writes": [
@@ -343,20 +366,23 @@ def transaction(s: Session, tx_id: str) -> dict[str, Any] | None:
 
 def transactions_of_customer(s: Session, customer_id: str, limit: int = 100
                              ) -> list[dict[str, Any]]:
-    pairs = s.execute(select(WriteRow.block_number, WriteRow.tx_index)
+    pairs = s.execute(select(WriteRow.channel, WriteRow.block_number, WriteRow.tx_index)
                       .where(WriteRow.customer_id == customer_id).distinct()
                       .order_by(WriteRow.block_number.desc()).limit(limit)).all()
     out = []
-    for number, index in pairs:
-        t = s.get(TransactionRow, (number, index))
+    for channel, number, index in pairs:
+        t = s.get(TransactionRow, (channel, number, index))
         if t is not None:
             out.append(_tx(t))
     return out
 
 
 def audit(s: Session, function: str = "", msp: str = "", limit: int = 100,
-          before: int | None = None) -> list[dict[str, Any]]:
+          before: int | None = None, channel: str | None = None) -> list[dict[str, Any]]:
+    """Endorser transactions, newest block first: of ``channel``, or of every channel."""
     q = select(TransactionRow).where(TransactionRow.type == "ENDORSER_TRANSACTION")
+    if channel is not None:
+        q = q.where(TransactionRow.channel == channel)
     if function:
         q = q.where(TransactionRow.function.contains(function))
     if msp:
@@ -368,20 +394,24 @@ def audit(s: Session, function: str = "", msp: str = "", limit: int = 100,
 
 
 def search(s: Session, q: str, customer_id: str | None = None) -> list[dict[str, Any]]:
-    """Blocks, transactions, readings and customers matching ``q``: a block number, a
-    transaction id, a reading hash (or its start) or a customer code. With
-    ``customer_id``, only that customer's own records are searched."""
+    """Blocks, transactions, readings and customers matching ``q``: a block number (of
+    any channel), a transaction id, a reading hash (or its start) or a customer code.
+    With ``customer_id``, only that customer's own records are searched."""
     q = (q or "").strip()
     out: list[dict[str, Any]] = []
     if not q:
         return out
-    if customer_id is None and q.isdigit() and s.get(BlockRow, int(q)) is not None:
-        out.append({"type": "block", "blockNumber": int(q), "label": f"block {q}"})
+    if customer_id is None and q.isdigit() and len(q) < 19:
+        for channel in s.scalars(select(BlockRow.channel).where(BlockRow.number == int(q))
+                                 .order_by(BlockRow.channel)):
+            out.append({"type": "block", "channel": channel, "blockNumber": int(q),
+                        "label": f"{channel} block {q}"})
     if customer_id is None and len(q) >= 8:
         lo = q.lower()
         for t in s.scalars(select(TransactionRow).where(  # a prefix, as an index range
                 TransactionRow.tx_id >= lo, TransactionRow.tx_id < lo + END).limit(10)):
-            out.append({"type": "transaction", "txId": t.tx_id, "blockNumber": t.block_number,
+            out.append({"type": "transaction", "txId": t.tx_id, "channel": t.channel,
+                        "blockNumber": t.block_number,
                         "label": f"transaction {t.tx_id[:16]}... ({t.function or t.type})"})
     if len(q) >= 8:
         lo = q.lower()
@@ -394,7 +424,7 @@ def search(s: Session, q: str, customer_id: str | None = None) -> list[dict[str,
             v = _json(r.value)
             out.append({"type": "reading", "meterId": v.get("meterId"), "seq": v.get("seq"),
                         "hash": v.get("hash"), "customerId": r.customer_id,
-                        "blockNumber": r.block_number,
+                        "channel": r.channel, "blockNumber": r.block_number,
                         "label": f"reading {v.get('meterId')} #{v.get('seq')}"})
     if customer_id is None and customer_known(s, q):
         out.append({"type": "customer", "customerId": q, "label": f"customer {q}"})
@@ -407,11 +437,13 @@ def search(s: Session, q: str, customer_id: str | None = None) -> list[dict[str,
 # -- live updates, alerts ----------------------------------------------------------------
 
 
-def live(s: Session, since: int, customer_id: str | None = None) -> dict[str, Any]:
-    """What changed from block ``since`` on: for a customer, its own new readings, alarms
-    and account flags; for an operator, new blocks, alarms and open alerts."""
-    top = height(s)
-    scope = [StateRow.block_number >= since]
+def live(s: Session, since: int, customer_id: str | None = None, *,
+         channel: str) -> dict[str, Any]:
+    """What changed from block ``since`` of ``channel`` (the energy channel: readings,
+    alarms, accounts) on: for a customer, its own new readings, alarms and account
+    flags; for an operator, new blocks, alarms and open alerts."""
+    top = height(s, channel)
+    scope = [StateRow.channel == channel, StateRow.block_number >= since]
     if customer_id is not None:
         scope.append(StateRow.customer_id == customer_id)
     new_readings = [
@@ -449,9 +481,11 @@ def runs(s: Session, limit: int = 20) -> list[IntegrityRunRow]:
                           .limit(limit)))
 
 
-def counts(s: Session) -> dict[str, int]:
+def counts(s: Session) -> dict[str, Any]:
+    """Record counts; ``blocks`` over every channel, ``heights`` per channel."""
     kinds = dict(s.execute(select(StateRow.kind, func.count()).group_by(StateRow.kind)).all())
-    return {"blocks": height(s),
+    per_channel = heights(s)
+    return {"blocks": sum(per_channel.values()), "heights": per_channel,
             "transactions": int(s.scalar(select(func.count())
                                          .select_from(TransactionRow)) or 0),
             "meters": int(kinds.get("meter", 0)), "customers": int(kinds.get("custmeter", 0)),

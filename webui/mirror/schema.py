@@ -12,6 +12,10 @@ belongs to (``DeliverWithPrivateData``):
 ``state``         the latest write of each key: what the world state holds now, with the
                   customer, meter and reference (reading hash, address) it concerns
 
+The mirror follows every channel of the topology (``energy``, ``market``): block numbers
+repeat across channels and each channel has its own world state, so every ledger row
+starts with its ``channel``, part of its primary key (and of its seal).
+
 Integrity rows (``alerts``, ``integrity_runs``) record what the checks found; portal rows
 (``accounts``, ``signup_codes``, ``tariff_proposals``, ``payments``) are the portal's own
 and have no ledger counterpart. Migrations: ``migrations/`` (Alembic), run at start.
@@ -43,8 +47,8 @@ class Base(DeclarativeBase):
 class BlockRow(Base):
     __tablename__ = "blocks"
 
+    channel: Mapped[str] = mapped_column(String(250), primary_key=True)
     number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    channel: Mapped[str] = mapped_column(String(250))
     data_hash: Mapped[str] = mapped_column(String(64))       # hex
     previous_hash: Mapped[str] = mapped_column(String(64))   # hex
     header_hash: Mapped[str] = mapped_column(String(64), index=True)  # hex
@@ -57,6 +61,7 @@ class BlockRow(Base):
 class TransactionRow(Base):
     __tablename__ = "transactions"
 
+    channel: Mapped[str] = mapped_column(String(250), primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     tx_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     tx_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -85,6 +90,7 @@ class WriteRow(Base):
         Index("ix_writes_customer", "customer_id"),
     )
 
+    channel: Mapped[str] = mapped_column(String(250), primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     tx_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -105,9 +111,10 @@ class StateRow(Base):
         Index("ix_state_customer", "customer_id", "kind"),
         Index("ix_state_meter", "meter_id", "kind"),
         Index("ix_state_ref", "ref"),
-        Index("ix_state_block", "block_number"),
+        Index("ix_state_block", "channel", "block_number"),
     )
 
+    channel: Mapped[str] = mapped_column(String(250), primary_key=True)
     namespace: Mapped[str] = mapped_column(String(100), primary_key=True)
     collection: Mapped[str] = mapped_column(String(100), primary_key=True)
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
@@ -133,6 +140,7 @@ class AlertRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))       # see integrity.KINDS
+    channel: Mapped[str | None] = mapped_column(String(250), nullable=True)
     fingerprint: Mapped[str] = mapped_column(String(200), index=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     tx_index: Mapped[int | None] = mapped_column(Integer, nullable=True)

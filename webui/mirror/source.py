@@ -24,7 +24,9 @@ from gridledger.clients.gateway import Gateway
 
 
 class LedgerSource(Protocol):
-    """What the mirror needs of the ledger."""
+    """What the mirror needs of one channel of the ledger."""
+
+    channel: str  # the channel whose blocks :meth:`blocks` delivers
 
     def blocks(self, start: int, stop: int | None = None) -> Iterator[BlockWithPrivateData]:
         """Blocks ``start``..``stop`` (None: follow new blocks until closed)."""
@@ -42,7 +44,8 @@ class LedgerSource(Protocol):
 
 
 class PeerSource:
-    """A :class:`LedgerSource` over one peer's Gateway and Deliver services."""
+    """A :class:`LedgerSource` over one peer's Gateway and Deliver services, for one
+    channel (a portal makes one per channel it mirrors)."""
 
     def __init__(self, connect: Callable[[], Gateway], channel: str,
                  chaincode: str = "metering") -> None:

@@ -8,7 +8,7 @@ from flask import Blueprint, render_template
 
 from ..mirror import queries, queries_market
 from . import data_access
-from .common import mirror, mirror_counts
+from .common import mirror, mirror_counts, services
 
 bp = Blueprint("aggregator", __name__, url_prefix="/aggregator")
 bp.register_blueprint(data_access.bp)  # /aggregator/access/: devices, tokens
@@ -34,11 +34,13 @@ def devices():
 @bp.get("/market")
 def market():
     """Our virtual power plants: members (pseudonyms and the capacity they consented to),
-    offers, the intervals' clearing results, and the payouts made."""
+    offers, the intervals' clearing results, and the payouts made (the market channel)."""
+    channel = services().config.market_channel
     with mirror() as s:
-        vpps = [v for v in queries_market.vpps(s) if v.get("operator") == "AggregatorMSP"]
-        intervals = queries_market.intervals(s)
-        trades = queries_market.trades(s, traders={v["vppId"] for v in vpps} or None) \
+        vpps = [v for v in queries_market.vpps(s, channel)
+                if v.get("operator") == "AggregatorMSP"]
+        intervals = queries_market.intervals(s, channel)
+        trades = queries_market.trades(s, channel, traders={v["vppId"] for v in vpps}) \
             if vpps else []
     return render_template("aggregator/market.html", vpps=vpps, intervals=intervals,
                            trades=trades)

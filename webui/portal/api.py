@@ -18,7 +18,16 @@ from gridledger.formats.ids import is_id
 
 from ..mirror import queries
 from ..mirror.integrity import alert_dict
-from .common import as_me, int_arg, mirror, own_meter, parse_day, parse_month, services
+from .common import (
+    as_me,
+    channel_arg,
+    int_arg,
+    mirror,
+    own_meter,
+    parse_day,
+    parse_month,
+    services,
+)
 from .ledger import LedgerWriteError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -41,9 +50,12 @@ def _customer_scope(param: str = "customer") -> str:
 def status():
     svc = services()
     with mirror() as s:
-        height = queries.height(s)
+        height = queries.height(s, svc.config.channel)
+        heights = queries.heights(s)
     return jsonify({"org": svc.config.org, "mspId": svc.config.msp_id, "mirrorHeight": height,
+                    "mirrorHeights": {ch: heights.get(ch, 0) for ch in svc.config.channels},
                     "listener": svc.listener.status.as_dict() if svc.listener else None,
+                    "listeners": svc.mirror_status(),
                     "lastIntegrityRun": svc.integrity.last_run.isoformat()
                     if svc.integrity.last_run else None})
 
@@ -140,16 +152,18 @@ def tariffs():
 def blocks():
     before = int_arg(request.args.get("before"), "before")
     limit = int_arg(request.args.get("limit"), "limit", 25, low=1, high=500)
+    channel = channel_arg()
     with mirror() as s:
-        return jsonify(queries.blocks(s, limit=limit, before=before))
+        return jsonify(queries.blocks(s, channel, limit=limit, before=before))
 
 
 @bp.get("/blocks/<int:number>")
 def block(number: int):
+    channel = channel_arg()
     with mirror() as s:
-        item = queries.block(s, number)
+        item = queries.block(s, channel, number)
     if item is None:
-        abort(404, description=f"block {number} is not in the mirror")
+        abort(404, description=f"block {number} of {channel} is not in the mirror")
     return jsonify(item)
 
 
@@ -184,9 +198,11 @@ def live():
     """What changed since block ``since`` (for polling pages)."""
     since = int_arg(request.args.get("since"), "since", 0)
     cid = g.user.customer_id if g.user.role == "customer" else None
-    with mirror() as s:
-        out = queries.live(s, since, cid)
     svc = services()
+    with mirror() as s:
+        out = queries.live(s, since, cid, channel=svc.config.channel)
+        heights = queries.heights(s)
+    out["heights"] = {ch: heights.get(ch, 0) for ch in svc.config.channels}
     out["mirror"] = svc.listener.status.as_dict() if svc.listener else None
     return jsonify(out)
 

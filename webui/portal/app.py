@@ -112,8 +112,8 @@ def _template_helpers(app: Flask, services: Services) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        status = services.listener.status.as_dict() if services.listener else None
-        return {"portal": cfg, "user": g.get("user"), "mirror_status": status,
+        return {"portal": cfg, "user": g.get("user"),
+                "mirror_status": services.mirror_status(),
                 "live_poll_ms": int(cfg.live_poll_seconds * 1000)}
 
     @app.template_filter("money")

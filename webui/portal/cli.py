@@ -203,8 +203,8 @@ def check(org: str, state_dir: Path, full: bool) -> None:
                    f"{len(r.problems)}{'' if r.complete else ' (partial: ' + r.detail + ')'}")
         for p in r.problems:
             bad += 1
-            click.echo(f"  {p.kind}: block {p.block_number} tx {p.tx_id or p.tx_index} "
-                       f"customer {p.customer_id or '-'}: {p.detail}")
+            click.echo(f"  {p.kind}: {p.channel or '-'} block {p.block_number} tx "
+                       f"{p.tx_id or p.tx_index} customer {p.customer_id or '-'}: {p.detail}")
     sys.exit(1 if bad else 0)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from flask import abort, current_app, flash, g
+from flask import abort, current_app, flash, g, request
 from sqlalchemy.orm import Session
 
 from gridledger.clients.errors import ClientError
@@ -70,12 +70,12 @@ def _run(what: str, creds, fn: Callable[[PersonLedger], T]) -> T:
 
 
 def mirror_counts(s: Session) -> dict[str, int]:
-    """The mirror's record counts, computed once per block height (a GROUP BY over the
-    whole state table is the dearest read a page makes)."""
-    height = queries.height(s)
+    """The mirror's record counts, computed once per block heights of its channels (a
+    GROUP BY over the whole state table is the dearest read a page makes)."""
+    heights = tuple(sorted(queries.heights(s).items()))
     cache = services().cache
-    if cache.get("counts", (None,))[0] != height:
-        cache["counts"] = (height, queries.counts(s))
+    if cache.get("counts", (None,))[0] != heights:
+        cache["counts"] = (heights, queries.counts(s))
     return cache["counts"][1]
 
 
@@ -120,6 +120,17 @@ def parse_month(text: str | None, default: dt.date) -> tuple[int, int]:
     except ValueError:
         abort(400, description=f"month {text!r}: use YYYY-MM")
     return when.year, when.month
+
+
+def channel_arg() -> str:
+    """The channel a request asks for (``?channel=``, the main one by default): one the
+    mirror follows, else 404."""
+    channels = services().config.channels
+    channel = request.args.get("channel") or channels[0]
+    if channel not in channels:
+        abort(404, description=f"the mirror follows no channel {channel[:100]!r} (it "
+                               f"follows {', '.join(channels)})")
+    return channel
 
 
 def int_arg(value: str | None, name: str, default: int | None = None, *, low: int = 0,

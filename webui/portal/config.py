@@ -1,7 +1,10 @@
 """A portal's configuration: whose portal, where its data lives, and its limits.
 
 Frozen, built from arguments (``gridledger portal run``) or a mapping (tests): nothing is
-read at import time. ``data_dir`` holds the mirror (SQLite by default), the sealing key,
+read at import time. The channels come from the network's connection profile (the
+topology's, main first: :func:`.provision.config_for`): ``channel`` (energy: metering,
+Wattcoin, access, the market's links) and ``market_channel`` (the market); the mirror
+follows both. ``data_dir`` holds the mirror (SQLite by default), the sealing key,
 the Flask secret, and the portal's wallet of encrypted identities; all 0600/0700.
 """
 
@@ -35,6 +38,7 @@ class PortalConfig:
     state_dir: Path | None = None   # the network's (identities, profiles); None in tests
     database_url: str | None = None  # default: SQLite in data_dir
     channel: str = "energy"
+    market_channel: str = "market"
     chaincode: str = "metering"
     host: str = "127.0.0.1"
     port: int = 0
@@ -58,6 +62,11 @@ class PortalConfig:
     def role(self) -> str:
         """The operator role of this portal's organisation."""
         return ORG_ROLES[self.org]
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels the mirror follows, the main one first."""
+        return tuple(dict.fromkeys((self.channel, self.market_channel)))
 
     @property
     def sqlite_path(self) -> Path:

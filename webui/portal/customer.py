@@ -49,7 +49,7 @@ def dashboard():
         account = queries.account(s, address) if address else None
         alarms = queries.alarms(s, _me(), limit=5)
         alerts = queries.alerts(s, _me())
-        height = queries.height(s)
+        height = queries.height(s, services().config.channel)
     return render_template("customer/dashboard.html", meters=meters, latest=latest,
                            account=account, alarms=alarms, alerts=alerts, height=height)
 
@@ -238,9 +238,13 @@ def search():
 
 @bp.get("/market")
 def market():
-    """The customer's trading: its pseudonyms, orders, trades, and VPP payouts."""
+    """The customer's trading: its pseudonyms (linked on the energy channel), their
+    orders, trades and VPP payouts (on the market channel)."""
+    cfg = services().config
     with mirror() as s:
-        names = queries_market.pseudonyms_of(s, _me())
-        trades = queries_market.trades(s, traders={n["pseudonym"] for n in names}) \
+        names = queries_market.pseudonyms_of(s, _me(), energy_channel=cfg.channel,
+                                             market_channel=cfg.market_channel)
+        trades = queries_market.trades(s, cfg.market_channel,
+                                       traders={n["pseudonym"] for n in names}) \
             if names else []
     return render_template("customer/market.html", names=names, trades=trades)

@@ -1,33 +1,39 @@
-"""The block explorer (operators): blocks with their number, data hash and previous hash,
-each transaction with its validation code, and search by block number, transaction id,
-reading hash or customer code (seed 000's look-up)."""
+"""The block explorer (operators): blocks of each channel the mirror follows (``?channel=``,
+the main channel by default) with their number, data hash and previous hash, each
+transaction with its validation code, and search by block number, transaction id, reading
+hash or customer code (seed 000's look-up)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from ..mirror import queries
-from .common import int_arg, mirror
+from .common import channel_arg, int_arg, mirror, services
 
 bp = Blueprint("explorer", __name__, url_prefix="/explorer")
 
 
 @bp.get("/")
 def index():
+    channel = channel_arg()
     before = int_arg(request.args.get("before"), "before")
     with mirror() as s:
-        items = queries.blocks(s, limit=25, before=before)
-        height = queries.height(s)
-    return render_template("explorer/index.html", blocks=items, height=height)
+        items = queries.blocks(s, channel, limit=25, before=before)
+        heights = queries.heights(s)
+    return render_template("explorer/index.html", blocks=items, channel=channel,
+                           height=heights.get(channel, 0), heights=heights,
+                           channels=services().config.channels)
 
 
 @bp.get("/blocks/<int:number>")
 def block(number: int):
+    channel = channel_arg()
     with mirror() as s:
-        item = queries.block(s, number)
-        height = queries.height(s)
+        item = queries.block(s, channel, number)
+        height = queries.height(s, channel)
     if item is None:
-        abort(404, description=f"block {number} is not in the mirror (height {height})")
+        abort(404, description=f"block {number} of {channel} is not in the mirror "
+                               f"(height {height})")
     return render_template("explorer/block.html", block=item, height=height)
 
 
@@ -46,14 +52,15 @@ def result_url(r: dict) -> str:
     """Where a search result is shown for the signed-in operator."""
     role = g.user.role
     if r["type"] == "block":
-        return url_for("explorer.block", number=r["blockNumber"])
+        return url_for("explorer.block", number=r["blockNumber"], channel=r["channel"])
     if r["type"] == "transaction":
         return url_for("explorer.transaction", tx_id=r["txId"])
     if r["type"] == "customer" and role in ("utility", "regulator"):
         return url_for(f"{role}.customer", customer_id=r["customerId"])
     if r["type"] in ("reading", "meter") and role in ("utility", "regulator"):
         return url_for(f"{role}.meter", meter_id=r["meterId"])
-    return url_for("explorer.block", number=r.get("blockNumber", 0))
+    return url_for("explorer.block", number=r.get("blockNumber", 0),
+                   channel=r.get("channel"))
 
 
 @bp.get("/search")

@@ -38,5 +38,5 @@ def vendor(name: str):
 @bp.get("/healthz")
 def health():
     services = current_app.extensions["portal"]
-    status = services.listener.status.as_dict() if services.listener else {}
-    return jsonify({"ok": True, "org": services.config.org, "mirror": status})
+    return jsonify({"ok": True, "org": services.config.org,
+                    "mirror": services.mirror_status() or {}})

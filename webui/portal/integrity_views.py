@@ -49,7 +49,9 @@ def repair():
     except Exception as exc:  # the peer down, most likely: say so, keep the alerts
         flash(f"repair needs the ledger and could not reach it: {exc}", "error")
         return redirect(url_for("integrity.index")), 303
-    flash(f"rebuilt block(s) {', '.join(map(str, out['blocks'])) or 'none'} and "
+    blocks = "; ".join(f"{', '.join(map(str, numbers))} of {channel}"
+                       for channel, numbers in out["blocks"].items())
+    flash(f"rebuilt block(s) {blocks or 'none'} and "
           f"{out['keys']} record(s) from the ledger; {out['problemsLeft']} problem(s) left",
           "error" if out["problemsLeft"] else "info")
     return redirect(url_for("integrity.index"))

@@ -94,8 +94,11 @@ class LedgerActions(Protocol):
 
 
 class _Person:
-    def __init__(self, gateway: Gateway, channel: str, chaincode: str) -> None:
+    def __init__(self, gateway: Gateway, channel: str, chaincode: str,
+                 market_channel: str = "market") -> None:
         network = gateway.network(channel)
+        self.gateway = gateway
+        self.channel, self.market_channel = channel, market_channel
         self.network = network
         self.metering = Metering(network, chaincode)
         self.wattcoin = Wattcoin(network, chaincode)
@@ -158,11 +161,13 @@ class _Person:
         token = self.access.certify(table, device_id, device_signer)
         return {**token, **self.access.access(token["tokenId"])}
 
-    # contract market: the Regulator's right to resolve a pseudonym, logged first
+    # contract market (market channel): the Regulator's right to resolve a pseudonym,
+    # logged first
     def resolve_pseudonym(self, pseudonym: str, reason: str) -> dict[str, Any]:
         from gridledger.clients.market import Market
 
-        market = Market(self.network, self.chaincode)
+        market = Market(self.gateway, energy_channel=self.channel,
+                        market_channel=self.market_channel)
         entry = market.request_resolution(pseudonym, reason)
         return market.resolve(entry["auditId"])
 
@@ -174,18 +179,20 @@ class _Person:
 
 
 class GatewayActions:
-    """Writes through the portal's peer as whoever signs."""
+    """Writes through the portal's peer as whoever signs: on ``channel`` (energy), and the
+    market's on ``market_channel``."""
 
     def __init__(self, connect: Callable[[Identity, Signer], Gateway], channel: str,
-                 chaincode: str = "metering") -> None:
+                 chaincode: str = "metering", *, market_channel: str = "market") -> None:
         self._connect = connect
         self.channel = channel
+        self.market_channel = market_channel
         self.chaincode = chaincode
 
     @contextmanager
     def as_person(self, identity: Identity, signer: Signer) -> Iterator[_Person]:
         gateway = self._connect(identity, signer)
         try:
-            yield _Person(gateway, self.channel, self.chaincode)
+            yield _Person(gateway, self.channel, self.chaincode, self.market_channel)
         finally:
             gateway.close()

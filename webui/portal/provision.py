@@ -34,10 +34,17 @@ def address(state_dir: Path, org: str) -> tuple[str, int]:
 
 
 def config_for(state_dir: Path, org: str, **settings) -> PortalConfig:
+    """``org``'s portal on the network in ``state_dir``: its address, and the channels of
+    the topology from the connection profile (the main one first, then the market's)."""
     profile = ConnectionProfile.load(Layout(state_dir).connection_profile(org))
     host, port = address(state_dir, org)
     values = {"org": org, "msp_id": profile.msp_id, "state_dir": Path(state_dir),
               "data_dir": portal_data_dir(state_dir, org), "host": host, "port": port}
+    channels = profile.channels
+    if channels:
+        # A network of one channel (before the market had its own) keeps the market there.
+        values.update(channel=channels[0],
+                      market_channel=channels[1] if len(channels) > 1 else channels[0])
     values.update({k: v for k, v in settings.items() if v is not None})
     return PortalConfig.from_mapping(values)
 

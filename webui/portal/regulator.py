@@ -117,9 +117,12 @@ def meter(meter_id: str):
 
 def _market_page(status: int = 200, form: ResolveForm | None = None,
                  resolved: dict | None = None):
+    channel = services().config.market_channel
     with mirror() as s:
-        data = {"intervals": queries_market.intervals(s), "trades": queries_market.trades(s),
-                "vpps": queries_market.vpps(s), "audit": queries_market.audit_log(s)}
+        data = {"intervals": queries_market.intervals(s, channel),
+                "trades": queries_market.trades(s, channel),
+                "vpps": queries_market.vpps(s, channel),
+                "audit": queries_market.audit_log(s, channel)}
     return render_template("regulator/market.html", form=form or ResolveForm(),
                            resolved=resolved, **data), status
 

@@ -1,8 +1,9 @@
 """What a portal runs on: its mirror, accounts, ledger writes, CA, integrity checks, and
-the two background threads (block listener, integrity scheduler).
+the background threads (a block listener per channel, the integrity scheduler).
 
 :func:`build_services` wires the real ones from a :class:`~.config.PortalConfig` with a
-network state directory; tests pass their own ledger, CA and block source.
+network state directory; tests pass their own ledger, CA and block source (a factory of
+one channel's source).
 """
 
 from __future__ import annotations
@@ -73,24 +74,35 @@ class Services:
     actions: LedgerActions | None
     enroller: Enroller | None
     integrity: Integrity
-    listener: Listener | None
+    listeners: dict[str, Listener]  # channel -> its listener (none without a ledger)
     scheduler: Scheduler | None
     limiter: SignInLimiter
     sessions: SessionStore
     secret: bytes
     cache: dict = field(default_factory=dict)  # figures per mirror height (common.counts)
 
+    @property
+    def listener(self) -> Listener | None:
+        """The main channel's listener."""
+        return self.listeners.get(self.config.channel)
+
+    def mirror_status(self) -> dict[str, dict[str, object]] | None:
+        """Each channel's listener status (None without a ledger connection)."""
+        if not self.listeners:
+            return None
+        return {ch: lst.status.as_dict() for ch, lst in self.listeners.items()}
+
     def start(self) -> None:
-        if self.listener is not None:
-            self.listener.start()
+        for listener in self.listeners.values():
+            listener.start()
         if self.scheduler is not None:
             self.scheduler.start()
 
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
-        if self.listener is not None:
-            self.listener.stop()
+        for listener in self.listeners.values():
+            listener.stop()
         self.mirror.close()
 
 
@@ -102,9 +114,11 @@ def _secret(path: Path) -> bytes:
 
 def build_services(config: PortalConfig, *, actions: LedgerActions | None = None,
                    enroller: Enroller | None = None,
-                   source: Callable[[], LedgerSource] | None = None) -> Services:
+                   source: Callable[[str], LedgerSource] | None = None) -> Services:
     """The portal's services; with a ``state_dir``, those not given come from the network
-    (the organisation's peer as its ``listener_identity`` for blocks, its CA)."""
+    (the organisation's peer as its ``listener_identity`` for blocks, its CA).
+    ``source(channel)`` opens one channel's :class:`LedgerSource`: a listener follows
+    each channel of ``config.channels``, all into the one mirror."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)
     secret = _secret(config.secret_file)
@@ -121,19 +135,21 @@ def build_services(config: PortalConfig, *, actions: LedgerActions | None = None
             actions = GatewayActions(
                 lambda identity, signer: Gateway.connect(session.profile.peer_endpoint(),
                                                          identity, signer),
-                config.channel, config.chaincode)
+                config.channel, config.chaincode, market_channel=config.market_channel)
         if enroller is None:
             enroller = CAEnroller(session, config.wallet_dir, secret)
         if source is None:
-            def source() -> LedgerSource:
+            def source(channel: str) -> LedgerSource:
                 return PeerSource(lambda: session.gateway(config.listener_identity),
-                                  config.channel, config.chaincode)
-    integrity = Integrity(mirror.store, source, rows_per_run=config.integrity_rows_per_run,
+                                  channel, config.chaincode)
+    integrity = Integrity(mirror.store, source, channels=config.channels,
+                          rows_per_run=config.integrity_rows_per_run,
                           meter_chains=config.org in ("utility", "regulator"))
-    listener = Listener(mirror.store, source()) if source is not None else None
+    listeners = {ch: Listener(mirror.store, source(ch)) for ch in config.channels} \
+        if source is not None else {}
     scheduler = Scheduler(integrity, config.integrity_interval) if source else None
     return Services(config=config, mirror=mirror, accounts=accounts, actions=actions,
-                    enroller=enroller, integrity=integrity, listener=listener,
+                    enroller=enroller, integrity=integrity, listeners=listeners,
                     scheduler=scheduler,
                     limiter=SignInLimiter(config.signin_failures_per_user,
                                           config.signin_failures_per_address,

@@ -56,7 +56,9 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (live) {
         if (!live) return;
-        setText("mirror-height", live.height);
+        Object.keys(live.heights || {}).forEach(function (ch) {
+          setText("mirror-height-" + ch, live.heights[ch]);
+        });
         setText("dash-height", live.height);
         var badge = document.getElementById("alert-count");
         if (badge) { badge.hidden = !live.openAlerts; badge.textContent = live.openAlerts; }

@@ -1,5 +1,6 @@
 """Fixtures of the portal's unit tests: a mirror on SQLite (and PostgreSQL where asked),
-filled from the small world of :mod:`.world`."""
+filled from the small world of :mod:`.world`: its energy channel (``chain``) and its
+market channel (``market_chain``)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,22 @@ def chain() -> ChainBuilder:
 
 
 @pytest.fixture
+def market_chain() -> ChainBuilder:
+    return world.build_market()
+
+
+@pytest.fixture
 def source(chain) -> FakeSource:
     return FakeSource(chain)
+
+
+def sources(*chains: ChainBuilder, meters=None):
+    """A source factory over ``chains`` (one per channel), as the portal opens them."""
+    by_channel = {c.channel: c for c in chains}
+
+    def open_source(channel: str) -> FakeSource:
+        return FakeSource(by_channel[channel], meters)
+    return open_source
 
 
 @pytest.fixture
@@ -34,14 +49,16 @@ def mirror(sqlite_url) -> Mirror:
     m.close()
 
 
-def fill(mirror: Mirror, chain: ChainBuilder) -> None:
-    for item in chain.blocks:
-        mirror.store.apply(decode(item.block, item.private_writes))
+def fill(mirror: Mirror, *chains: ChainBuilder) -> None:
+    for chain in chains:
+        for item in chain.blocks:
+            mirror.store.apply(decode(item.block, item.private_writes, channel=chain.channel))
 
 
 @pytest.fixture
-def filled(mirror, chain) -> Mirror:
-    fill(mirror, chain)
+def filled(mirror, chain, market_chain) -> Mirror:
+    """The mirror of both channels."""
+    fill(mirror, chain, market_chain)
     return mirror
 
 

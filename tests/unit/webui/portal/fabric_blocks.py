@@ -129,9 +129,10 @@ def envelope(tx: Tx, channel: str = "energy") -> tuple[bytes, str]:
 
 
 class ChainBuilder:
-    """Makes consecutive blocks, each linked to the one before."""
+    """Makes consecutive blocks of one channel, each linked to the one before."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel: str = "energy") -> None:
+        self.channel = channel
         self.blocks: list[BlockWithPrivateData] = []
         self._prev = b""
         self.txids: list[list[str]] = []
@@ -140,7 +141,7 @@ class ChainBuilder:
         number = len(self.blocks)
         data, ids, private = [], [], []
         for i, tx in enumerate(txs):
-            raw, txid = envelope(tx)
+            raw, txid = envelope(tx, self.channel)
             data.append(raw)
             ids.append(txid)
             if tx.valid:
@@ -162,10 +163,12 @@ class ChainBuilder:
 
 
 class FakeSource:
-    """A LedgerSource over a ChainBuilder's blocks (the "ledger" of unit tests)."""
+    """A LedgerSource over a ChainBuilder's blocks (the "ledger" of unit tests): one
+    channel, the chain's."""
 
     def __init__(self, chain: ChainBuilder, meter_chains: dict[str, Any] | None = None):
         self.chain = chain
+        self.channel = chain.channel
         self.meter_chains = meter_chains or {}
         self.closed = 0
         self.down = False

@@ -16,8 +16,7 @@ from gridledger.webui.portal.ledger import LedgerWriteError
 from gridledger.webui.portal.services import build_services
 
 from . import world
-from .conftest import fill
-from .fabric_blocks import FakeSource
+from .conftest import fill, sources
 from .identities import TestCA
 
 PASSWORD = "correct horse battery"
@@ -111,13 +110,13 @@ def make_portal(tmp_path, org: str = "utility", *, filled: bool = True,
     config = PortalConfig.from_mapping({
         "org": org, "msp_id": MSP[org], "data_dir": tmp_path / f"portal-{org}",
         "testing": True, "kdf": CHEAP_KDF, "start_background": False, **settings})
-    chain = world.build()
+    chain, market = world.build(), world.build_market()
     ledger, test_ca = FakeLedger(), TestCA(org)
     ca = FakeCA(test_ca)
     services = build_services(config, actions=ledger, enroller=ca,
-                              source=lambda: FakeSource(chain))
+                              source=sources(chain, market))
     if filled:
-        fill(services.mirror, chain)
+        fill(services.mirror, chain, market)
     app = create_app(config, services)
     portal = Portal(app, services, ledger, ca, test_ca)
     _accounts(portal, org)

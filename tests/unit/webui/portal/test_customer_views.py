@@ -185,6 +185,31 @@ def test_live_updates_for_the_customer_only(alice, portal):
     assert bob.get("/api/v1/live?since=-1").status_code == 400
 
 
+def test_live_heights_are_the_energy_channels_and_each_channels(alice):
+    """``height`` (what the next poll asks ``since``) is the energy channel's, where
+    readings, alarms and accounts are; the market channel's blocks do not move it."""
+    live = alice.get("/api/v1/live?since=0").get_json()
+    assert live["height"] == 9 and live["heights"] == {"energy": 9, "market": 2}
+    status = alice.get("/api/v1/status").get_json()
+    assert status["mirrorHeight"] == 9 and status["mirrorHeights"] == {"energy": 9,
+                                                                       "market": 2}
+    assert set(status["listeners"]) == {"energy", "market"}
+    assert 'id="mirror-height-market"' in alice.get("/customer/").get_data(as_text=True)
+
+
+def test_the_status_bar_says_which_channels_listener_lost_the_peer(alice, portal):
+    import datetime as dt
+
+    status = portal.services.listeners["market"].status
+    status.error, status.error_since = "OSError: peer unreachable", dt.datetime.now(dt.UTC)
+    page = alice.get("/customer/").get_data(as_text=True)
+    assert "peer unreachable since" in page and "(market)" in page
+    status.error = status.error_since = None
+    status.connected = True
+    page = alice.get("/customer/").get_data(as_text=True)
+    assert "peer unreachable since" not in page and "following the utility peer" in page
+
+
 def test_a_customer_sees_a_tamper_alert_about_its_own_data_only(portal):
     with portal.services.mirror.engine.begin() as conn:
         conn.execute(text("UPDATE state SET value = replace(value, '49500', '99999') "

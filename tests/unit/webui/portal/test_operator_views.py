@@ -87,11 +87,11 @@ def test_suspending_a_meter_needs_a_reason(op, portal):
 
 
 def test_the_explorer_shows_blocks_hashes_transactions_and_codes(op, portal):
-    page = _text(op.get("/explorer/blocks/4"))
+    page = _text(op.get("/explorer/blocks/4"))  # the main channel by default
     with portal.services.mirror.sessions() as s:
         from gridledger.webui.mirror import queries
 
-        b = queries.block(s, 4)
+        b = queries.block(s, "energy", 4)
     assert b["dataHash"] in page and b["previousHash"] in page
     assert "MVCC_READ_CONFLICT" in page and "metering:SubmitReadings" in page
     txid = b["transactionList"][0]["txId"]
@@ -101,8 +101,44 @@ def test_the_explorer_shows_blocks_hashes_transactions_and_codes(op, portal):
     assert op.get("/explorer/tx/ffff").status_code == 404
 
 
+def test_the_explorer_shows_either_channels_blocks(op, portal):
+    """Block numbers repeat across channels: ?channel= picks one, the main one by
+    default; the index offers every channel the mirror follows."""
+    with portal.services.mirror.sessions() as s:
+        from gridledger.webui.mirror import queries
+
+        energy, market = queries.block(s, "energy", 1), queries.block(s, "market", 1)
+    assert energy["dataHash"] != market["dataHash"]
+    page = _text(op.get("/explorer/blocks/1?channel=market"))
+    assert market["dataHash"] in page and energy["dataHash"] not in page
+    assert "market:Clear" in page and "of market" in page
+    page = _text(op.get("/explorer/blocks/1"))
+    assert energy["dataHash"] in page and "market:Clear" not in page
+    index = _text(op.get("/explorer/?channel=market"))
+    assert 'data-channel="market"' in index and market["dataHash"][:20] in index
+    assert 'href="/explorer/?channel=energy"' in index
+    assert 'href="/explorer/blocks/1?channel=market"' in index
+    assert "/explorer/blocks/2?channel=market" not in index  # the market has 2 blocks
+    r = op.get("/explorer/?channel=nope")
+    assert r.status_code == 404 and "energy, market" in _text(r)
+    assert op.get("/explorer/blocks/5?channel=market").status_code == 404
+    # A market transaction, found by id, shows its channel and its block's link.
+    txid = market["transactionList"][0]["txId"]
+    page = _text(op.get(f"/explorer/tx/{txid}"))
+    assert 'href="/explorer/blocks/1?channel=market"' in page and "mktpay~" in page
+    assert op.get("/api/v1/blocks/1?channel=market").get_json()["dataHash"] == \
+        market["dataHash"]
+    assert op.get("/api/v1/blocks?channel=nope").status_code == 404
+
+
+def test_a_block_number_of_both_channels_finds_both(op):
+    page = _text(op.get("/explorer/search?q=1"))
+    assert 'href="/explorer/blocks/1?channel=energy"' in page
+    assert 'href="/explorer/blocks/1?channel=market"' in page
+
+
 @pytest.mark.parametrize(("query", "lands"), [
-    ("4", "/explorer/blocks/4"), (world.C1, f"/utility/customers/{world.C1}"),
+    ("4", "/explorer/blocks/4?channel=energy"), (world.C1, f"/utility/customers/{world.C1}"),
     (world.M2, f"/utility/meters/{world.M2}"),
 ])
 def test_search_by_block_customer_or_meter(op, query, lands):
@@ -114,7 +150,7 @@ def test_search_by_transaction_id_and_reading_hash(op, portal):
     with portal.services.mirror.sessions() as s:
         from gridledger.webui.mirror import queries
 
-        txid = queries.block(s, 2)["transactionList"][0]["txId"]
+        txid = queries.block(s, "energy", 2)["transactionList"][0]["txId"]
         h = queries.readings(s, world.M1)[0]["hash"]
     assert op.get(f"/explorer/search?q={txid[:20]}").location == f"/explorer/tx/{txid}"
     assert op.get(f"/explorer/search?q={h[:20]}").location == f"/utility/meters/{world.M1}"
@@ -142,8 +178,8 @@ def test_repair_with_the_peer_down_says_so_and_keeps_the_alerts(op, portal):
         conn.execute(text("UPDATE blocks SET tx_count = 9 WHERE number = 2"))
     portal.services.integrity.run()
 
-    def down():
-        raise OSError("peer unreachable")
+    def down(channel: str):
+        raise OSError(f"peer unreachable ({channel})")
 
     portal.services.integrity.source_factory = down
     token = csrf_token(op, "/integrity/")

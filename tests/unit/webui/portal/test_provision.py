@@ -34,6 +34,26 @@ def test_each_portal_listens_beside_its_peer(state):
     assert config.url.startswith("sqlite:///") and config.host == "127.0.0.1"
 
 
+def test_the_portal_follows_the_topologys_channels(state):
+    """Both channels of the topology, from the connection profile: the main one first
+    (energy), then the market's; the mirror follows both."""
+    config = provision.config_for(state, "utility")
+    assert (config.channel, config.market_channel) == ("energy", "market")
+    assert config.channels == ("energy", "market")
+
+
+def test_a_network_of_one_channel_keeps_the_market_on_it(state):
+    import yaml
+
+    path = Layout(state).connection_profile("utility")
+    profile = yaml.safe_load(path.read_text())
+    profile["channels"] = {"solo": profile["channels"]["energy"]}
+    path.write_text(yaml.safe_dump(profile))
+    config = provision.config_for(state, "utility")
+    assert (config.channel, config.market_channel, config.channels) == ("solo", "solo",
+                                                                        ("solo",))
+
+
 def test_the_supervised_program_runs_the_portal_command(state):
     proc = provision.process(state, "utility")
     assert proc.name == "portal-utility" and proc.ports == (8180,)

@@ -1,5 +1,7 @@
 """A small metering world as blocks: two customers, their meters, accounts, readings, a
-bill, an alarm and a refused reading, for the mirror's and the portal's unit tests."""
+bill, an alarm and a refused reading, for the mirror's and the portal's unit tests; and
+its market, on a channel of its own (:func:`build_market`), whose block numbers repeat
+the energy channel's."""
 
 from __future__ import annotations
 
@@ -42,9 +44,12 @@ def account(address: str, customer: str, balance: int, arrears: int = 0,
             "openedAt": "2026-03-01T09:00:00Z"}
 
 
+MARKET_WHEN = dt.datetime(2026, 4, 4, tzinfo=dt.UTC)
+
+
 def build() -> ChainBuilder:
-    """Blocks 0..5: config-free chain of endorser transactions."""
-    chain = ChainBuilder()
+    """The energy channel, blocks 0..8: a config-free chain of endorser transactions."""
+    chain = ChainBuilder("energy")
     when = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
     chain.add(Tx("metering:SetTariff", [json_text(TARIFF)],
                  writes={"tariff~RES": TARIFF, "tariffreg": {"tariffIds": ["RES"]}},
@@ -136,17 +141,29 @@ def build() -> ChainBuilder:
             "tokenId": TOKEN, "kind": "contract", "dactId": DACT, "at": "2026-04-03T09:00:00Z",
             "atMicros": 1, "hashAddresses": [HASH_ADDRESS], "txId": "1" * 64}},
             msp="AggregatorMSP", when=when + dt.timedelta(days=33)))
-    # The market: alice trades as P1 through the Aggregator's VPP; P2 is someone else.
-    chain.add(Tx("market:EnrolParticipant", private={f"mktlink~{P1}": {
-        "meterId": M1, "customerId": C1, "address": A1}}, when=when + dt.timedelta(days=34)),
-        Tx("market:CreateVpp", writes={f"mktvpp~{VPP}": {
+    # The market's side on the energy channel: alice's pseudonym P1 is linked to her meter
+    # (customerData, contract marketlink); the market itself is on its own channel.
+    chain.add(Tx("marketlink:LinkParticipant", private={f"mktlink~{P1}": {
+        "pseudonym": P1, "meterId": M1, "customerId": C1, "address": A1}},
+        when=when + dt.timedelta(days=34)))
+    return chain
+
+
+def build_market() -> ChainBuilder:
+    """The market channel, blocks 0..1: alice trades as P1 through the Aggregator's VPP;
+    P2 is someone else. Public records only (the market channel has no collections)."""
+    chain = ChainBuilder("market")
+    when = MARKET_WHEN
+    chain.add(Tx("Put", ["probe"], chaincode="health", writes={"health~probe": "market"},
+                 when=when),
+              Tx("market:CreateVpp", chaincode="market", writes={f"mktvpp~{VPP}": {
             "vppId": VPP, "marketId": "mk", "name": "Sunny roofs", "commissionBp": 500,
             "operator": "AggregatorMSP"}, f"mktvppm~{VPP}~{P1}": {
             "vppId": VPP, "pseudonym": P1, "capacityWh": 5000, "commissionBp": 500,
             "joinedAt": "2026-04-04T00:00:00Z", "leftAt": None},
             f"mktmember~{P1}": {"vppId": VPP, "joinedAt": "2026-04-04T00:00:00Z"}},
-            msp="AggregatorMSP", when=when + dt.timedelta(days=34)),
-        Tx("market:Clear", writes={f"mktint~{IV}": {
+            msp="AggregatorMSP", when=when))
+    chain.add(Tx("market:Clear", chaincode="market", writes={f"mktint~{IV}": {
             "intervalId": IV, "marketId": "mk", "start": "2026-04-03T10:00:00Z",
             "marketType": "uniform", "status": "settled", "clearingPrice": 1700,
             "volumeWh": 3000, "trades": 1, "retailPricePerKwh": 1984,
@@ -160,7 +177,7 @@ def build() -> ChainBuilder:
                                     "requestedBy": {"mspId": "RegulatorMSP",
                                                     "subject": "CN=reg-op"},
                                     "at": "2026-04-05T00:00:00Z"}},
-            msp="AggregatorMSP", when=when + dt.timedelta(days=35)))
+            msp="AggregatorMSP", when=when + dt.timedelta(days=1)))
     return chain
 
 
