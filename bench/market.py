@@ -121,13 +121,13 @@ def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str,
     sync(gateways)  # the meter, the account and its binding on every peer
     Wattcoin(channel).mint(address, 50_000_000, "PAY-" + meter_id)
     pseudonym = pseudonym_for(SECRET, "UtilityMSP", customer_id)
-    Market(regulator.network("energy")).record_pseudonym(pseudonym, customer_id)
+    Market(regulator).record_pseudonym(pseudonym, customer_id)
     sync(gateways)
     key = MarketKey.generate(pseudonym)
     consent = CustomerConsent.of_identity(enrollment.certificate, enrollment.signer())
-    Market(regulator.network("energy")).enrol(key.enrolment(market_id, meter_id, consent))
+    Market(regulator).enrol(key.enrolment(market_id, meter_id, consent))
     sync(gateways)
-    Market(channel).deposit(key.deposit(20_000_000))
+    Market(utility).deposit(key.deposit(20_000_000))
     return Trader(key, meter_id, meter_key, sells)
 
 
@@ -228,7 +228,7 @@ def main() -> None:
             Metering(reg.network("energy")).set_tariff(TARIFF)
         utility, regulator, aggregator = (gateway(net, o) for o in
                                           ("utility", "regulator", "aggregator"))
-        agg, util = Market(aggregator.network("energy")), Market(utility.network("energy"))
+        agg, util = Market(aggregator), Market(utility)
         market_id = "bench"
         gateways = (utility, regulator, aggregator)
         # Times a quarter hour ahead: the market accepts the peers' whole window.

@@ -201,21 +201,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("market", "ConfigureMarket"): Rule(
         "the Aggregator runs the market: interval length, gate closure, reference tariff",
         (A,)),
-    ("market", "RecordPseudonym"): Rule(
-        "pseudonym -> identity goes to the Regulator's own collection: only it may resolve",
-        (R,)),
     ("market", "EnrolParticipant"): Rule(
-        "the Regulator relays the customer's consented enrolment: its peer checks the "
-        "pseudonym it issued is the meter's customer's", (R,)),
+        "the Regulator relays the consented enrolment the energy channel linked: the "
+        "Utility's and the Regulator's peers read the link across", (R,)),
     ("market", "RetireParticipant"): Rule(
-        "the Utility relays a participant's signed retirement (tokens back into its "
-        "private account)", (U,)),
+        "the Utility relays a participant's signed retirement (its free tokens become a "
+        "payout for its private account)", (U,)),
     ("market", "Deposit"): Rule(
-        "moves tokens out of a private account: the Utility relays the participant's "
-        "signed request", (U,)),
+        "credits a voucher the energy channel took out of a private account: the Utility, "
+        "which relayed it", (U,)),
     ("market", "Withdraw"): Rule(
-        "moves tokens into a private account: the Utility relays the participant's "
-        "signed request", (U,)),
+        "tokens out of the market for a private account: the Utility relays the "
+        "participant's signed request", (U,)),
+    ("market", "Participant"): Rule(MARKET_PUBLIC, member=True),
+    ("market", "Payout"): Rule(
+        "public: a payout the energy channel redeems (pseudonym, amount)", member=True),
     ("market", "OpenInterval"): Rule("the Aggregator runs the market", (A,)),
     ("market", "PlaceOffer"): Rule(MARKET_RELAY, (A, U)),
     ("market", "PlaceBid"): Rule(MARKET_RELAY, (A, U)),
@@ -225,17 +225,16 @@ RULES: dict[tuple[str, str], Rule] = {
         "can stall it or pick its moment", (U, R, A)),
     ("market", "SettlementNeeds"): Rule(
         "public: which pseudonyms' records a settlement page needs", member=True),
-    ("market", "DeliveryRecords"): Rule(
-        "the stored bytes of interval records (customerData): members' operators", (U, R)),
     ("market", "SettlementPlan"): Rule(
-        "computed from the delivery records (customerData): its members' operators", (U, R)),
+        "computed from the delivery records (customerData, read across): its members' "
+        "operators", (U, R)),
     ("market", "Settle"): Rule(
         "the holders of the delivery records submit a page's plan; all three "
         "organisations endorse", (U, R)),
     ("market", "RequestResolution"): Rule(
         "the Regulator audits; the request is logged before any answer", (R,)),
     ("market", "ResolvePseudonym"): Rule(
-        "reads the Regulator's own collection, for a logged request", (R,)),
+        "reads the Regulator's own collection (across), for a logged request", (R,)),
     ("market", "CreateVpp"): Rule("the Aggregator operates VPPs", (A,)),
     ("market", "EnrolVppMember"): Rule(
         "the Aggregator enrols a prosumer on its signed consent", (A,)),
@@ -259,6 +258,35 @@ RULES: dict[tuple[str, str], Rule] = {
     ("market", "MarketTotals"): Rule(MARKET_PUBLIC, member=True),
     ("market", "AuditLog"): Rule(
         "public: that the Regulator resolved a pseudonym, and why", member=True),
+    # -- marketlink (the market's side on the energy channel) ----------------------------
+    ("marketlink", "RecordPseudonym"): Rule(
+        "pseudonym -> identity goes to the Regulator's own collection: only it may resolve",
+        (R,)),
+    ("marketlink", "LinkParticipant"): Rule(
+        "the Regulator relays the customer's consented enrolment: its peer checks the "
+        "pseudonym it issued is the meter's customer's", (R,)),
+    ("marketlink", "UnlinkParticipant"): Rule(
+        "the Utility ends a retired participant's link (its meter's records)", (U,)),
+    ("marketlink", "FundMarket"): Rule(
+        "moves tokens out of a private account: the Utility relays the participant's "
+        "signed deposit", (U,)),
+    ("marketlink", "RedeemPayout"): Rule(
+        "moves a market payout into a private account: the Utility relays it", (U,)),
+    ("marketlink", "Link"): Rule(
+        "a pseudonym's link (market and key only), from customerData: its members' "
+        "operators, and the market's endorsers reading across", (U, R)),
+    ("marketlink", "Voucher"): Rule(
+        "a deposit's voucher, from customerData: its members' operators", (U, R)),
+    ("marketlink", "DeliveryRecords"): Rule(
+        "pseudonyms' metered energy per interval (customerData): its members' operators",
+        (U, R)),
+    ("marketlink", "HoldsCustomerData"): Rule(
+        "public: whether the answering peer holds customerData", member=True),
+    ("marketlink", "PseudonymHolder"): Rule(
+        "reads the Regulator's own collection: the market's ResolvePseudonym asks it for a "
+        "logged request", (R,)),
+    ("marketlink", "TariffVersion"): Rule(
+        "public tariff records: the market's reference prices", member=True),
     # -- health --------------------------------------------------------------------------
     ("health", "Ping"): Rule("liveness: answers the caller's MSP, channel and time",
                              member=True),

@@ -54,6 +54,20 @@ def default_channel() -> str:
     return default_topology().channel
 
 
+def default_market_channel() -> str:
+    """The topology's market channel (its channel that is not the main one)."""
+    channels = getattr(default_topology(), "channels", ())
+    return next((c for c in channels if c != default_channel()), "market")
+
+
+def market_channel_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--market-channel``, by default the topology's market channel."""
+    return click.option(
+        "--market-channel", default=default_market_channel,
+        show_default="the topology's market channel", help="The market's channel.",
+    )(fn)  # fmt: skip
+
+
 def channel_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--channel``, by default the topology's channel."""
     return click.option(

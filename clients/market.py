@@ -1,16 +1,23 @@
-"""Python bindings for contract ``market`` of chaincode ``metering``: trading and VPPs.
+"""Python bindings for the market: contract ``market`` (chaincode ``market``, market
+channel) and its side on the energy channel, contract ``marketlink`` of chaincode
+``metering``.
 
-Each method is one chaincode function (chaincode/README.md, "Market"); ``clear`` and
+Each method is one chaincode function (chaincode/README.md, "Market"), or the two that
+make one step across the channels: an enrolment is linked on the energy channel, then
+published on the market channel; a deposit is funded out of the account (energy), then
+credited to the wallet (market); a withdrawal or a retirement is paid out of the wallet
+(market), then redeemed into the account (energy). Each half is refused (409) once done,
+so running a step again after a failure finishes it, never doubles it. ``clear`` and
 ``settle`` run an interval's pages to the end. A participant never submits under its own
 certificate: its wallet holds a :class:`MarketKey` that signs its messages, and an
 operator's gateway (the Aggregator's or the Utility's) relays them.
 
 Who endorses is chosen per function, so every key-level policy is met by the peers asked:
-the market's keys need the Aggregator and one other (:data:`MARKET_ENDORSERS`), money in
-and out of a private account needs both members of customerData
-(:data:`FUNDING_ENDORSERS`, arguments in the transient map with a fresh salt), the
-pseudonym register only the Regulator's peer. ``at`` on a submit sets the transaction
-time (a replay or a simulated day: Fabric takes the client's clock).
+the market's keys need the Aggregator and one other (:data:`MARKET_ENDORSERS`), money and
+links need both members of customerData (:data:`FUNDING_ENDORSERS`; on the energy channel
+the arguments travel in the transient map with a fresh salt), the pseudonym register only
+the Regulator's peer. ``at`` on a submit sets the transaction time (a replay or a
+simulated day: Fabric takes the client's clock).
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.formats.market import check_pseudonym, message_bytes, sign_message
 
-from .errors import ArgumentError
-from .gateway import Commit, Network
+from .errors import ArgumentError, EndorseError
+from .gateway import Commit, Contract, Gateway
 from .proposal import private_arguments
 
-CHAINCODE = "metering"
+CHAINCODE = "market"  # on the market channel
+LINK_CHAINCODE = "metering"  # contract marketlink, on the energy channel
+ENERGY_CHANNEL, MARKET_CHANNEL = "energy", "market"
 MARKET_ENDORSERS = ("AggregatorMSP", "UtilityMSP")
 FUNDING_ENDORSERS = ("UtilityMSP", "RegulatorMSP")
 REGULATOR_ENDORSERS = ("RegulatorMSP",)
@@ -42,10 +51,8 @@ AUDIT_ENDORSERS = ("RegulatorMSP", "AggregatorMSP")
 # (each checks the deliveries against its own records).
 SETTLE_ENDORSERS = ("AggregatorMSP", "UtilityMSP", "RegulatorMSP")
 # Functions whose arguments travel in the transient map, and who endorses what.
-PRIVATE = frozenset({"RecordPseudonym", "EnrolParticipant", "RetireParticipant", "Deposit",
-                     "Withdraw", "Settle"})
+PRIVATE = frozenset({"EnrolParticipant", "Settle"})
 ENDORSERS = {
-    "RecordPseudonym": REGULATOR_ENDORSERS,
     "EnrolParticipant": FUNDING_ENDORSERS,
     "RetireParticipant": FUNDING_ENDORSERS,
     "Deposit": FUNDING_ENDORSERS,
@@ -53,6 +60,11 @@ ENDORSERS = {
     "RequestResolution": AUDIT_ENDORSERS,
     "Settle": SETTLE_ENDORSERS,
 }
+# marketlink (energy channel): every submit is private, salted, and endorsed by the
+# members of customerData (the pseudonym register: the Regulator's peer alone).
+LINK_PRIVATE = frozenset({"RecordPseudonym", "LinkParticipant", "UnlinkParticipant",
+                          "FundMarket", "RedeemPayout"})
+LINK_ENDORSERS = {"RecordPseudonym": REGULATOR_ENDORSERS}
 
 
 def _json(data: bytes) -> Any:
@@ -61,6 +73,28 @@ def _json(data: bytes) -> Any:
 
 def _dump(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True)
+
+
+def _signed_members(signed: str, *members: str) -> tuple[Any, ...]:
+    """Members of a signed message (before sending it: a clear error for a bad file)."""
+    try:
+        message = json.loads(signed)["message"]
+        return tuple(message[m] for m in members)
+    except (ValueError, KeyError, TypeError):
+        raise ArgumentError(f"not a signed market message with {', '.join(members)}"
+                            ) from None
+
+
+# How each half of a step across channels says it was done before (a 409).
+_DONE = {"LinkParticipant": "is linked already", "EnrolParticipant": "is enrolled already",
+         "FundMarket": "is funded already", "Deposit": "already exists",
+         "Withdraw": "is done already", "RetireParticipant": "retired at",
+         "UnlinkParticipant": "is unlinked already", "RedeemPayout": "is redeemed already"}
+
+
+def _done_already(fn: str, exc: EndorseError) -> bool:
+    """The chaincode refused ``fn`` as done already (a step's second run)."""
+    return exc.chaincode_status == 409 and _DONE.get(fn, "\0") in str(exc)
 
 
 class MarketKey:
@@ -172,34 +206,65 @@ class CustomerConsent:
 
 
 class Market:
-    """Contract ``market`` through one gateway (the caller's organisation's peer)."""
+    """The market through one gateway (the caller's organisation's peer), on both
+    channels: contract ``market`` on the market channel, ``marketlink`` on energy."""
 
-    def __init__(self, network: Network, chaincode: str = CHAINCODE) -> None:
-        self.contract = network.contract(chaincode, "market")
+    def __init__(self, gateway: Gateway, *, energy_channel: str = ENERGY_CHANNEL,
+                 market_channel: str = MARKET_CHANNEL) -> None:
+        self.contract = gateway.network(market_channel).contract(CHAINCODE, "market")
+        self.link = gateway.network(energy_channel).contract(LINK_CHAINCODE, "marketlink")
 
     # -- plumbing ----------------------------------------------------------------------
 
+    def _send(self, contract: Contract, fn: str, args: tuple[str, ...], *,
+              private: frozenset[str], salted: frozenset[str], endorsers: Sequence[str],
+              at: dt.datetime | None) -> Commit:
+        args, transient = private_arguments(fn, args, private=private, salted=salted)
+        proposal = contract.new_proposal(fn, *args, transient=transient, timestamp=at,
+                                         endorsing_organizations=tuple(endorsers))
+        gateway = contract.gateway
+        return gateway.submit(gateway.endorse(proposal))
+
     def submit_async(self, fn: str, *args: str, at: dt.datetime | None = None,
                      endorsers: Sequence[str] | None = None) -> Commit:
-        """Endorse (by the function's endorsers) and order; the commit handle."""
-        # Every market call gets a salt: most write a private record somewhere.
-        args, transient = private_arguments(fn, args, private=PRIVATE,
-                                            salted=frozenset({fn}))
-        proposal = self.contract.new_proposal(
-            fn, *args, transient=transient, timestamp=at,
-            endorsing_organizations=tuple(endorsers or ENDORSERS.get(fn, MARKET_ENDORSERS)))
-        # The Gateway endorses again while the endorsers disagree (a clearing or
-        # settlement page right after the last one, with one peer a block behind).
-        gateway = self.contract.gateway
-        return gateway.submit(gateway.endorse(proposal))
+        """Endorse (by the function's endorsers) and order a market function."""
+        return self._send(self.contract, fn, args, private=PRIVATE, salted=frozenset(),
+                          endorsers=endorsers or ENDORSERS.get(fn, MARKET_ENDORSERS), at=at)
 
     def submit(self, fn: str, *args: str, at: dt.datetime | None = None,
                endorsers: Sequence[str] | None = None) -> Any:
         """Endorse, order, wait for a valid commit; the function's answer."""
         return _json(self.submit_async(fn, *args, at=at, endorsers=endorsers).wait())
 
+    def link_submit_async(self, fn: str, *args: str, at: dt.datetime | None = None
+                          ) -> Commit:
+        """Endorse and order a marketlink function (energy channel; arguments private)."""
+        return self._send(self.link, fn, args, private=LINK_PRIVATE, salted=LINK_PRIVATE,
+                          endorsers=LINK_ENDORSERS.get(fn, FUNDING_ENDORSERS), at=at)
+
+    def link_submit(self, fn: str, *args: str, at: dt.datetime | None = None) -> Any:
+        return _json(self.link_submit_async(fn, *args, at=at).wait())
+
     def evaluate(self, fn: str, *args: str, on: Sequence[str] = ()) -> Any:
         return _json(self.contract.evaluate(fn, *args, target_organizations=on))
+
+    def link_evaluate(self, fn: str, *args: str) -> Any:
+        return _json(self.link.evaluate(fn, *args))
+
+    def _steps(self, *steps: tuple[bool, str, tuple[str, ...]]) -> dict[str, Any]:
+        """Run the halves of a step across channels in order, each skipped as done when
+        the chaincode says so (a second run finishes what a first one left)."""
+        out: dict[str, Any] = {}
+        for on_link, fn, args in steps:
+            try:
+                answer = (self.link_submit(fn, *args) if on_link
+                          else self.submit(fn, *args))
+            except EndorseError as exc:
+                if not _done_already(fn, exc):
+                    raise
+                answer = {"doneAlready": True}
+            out[fn] = answer
+        return out
 
     # -- set-up, participants, money ---------------------------------------------------
 
@@ -214,8 +279,8 @@ class Market:
         return self.evaluate("MarketConfig", market_id)
 
     def record_pseudonym(self, pseudonym: str, customer_id: str) -> dict[str, Any]:
-        """The Regulator: keep pseudonym -> customer in its own collection."""
-        return self.submit("RecordPseudonym", pseudonym, customer_id)
+        """The Regulator: keep pseudonym -> customer in its own collection (energy)."""
+        return self.link_submit("RecordPseudonym", pseudonym, customer_id)
 
     def configure_market(self, config: dict[str, Any]) -> dict[str, Any]:
         """The Aggregator: set up a market from a full configuration (optional members:
@@ -224,18 +289,39 @@ class Market:
 
     def enrol(self, signed_enrolment: str) -> dict[str, Any]:
         """The Regulator: relay a participant's signed enrolment with its customer's
-        consent (``MarketKey.enrolment``)."""
-        return self.submit("EnrolParticipant", signed_enrolment)
+        consent (``MarketKey.enrolment``): linked on the energy channel, then published
+        on the market channel."""
+        return self._steps((True, "LinkParticipant", (signed_enrolment,)),
+                           (False, "EnrolParticipant", (signed_enrolment,)))
 
     def retire(self, signed: str) -> dict[str, Any]:
-        """The Utility: relay a participant's signed retirement."""
-        return self.submit("RetireParticipant", signed)
+        """The Utility: relay a participant's signed retirement: retired on the market
+        channel (its free tokens a payout), its meter unlinked and the payout redeemed
+        on the energy channel."""
+        pseudonym, request_id = _signed_members(signed, "pseudonym", "requestId")
+        return self._steps((False, "RetireParticipant", (signed,)),
+                           (True, "UnlinkParticipant", (pseudonym,)),
+                           (True, "RedeemPayout", (pseudonym, request_id)))
 
     def deposit(self, signed: str) -> dict[str, Any]:
-        return self.submit("Deposit", signed)
+        """The Utility: relay a signed deposit: funded out of the customer's account on
+        the energy channel, credited to the market wallet on the market channel."""
+        pseudonym, request_id = _signed_members(signed, "pseudonym", "requestId")
+        return self._steps((True, "FundMarket", (signed,)),
+                           (False, "Deposit", (pseudonym, request_id)))
 
     def withdraw(self, signed: str) -> dict[str, Any]:
-        return self.submit("Withdraw", signed)
+        """The Utility: relay a signed withdrawal: paid out of the market wallet, then
+        redeemed into the customer's account on the energy channel."""
+        pseudonym, request_id = _signed_members(signed, "pseudonym", "requestId")
+        return self._steps((False, "Withdraw", (signed,)),
+                           (True, "RedeemPayout", (pseudonym, request_id)))
+
+    def participant(self, pseudonym: str) -> dict[str, Any]:
+        return self.evaluate("Participant", pseudonym)
+
+    def payout(self, pseudonym: str, request_id: str) -> dict[str, Any]:
+        return self.evaluate("Payout", pseudonym, request_id)
 
     def wallet(self, trader: str) -> dict[str, Any]:
         return self.evaluate("MarketWallet", trader)
@@ -283,9 +369,10 @@ class Market:
         return pages
 
     def delivery_records(self, interval_id: str, pseudonyms: Iterable[str]
-                         ) -> dict[str, str | None]:
-        """The stored bytes of interval records, from the caller's own (Utility) peer."""
-        return self.evaluate("DeliveryRecords", interval_id, _dump(sorted(pseudonyms)))
+                         ) -> dict[str, dict[str, Any] | None]:
+        """Pseudonyms' metered energy in an interval, from the caller's own (Utility or
+        Regulator) peer on the energy channel."""
+        return self.link_evaluate("DeliveryRecords", interval_id, _dump(sorted(pseudonyms)))
 
     def plan(self, interval_id: str) -> dict[str, Any]:
         """The next settlement page's plan, from the caller's own (Utility or Regulator)

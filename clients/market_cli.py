@@ -44,7 +44,7 @@ from rich.console import Console
 from gridledger.formats.market import pseudonym_for
 from gridledger.network.layout import default_state_dir
 
-from .cli_options import channel_option, common, console
+from .cli_options import channel_option, common, console, market_channel_option
 from .market import CustomerConsent, Market, MarketKey
 from .session import Session
 
@@ -63,9 +63,10 @@ def _command(group: click.Group, name: str, doc: str,
              params: tuple[click.Parameter, ...] = (), submit: bool = False) -> None:
     """Add ``group name`` calling ``call(market, params, session)``."""
 
-    def run(session: Session, label: str, as_json: bool, channel: str, **kw: Any) -> None:
+    def run(session: Session, label: str, as_json: bool, channel: str, market_channel: str,
+            **kw: Any) -> None:
         with session.gateway(label) as gw:
-            market = Market(gw.network(channel))
+            market = Market(gw, energy_channel=channel, market_channel=market_channel)
             if submit:
                 with console.status(f"{group.name} {name}: endorsing, ordering, committing"):
                     result = call(market, kw, session)
@@ -78,7 +79,7 @@ def _command(group: click.Group, name: str, doc: str,
     cmd = common(run)
     for param in reversed(params):
         cmd = param(cmd)
-    group.command(name)(channel_option(cmd))
+    group.command(name)(channel_option(market_channel_option(cmd)))
 
 
 def _arg(name: str, kind: Any = str) -> Any:

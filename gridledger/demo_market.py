@@ -190,16 +190,13 @@ class MarketDemo:
             with contextlib.suppress(Done):
                 once(lambda c=trader.customer_id, p=pseudonym:
                       regulator.record_pseudonym(p, c))
-            enrolled = True
             identity, signer = session.credentials(f"demo-{trader.customer_id}")
             consent = CustomerConsent.of_identity(identity.certificate, signer)
-            try:
-                retrying(lambda k=key, t=trader, c=consent: regulator.enrol(
-                    k.enrolment(MARKET_ID, t.meter_id, c)))
-            except GatewayError as exc:
-                if not exists(exc):
-                    raise
-                enrolled = False
+            # Linked on the energy channel, then published on the market channel; each
+            # half a run again finds done.
+            steps = retrying(lambda k=key, t=trader, c=consent: regulator.enrol(
+                k.enrolment(MARKET_ID, t.meter_id, c)))
+            enrolled = not steps["EnrolParticipant"].get("doneAlready")
             # A deposit is signed with a fresh request id each time: only the first run
             # makes one, so a run again moves no more tokens.
             if side == "buy" and utility.wallet(pseudonym)["deposited"] == 0:

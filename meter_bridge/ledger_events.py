@@ -9,7 +9,7 @@ What each chaincode event hints at (:func:`reading_events`, :func:`supply_events
     Alarm, anything else                      -> nothing
 
 An event is never an order. Any member's transaction can carry any event: one that writes
-only the Regulator's own collection (``market:RecordPseudonym``) needs only the
+only the Regulator's own collection (``marketlink:RecordPseudonym``) needs only the
 Regulator's peer, so a Regulator running modified chaincode can emit "exhausted" for
 anyone. So the relay controller (:mod:`.relay`) asks its own peer which of its meters are
 cut or restored (``SupplyStatus``, :meth:`.fabric_ledger.FabricLedger.supply_status`)

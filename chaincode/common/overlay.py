@@ -69,6 +69,10 @@ class PrivateKinds:
     collection: str
     kinds: frozenset[str]
     keyed: frozenset[str] = frozenset()
+    # Where the key secret is kept, when not in the collection itself: a collection of
+    # one member (regulatorOnly) keys its names with the secret of a collection that
+    # member belongs to (customerData), so no second secret is needed.
+    secret_collection: str | None = None
 
     def holds(self, k: str) -> bool:
         """True when key ``k`` belongs in the collection."""
@@ -172,7 +176,7 @@ class Overlay:
         """The keyed collection's key secret, read once per transaction (a member's peer
         holds it; on any other peer this is a refusal, as every private read would be)."""
         if self._key_secret is None:
-            collection = self._private.collection
+            collection = self._private.secret_collection or self._private.collection
             try:
                 raw = self.stub.get_private_data(collection, KEY_SECRET)
             except PeerError:

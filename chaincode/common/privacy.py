@@ -46,9 +46,13 @@ mktmeter      private      a meter enrolled in the market -> its pseudonym (whos
 mktlink       private      a pseudonym -> its meter, customer and paying Wattcoin account
 mktiv         private      a pseudonym's metered import/export in one delivery interval
 mktwho        regulator    a pseudonym -> the customer (collection regulatorOnly)
+mktvch        private      a deposit's voucher: tokens taken from the account for the
+                           market channel to credit to the pseudonym
+mktred        private      a market payout already paid into the customer's account
 keysecret     private      the secret customerData's key names are derived with (overlay.py)
-mkt*          public       the market: pseudonymous parties, wallets, intervals, orders,
-                           trades, settlements, VPPs, audit log (chaincode/market/ledger.py)
+mkt*          public       the market, on the market channel only: pseudonymous parties,
+                           wallets, intervals, orders, trades, settlements, VPPs, audit
+                           log, deposits credited, payouts (chaincode/market/ledger.py)
 ============  ===========  ==============================================================
 """
 
@@ -70,6 +74,9 @@ PRIVATE_KINDS = frozenset({
     "idotowner", "resowner", "dactowner",
     # contract `market`: what ties a pseudonym to a meter, a person or its energy
     "mktmeter", "mktlink", "mktiv",
+    # the market's money across the channels: a deposit's voucher, a payout redeemed
+    # (chaincode/marketlink/money.py)
+    "mktvch", "mktred",
     # the secret every other key name of the collection is derived with (overlay.py)
     "keysecret",
 })
@@ -83,7 +90,9 @@ PUBLIC_KINDS = frozenset({"meter", "meterkey", "tariff", "tariffreg", "health",
                           "mktconfig", "mktparty", "mktfund", "mktwallet", "mktreq",
                           "mktint", "mktbook", "mktpo", "mktclr", "mkttr", "mktstl", "mktsp",
                           "mktdel", "mktvpp", "mktvppm", "mktmember", "mktvppq", "mktpay",
-                          "mktso", "mktsos", "mktsof", "mktbil", "mktaudit"})
+                          "mktso", "mktsos", "mktsof", "mktbil", "mktaudit",
+                          # the market channel's side of deposits and payouts
+                          "mktdep", "mktout"})
 
 # Keyed: a private key whose first id names a meter, a customer, an account, a payment
 # or a pseudonym is stored under a name only the collection's members can compute
@@ -94,14 +103,19 @@ PUBLIC_KINDS = frozenset({"meter", "meterkey", "tariff", "tariffreg", "health",
 KEYED_KINDS = frozenset({
     "meterinfo", "meterhead", "custmeter", "custbills", "custadj", "reading", "usage",
     "alarm", "bill", "billadj", "wcacct", "wccust", "wcmint", "wchist", "wcptd",
-    "mktmeter", "mktlink", "mktiv",
+    "mktmeter", "mktlink", "mktiv", "mktvch", "mktred",
 })
 CUSTOMER_DATA_KINDS = PrivateKinds(CUSTOMER_DATA, PRIVATE_KINDS, keyed=KEYED_KINDS)
 
 # The Regulator's own collection: pseudonym -> identity, which only it may resolve (its
 # peer alone holds and endorses it; network/topology.yaml).
 REGULATOR_ONLY = "regulatorOnly"
-REGULATOR_ONLY_KINDS = PrivateKinds(REGULATOR_ONLY, frozenset({"mktwho"}))
+# Keyed too (with customerData's secret, which the Regulator holds as its member): the
+# pseudonyms are public on the market channel, so a plain ``mktwho~<pseudonym>`` would
+# name its hash for anyone to compute.
+REGULATOR_ONLY_KINDS = PrivateKinds(REGULATOR_ONLY, frozenset({"mktwho"}),
+                                    keyed=frozenset({"mktwho"}),
+                                    secret_collection=CUSTOMER_DATA)
 
 
 def ledger(stub: Stub, *, defer_json: bool = False) -> Overlay:

@@ -1,8 +1,10 @@
 """market: peer-to-peer trading and virtual power plants (issue 12), served by chaincode
-``metering`` beside ``metering`` and ``wattcoin``, so settlement can check the meters'
-private interval records by their hashes and move Wattcoin on the same stub:
+``market`` on a channel of its own (issue 17): everything here names pseudonyms only.
+What ties a pseudonym to a meter, a customer or an account is on the energy channel
+(chaincode/marketlink), read across channels at the Utility's and the Regulator's
+endorsers (chaincode/common/crosschannel.py):
 
-    python -m gridledger.chaincode --contracts metering,wattcoin,market ...
+    python -m gridledger.chaincode --contracts market ...
 """
 
 from .contract import MarketContract

@@ -4,9 +4,9 @@
    and one other endorse) writes ``mktaudit~<txId>``: who asked, which pseudonym, why,
    when. Public: every member sees that the Regulator looked, and at whom.
 2. ``ResolvePseudonym(auditId)`` (an evaluate, on the Regulator's peer, the only one that
-   holds ``regulatorOnly``) answers the customer only for a committed request of the very
-   operator asking: no answer without the log entry naming who looked. The answer of an
-   evaluate is in no block.
+   holds ``regulatorOnly``, on the energy channel: read across) answers the customer only
+   for a committed request of the very operator asking: no answer without the log entry
+   naming who looked. The answer of an evaluate is in no block.
 
 What this binds is the Regulator's clients, not the Regulator: as a member of customerData
 its peer also holds the meter -> pseudonym link the reading path needs (``mktmeter``), so
@@ -23,10 +23,10 @@ from typing import Any
 
 from gridledger.formats.market import check_pseudonym
 
+from ..common import crosschannel
 from ..common.keys import key
-from ..common.privacy import regulator_ledger
-from ..shim import ChaincodeError, PeerError, Stub
-from . import parties, signed
+from ..shim import ChaincodeError, Stub
+from . import signed
 from .ledger import AUDIT, Market
 
 
@@ -41,8 +41,9 @@ def request(m: Market, pseudonym: str, reason: str) -> dict[str, Any]:
     if not isinstance(reason, str) or not 3 <= len(reason) <= 512:
         raise ChaincodeError("reason must be 3-512 characters: it is the audit's record",
                              status=400)
-    if m.get(signed.party_key(pseudonym)) is None and not parties.issued(m.stub, pseudonym):
-        raise ChaincodeError(f"pseudonym {pseudonym} was never issued", status=404)
+    if m.get(signed.party_key(pseudonym)) is None:
+        # Only what trades here can be audited here; the energy channel keeps the rest.
+        raise ChaincodeError(f"pseudonym {pseudonym} never enrolled in a market", status=404)
     entry = {"auditId": m.stub.tx_id, "pseudonym": pseudonym, "reason": reason,
              "requestedBy": {"mspId": m.stub.creator.msp_id,
                              "subject": m.stub.creator.subject},
@@ -63,13 +64,6 @@ def resolve(stub: Stub, m: Market, audit_id: str) -> dict[str, Any]:
         # The log names who looked: another operator logs a request of its own.
         raise ChaincodeError(f"request {audit_id} was logged by another operator: log your "
                              "own with RequestResolution", status=403)
-    try:
-        who = regulator_ledger(stub).get_json(parties.who_key(entry["pseudonym"]))
-    except PeerError:  # a peer outside the collection holds the hash, not the value
-        who = None
-    if who is None:
-        raise ChaincodeError(f"this peer holds no identity for {entry['pseudonym']}: resolve "
-                             "on the Regulator's peer (collection regulatorOnly)", status=404)
+    who = crosschannel.energy(stub, "marketlink:PseudonymHolder", entry["pseudonym"])
     return {"auditId": audit_id, "pseudonym": entry["pseudonym"],
-            "customerId": who["customerId"], "mspId": who["mspId"],
-            "issuedAt": who["issuedAt"], "requestedAt": entry["at"]}
+            "customerId": who["customerId"], "requestedAt": entry["at"]}

@@ -1,4 +1,5 @@
-"""The ``market`` contract (chaincode ``metering``): peer-to-peer trading and VPPs.
+"""The ``market`` contract (chaincode ``market``, market channel): peer-to-peer trading
+and VPPs.
 
 Thin: check the caller, parse arguments, call the domain modules. The functions are in
 three classes put together here: participants, money, intervals, orders, clearing,
@@ -17,25 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridledger.formats.market import check_pseudonym
-
 from ..common.callers import AGGREGATOR, REGULATOR, UTILITY, require_member, require_operator
-from ..metering import api as metering
-from ..shim import (
-    ChaincodeError,
-    Contract,
-    PeerError,
-    Stub,
-    evaluate,
-    parse_json_arg,
-    submit,
-)
+from ..shim import Contract, Stub, evaluate, parse_json_arg, submit
 from . import audit, clearing, intervals, orders, parties, settlement
 from .contract_queries import MarketQueries
 from .contract_vpp import MarketVpps
 from .ledger import Market
-
-MAX_RECORDS = 2000  # pseudonyms one DeliveryRecords call answers
 
 
 class MarketContract(MarketVpps, MarketQueries, Contract):
@@ -53,41 +41,45 @@ class MarketContract(MarketVpps, MarketQueries, Contract):
         return intervals.configure(Market(stub), parse_json_arg(config, "config"))
 
     @submit(private=True)
-    def RecordPseudonym(self, stub: Stub, pseudonym: str, customer_id: str) -> dict[str, Any]:
-        """Keep pseudonym -> customer in regulatorOnly (Regulator; its peer alone)."""
-        require_operator(stub, REGULATOR, action="RecordPseudonym")
-        parties.record_pseudonym(stub, pseudonym, customer_id)
-        return {"recorded": True}
-
-    @submit(private=True)
     def EnrolParticipant(self, stub: Stub, request: str) -> dict[str, Any]:
-        """Enrol a customer's meter and market key under its pseudonym, with the customer's
-        consent (relayed by the Regulator, whose peer checks the pseudonym is the
-        customer's; the Utility's and the Regulator's peers endorse)."""
+        """Publish a participant's pseudonym and market key once the energy channel linked
+        them (relayed by the Regulator; the Utility's and the Regulator's peers read the
+        link across). The request stays in the transient map: it names the meter."""
         require_operator(stub, REGULATOR, action="EnrolParticipant")
         return {"pseudonym": parties.enrol(Market(stub), request), "enrolled": True}
 
-    @submit(private=True)
+    @submit
     def RetireParticipant(self, stub: Stub, request: str) -> dict[str, Any]:
-        """A participant's signed retirement (Utility relays): its free balance back to its
-        customer's account; its meter free for a new pseudonym."""
+        """A participant's signed retirement (Utility relays): its free balance becomes a
+        payout; the energy channel then unlinks its meter."""
         require_operator(stub, UTILITY, action="RetireParticipant")
         return parties.retire(Market(stub), request)
 
-    @submit(private=True)
-    def Deposit(self, stub: Stub, request: str) -> dict[str, Any]:
-        """Tokens from the participant's private account into the market (Utility relays
-        the participant's signed request)."""
+    @submit
+    def Deposit(self, stub: Stub, pseudonym: str, request_id: str) -> dict[str, Any]:
+        """Credit a deposit the energy channel funded (Utility; its voucher read across)."""
         require_operator(stub, UTILITY, action="Deposit")
-        parties.deposit(Market(stub), request)
-        return {"deposited": True}
+        amount = parties.deposit(Market(stub), pseudonym, request_id)
+        return {"deposited": True, "amount": amount}
 
-    @submit(private=True)
+    @submit
     def Withdraw(self, stub: Stub, request: str) -> dict[str, Any]:
-        """Tokens from the market back into the private account (Utility relays)."""
+        """Tokens out of the market into a payout the energy channel redeems (Utility
+        relays the participant's signed request)."""
         require_operator(stub, UTILITY, action="Withdraw")
-        parties.withdraw(Market(stub), request)
-        return {"withdrawn": True}
+        return parties.withdraw(Market(stub), request)
+
+    @evaluate
+    def Participant(self, stub: Stub, pseudonym: str) -> dict[str, Any]:
+        """A participant's public record (any member)."""
+        require_member(stub, action="Participant")
+        return parties.participant(Market(stub), pseudonym)
+
+    @evaluate
+    def Payout(self, stub: Stub, pseudonym: str, request_id: str) -> dict[str, Any]:
+        """A payout for the energy channel to redeem (any member)."""
+        require_member(stub, action="Payout")
+        return parties.payout(Market(stub), pseudonym, request_id)
 
     # -- intervals and orders ------------------------------------------------------------
 
@@ -136,35 +128,11 @@ class MarketContract(MarketVpps, MarketQueries, Contract):
 
     @evaluate
     def SettlementPlan(self, stub: Stub, interval_id: str) -> dict[str, Any]:
-        """The next settlement page's plan, from the delivery records on this peer (a
-        Utility or Regulator peer): what each trade delivered, a new VPP's members'
-        export, the records' keys, and which meters have not reported through the end."""
+        """The next settlement page's plan, from the delivery records the energy channel
+        holds (read across, on a Utility or Regulator peer): what each trade delivered, a
+        new VPP's members' export, and which meters have not reported through the end."""
         require_operator(stub, UTILITY, REGULATOR, action="SettlementPlan")
         return settlement.plan(Market(stub), interval_id)
-
-    @evaluate
-    def DeliveryRecords(self, stub: Stub, interval_id: str, pseudonyms: str
-                        ) -> dict[str, str | None]:
-        """The stored bytes of pseudonyms' interval records (a Utility or Regulator peer)."""
-        require_operator(stub, UTILITY, REGULATOR, action="DeliveryRecords")
-        intervals.get(Market(stub), interval_id)
-        wanted = parse_json_arg(pseudonyms, "pseudonyms")
-        if (not isinstance(wanted, list) or len(wanted) > MAX_RECORDS
-                or not all(isinstance(p, str) for p in wanted)):
-            raise ChaincodeError(f"pseudonyms must be a JSON array of at most {MAX_RECORDS} "
-                                 "pseudonyms", status=400)
-        for p in wanted:
-            check_pseudonym(p)
-        m = Market(stub)
-        out = {}
-        for p in wanted:
-            try:
-                raw = metering.market_record_bytes(m.ov, p, interval_id)
-            except PeerError:  # the Aggregator's peer keeps the hash, not the value
-                raise ChaincodeError("this peer does not hold customerData: ask the "
-                                     "Utility's or the Regulator's peer", status=404) from None
-            out[p] = None if raw is None else raw.decode("utf-8")
-        return out
 
     @submit(private=True)
     def Settle(self, stub: Stub, interval_id: str, plan: str) -> dict[str, Any]:

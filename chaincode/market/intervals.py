@@ -43,7 +43,7 @@ from gridledger.formats.market import MARKET_TYPES, check_market_id, parse_inter
 from gridledger.formats.numbers import check_int, check_object
 from gridledger.formats.utc import format_utc, parse_utc
 
-from ..common import clock
+from ..common import clock, crosschannel
 from ..common.amounts import div_round
 from ..common.keys import key
 from ..metering import api as metering
@@ -94,7 +94,7 @@ def configure(m: Market, body: Any) -> dict[str, Any]:
                       minimum=HOUR, maximum=MAX_GRACE)
     if m.get(config_key(market_id)) is not None:
         raise ChaincodeError(f"market {market_id} is configured already", status=409)
-    metering.trusted_tariff_version(m.ov, tariff_id, m.stub.tx_timestamp)  # 404 / 409
+    tariff_version(m, tariff_id, m.stub.tx_timestamp)  # 404 / 409
     config = {"marketId": market_id, "intervalSeconds": seconds, "gateClosureSeconds": gate,
               "tariffId": tariff_id, "clockToleranceSeconds": tolerance,
               "openHorizonSeconds": horizon, "evidenceGraceSeconds": grace, "setAt": m.now}
@@ -111,6 +111,12 @@ def config(m: Market, market_id: str) -> dict[str, Any]:
 def tolerance(record: dict[str, Any]) -> dt.timedelta:
     """The clock tolerance a market's configuration (or an interval of it) accepts."""
     return dt.timedelta(seconds=record.get("clockToleranceSeconds", DEFAULT_TOLERANCE))
+
+
+def tariff_version(m: Market, tariff_id: str, at: dt.datetime) -> dict[str, Any]:
+    """The trusted version of ``tariff_id`` in force at ``at``: public records of the
+    energy channel, read across (404 unknown, 409 not the Regulator's)."""
+    return crosschannel.energy(m.stub, "marketlink:TariffVersion", tariff_id, format_utc(at))
 
 
 def reference_prices(version: dict[str, Any], start: dt.datetime) -> tuple[int, int]:
@@ -142,8 +148,7 @@ def open_interval(m: Market, iv: str, market_type: str) -> dict[str, Any]:
                              f"at most {horizon} s before its start", status=409)
     if m.get(interval_key(iv)) is not None:
         raise ChaincodeError(f"interval {iv} is open already", status=409)
-    retail, feed_in = reference_prices(
-        metering.trusted_tariff_version(m.ov, cfg["tariffId"], start), start)
+    retail, feed_in = reference_prices(tariff_version(m, cfg["tariffId"], start), start)
     if retail < feed_in:
         raise ChaincodeError(f"the tariff's feed-in price {feed_in} exceeds its retail price "
                              f"{retail} at {iv}: no price suits both sides", status=409)

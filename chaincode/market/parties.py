@@ -1,139 +1,67 @@
-"""Market participants: a pseudonym from the Regulator, enrolment with the customer's
-consent, tokens in and out of the market, and retirement (a fresh pseudonym after it).
+"""Market participants, on the market channel: enrolment, tokens in and out, retirement.
 
-1. **RecordPseudonym** (Regulator; its peer alone endorses, nothing public is written):
-   the Regulator's client computes the pseudonym ``p-...`` as HMAC(its secret, identity
-   and an epoch) (gridledger.formats.market) and stores ``mktwho~<p>`` = the customer in
-   its own collection ``regulatorOnly``, which no other organisation's peer receives.
-2. **EnrolParticipant** (relayed by a Regulator operator; the Utility and the Regulator
-   endorse): the customer's wallet made a market key and signed ``{"action": "enrol",
-   "pseudonym", "marketId", "meterId", "publicKeyPem"}`` with it, and the customer gave
-   its **consent**: the same message signed with the key that controls its paying Wattcoin
-   account (the key of its own identity, which opened the account in its own transaction),
-   sent as ``"consent": {"publicKeyPem", "signature"}`` beside the envelope. Each endorser
-   checks: the Regulator issued the pseudonym (its record's hash is on every peer) **to
-   the meter's customer** (only the Regulator's peer reads the record: its endorsement
-   carries the check), the consent key controls the account paying for the meter's
-   customer, the meter is billed with the market's tariff (settlement refunds delivered
-   energy at that tariff's prices), and the meter is not enrolled under another pseudonym.
-   It links pseudonym -> meter and customer privately (``mktlink``) and meter -> pseudonym
-   for the reading path (metering's ``mktmeter``), and publishes only the pseudonym and
-   its key (``mktparty``), with an empty market wallet.
-3. **Deposit / Withdraw** (Utility; Utility and Regulator endorse, arguments in the
-   transient map): signed by the market key; tokens move between the account paying for
-   the customer now and the public balance (``mktfund``), never touching a key the
-   Aggregator must endorse.
+What ties a pseudonym to a meter, a customer and an account is on the energy channel
+(chaincode/marketlink); this side names pseudonyms only and reads that side across
+channels, at the Utility's and the Regulator's endorsers (chaincode/common/crosschannel.py),
+so that no transaction here touches a key of theirs (chaincode/README.md, "Privacy").
+
+1. **EnrolParticipant** (relayed by a Regulator operator; the Utility's and the
+   Regulator's peers endorse; the signed enrolment in the transient map, as the energy
+   channel's LinkParticipant took it): once the energy channel links the pseudonym (with
+   the customer's consent, marketlink/links.py), each endorser reads the link across
+   and checks it names this market and this market key; the pseudonym and its key are
+   published (``mktparty``) with an empty market wallet. The meter is never named here.
+2. **Deposit(pseudonym, requestId)** (Utility): credits the voucher the energy channel's
+   FundMarket took out of the customer's account (read across), once (``mktdep``).
+3. **Withdraw** (Utility relays the participant's signed request): takes tokens out of the
+   wallet into a payout ``mktout~<pseudonym>~<requestId>``, which the energy channel's
+   RedeemPayout puts into the customer's account.
 4. **RetireParticipant** (Utility relays the participant's signed ``retire``): with no
-   open order in an interval still to come, no standing offer left and no VPP membership,
-   the pseudonym stops receiving its meter's records (those of its past intervals stay,
-   for settlements still due), its available balance goes back to the customer's account,
-   and the meter may be enrolled again under a new pseudonym. Rotating pseudonyms this way
-   (the Regulator issues one per epoch) keeps one name from linking every interval of a
-   customer's life.
-
-A withdrawal that clears an exhausted account sets no event: an event would put the
-customer's meters and the pseudonym in the same block. The Utility's operators see the
-account and reconnect.
+   open order in an interval still to come, no standing offer left and no VPP
+   membership, the pseudonym retires; what it has free becomes a payout; the energy
+   channel's UnlinkParticipant then frees its meter for a new pseudonym. Rotating
+   pseudonyms this way (the Regulator issues one per epoch) keeps one name from linking
+   every interval of a customer's life.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gridledger.formats.errors import FormatError
 from gridledger.formats.ids import check_id
 from gridledger.formats.market import check_pseudonym, interval_id, verifies
-from gridledger.formats.numbers import check_object
-from gridledger.formats.reading import decode_signature, verify_signature
-from gridledger.formats.wattcoin_address import address_of_pem_key
 
+from ..common import crosschannel
 from ..common.keys import key
-from ..common.privacy import REGULATOR_ONLY, regulator_ledger
-from ..metering import api as metering
-from ..shim import ChaincodeError, PeerError, Stub, parse_json_arg
-from ..wattcoin import api as wattcoin
+from ..shim import ChaincodeError, Stub, parse_json_arg
 from . import intervals, orders, signed
 from .ledger import FUNDING, Market, available, fund_key, open_wallet
 
-
-def who_key(pseudonym: str) -> str:
-    """regulatorOnly: the customer behind a pseudonym."""
-    return key("mktwho", pseudonym)
+ENROL_MEMBERS = ("pseudonym", "marketId", "meterId", "publicKeyPem")
 
 
-def link_key(pseudonym: str) -> str:
-    """customerData: a pseudonym's meter, customer and paying account."""
-    return key("mktlink", pseudonym)
+def deposit_key(pseudonym: str, request_id: str) -> str:
+    """A deposit's voucher credited (no voucher is credited twice)."""
+    return key("mktdep", pseudonym, request_id)
 
 
-def record_pseudonym(stub: Stub, pseudonym: str, customer_id: str) -> None:
-    """Store pseudonym -> customer in the Regulator's collection (409 if issued)."""
-    check_pseudonym(pseudonym)
-    check_id(customer_id, "customerId")
-    ov = regulator_ledger(stub)
-    if ov.get(who_key(pseudonym)) is not None:
-        raise ChaincodeError(f"pseudonym {pseudonym} is issued already", status=409)
-    ov.put_json(who_key(pseudonym), {"pseudonym": pseudonym, "customerId": customer_id,
-                                     "mspId": "UtilityMSP", "issuedAt": _now(stub)})
+def payout_key(pseudonym: str, request_id: str) -> str:
+    """Tokens taken out of the market for the energy channel to pay into the account."""
+    return key("mktout", pseudonym, request_id)
 
 
-def _now(stub: Stub) -> str:
-    return stub.tx_timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def issued(stub: Stub, pseudonym: str) -> bool:
-    """Whether the Regulator issued ``pseudonym`` (its record's hash, on any peer)."""
-    return stub.get_private_data_hash(REGULATOR_ONLY, who_key(pseudonym)) is not None
-
-
-def _issued_to(stub: Stub, pseudonym: str, customer_id: str) -> None:
-    """409 unless the Regulator issued ``pseudonym`` to ``customer_id``. Every peer sees
-    that it issued it (the record's hash); only the Regulator's peer, the one that holds
-    ``regulatorOnly``, reads to whom, so its endorsement is what carries that check."""
-    if not issued(stub, pseudonym):
-        raise ChaincodeError(f"the Regulator has not issued pseudonym {pseudonym}", status=409)
-    try:
-        who = regulator_ledger(stub).get_json(who_key(pseudonym))
-    except PeerError:  # not the Regulator's peer: the hash it read is all it may know
-        return
-    if who is not None and who["customerId"] != customer_id:
-        raise ChaincodeError(f"pseudonym {pseudonym} was issued to another customer than "
-                             "the meter's", status=403)
-
-
-def _consent(m: Market, envelope: dict[str, Any], raw: bytes, customer_id: str) -> None:
-    """403 unless ``raw`` (the enrolment message) is signed by the key controlling the
-    account that pays for ``customer_id``: the customer's own consent."""
-    consent = envelope.get("consent")
-    try:
-        check_object(consent, "consent", {"publicKeyPem", "signature"})
-        pem = consent.get("publicKeyPem")
-        if not isinstance(pem, str) or len(pem) > 4096:
-            raise FormatError("consent publicKeyPem must be a PEM public key")
-        controller = address_of_pem_key(pem)
-        good = verify_signature(pem, "P-256", raw, decode_signature(consent.get("signature")))
-    except FormatError as exc:
-        raise ChaincodeError(f"the enrolment needs the customer's consent "
-                             f'{{"publicKeyPem", "signature"}}: {exc}', status=400) from None
-    account = wattcoin.paying_account(m.ov, customer_id)
-    if account is None:
-        raise ChaincodeError("the meter's customer has no Wattcoin account: market money "
-                             "moves in Wattcoin", status=409)
-    if controller != account["controller"] or not good:
-        raise ChaincodeError("the enrolment lacks the consent of the meter's customer: its "
-                             "signature by the key that controls its paying account",
-                             status=403)
+def _link(stub: Stub, pseudonym: str) -> dict[str, Any]:
+    """The energy channel's link of ``pseudonym`` (market, key, since), read across."""
+    return crosschannel.energy(stub, "marketlink:Link", pseudonym)
 
 
 def enrol(m: Market, text: str) -> str:
-    """Enrol a participant from its self-signed request and its customer's consent; its
-    pseudonym."""
+    """Publish a linked participant's pseudonym and market key; its pseudonym."""
     envelope = parse_json_arg(text, "signed enrol message")
     if not isinstance(envelope, dict):
-        raise ChaincodeError('an enrolment is {"message", "signature", "consent"}', 400)
-    consent = {k: envelope.pop(k) for k in ("consent",) if k in envelope}
-    message, raw, signature = signed.read_envelope(envelope, "enrol", (
-        "pseudonym", "marketId", "meterId", "publicKeyPem"))
+        raise ChaincodeError('an enrolment is {"message", "signature"[, "consent"]}', 400)
+    envelope.pop("consent", None)  # checked on the energy channel, where the account is
+    message, raw, signature = signed.read_envelope(envelope, "enrol", ENROL_MEMBERS)
     pseudonym = message["pseudonym"]
     if not verifies(message["publicKeyPem"], raw, signature):
         raise ChaincodeError("the enrolment is not signed by the market key it names",
@@ -141,21 +69,13 @@ def enrol(m: Market, text: str) -> str:
     if m.get(signed.party_key(pseudonym)) is not None:
         raise ChaincodeError(f"{pseudonym} is enrolled already", status=409)
     cfg = intervals.config(m, message["marketId"])
-    # The private record only: a public read of meter~<id> would put the meter id in the
-    # block next to the pseudonym (read sets carry public keys in plain text).
-    meter_id = message["meterId"]
-    customer_id = metering.meter_owner(m.ov, meter_id)  # 404 unknown
-    _issued_to(m.stub, pseudonym, customer_id)
-    _consent(m, consent, raw, customer_id)
-    billed = metering.meter_tariff_at(m.ov, meter_id, m.stub.tx_timestamp)
-    if billed != cfg["tariffId"]:
-        # Settlement refunds delivered energy at the market tariff's prices.
-        raise ChaincodeError(f"meter {meter_id} is billed with another tariff than market "
-                             f"{cfg['marketId']}'s: the Utility sets its tariff first",
-                             status=409)
-    metering.enrol_market_meter(m.ov, meter_id, pseudonym, cfg["marketId"],
-                                cfg["intervalSeconds"])
-    m.ov.put_json(link_key(pseudonym), {"meterId": meter_id, "customerId": customer_id})
+    link = _link(m.stub, pseudonym)
+    if (link.get("marketId"), link.get("publicKeyPem")) != (cfg["marketId"],
+                                                           message["publicKeyPem"]):
+        raise ChaincodeError(f"{pseudonym} is linked on the energy channel for another "
+                             "market or key than this enrolment names", status=409)
+    if link.get("unlinkedAt"):
+        raise ChaincodeError(f"{pseudonym}'s link ended at {link['unlinkedAt']}", status=409)
     m.create(signed.party_key(pseudonym), {
         "trader": pseudonym, "kind": "participant", "publicKeyPem": message["publicKeyPem"],
         "marketId": cfg["marketId"], "enrolledAt": m.now}, FUNDING)
@@ -165,83 +85,86 @@ def enrol(m: Market, text: str) -> str:
     return pseudonym
 
 
-def _request(m: Market, text: str, action: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    message = signed.signed_by(m, text, action, ("pseudonym", "amount", "requestId"))
-    pseudonym = message["pseudonym"]
-    req = key("mktreq", pseudonym, message["requestId"])
+def deposit(m: Market, pseudonym: str, request_id: str) -> int:
+    """Credit a deposit the energy channel funded (read across); the amount."""
+    check_pseudonym(pseudonym)
+    check_id(request_id, "requestId")
+    m.need(signed.party_key(pseudonym), f"market participant {pseudonym}")
+    voucher = crosschannel.energy(m.stub, "marketlink:Voucher", pseudonym, request_id)
+    amount = int(voucher["amount"])
+    m.create(deposit_key(pseudonym, request_id), {
+        "pseudonym": pseudonym, "requestId": request_id, "amount": amount, "at": m.now,
+        "txId": m.stub.tx_id}, FUNDING)
+    fund = m.get(fund_key(pseudonym))
+    fund["deposited"] += amount
+    m.put(fund_key(pseudonym), fund)
+    return amount
+
+
+def _new_request(m: Market, pseudonym: str, request_id: str, action: str,
+                 amount: int) -> None:
+    req = key("mktreq", pseudonym, request_id)
     if m.get(req) is not None:
-        raise ChaincodeError(f"request {message['requestId']} of {pseudonym} is done "
-                             "already", status=409)
-    m.create(req, {"action": action, "amount": message["amount"], "at": m.now,
-                   "txId": m.stub.tx_id}, FUNDING)
-    link = m.ov.get_json(link_key(pseudonym))
-    if link is None:
-        raise ChaincodeError(f"{pseudonym} has no link on this peer: Deposit and Withdraw "
-                             "run on the Utility's and the Regulator's peers", status=404)
-    # The account paying for the customer now (it may have bound another since).
-    address = wattcoin.address_of_customer(m.ov, link["customerId"])
-    if address is None:
-        raise ChaincodeError(f"{pseudonym}'s customer has no paying account now: bind one "
-                             "first", status=409)
-    return message, {**link, "address": address}
+        raise ChaincodeError(f"request {request_id} of {pseudonym} is done already",
+                             status=409)
+    m.create(req, {"action": action, "amount": amount, "at": m.now, "txId": m.stub.tx_id},
+             FUNDING)
 
 
-def deposit(m: Market, text: str) -> None:
-    """Move tokens from the participant's private account into its market balance."""
-    message, link = _request(m, text, "deposit")
-    wattcoin.to_market(m.ov, link["address"], message["amount"],
-                       requestId=message["requestId"])
-    fund = m.get(fund_key(message["pseudonym"]))
-    fund["deposited"] += message["amount"]
-    m.put(fund_key(message["pseudonym"]), fund)
+def _pay_out(m: Market, pseudonym: str, request_id: str, amount: int) -> None:
+    """Take ``amount`` out of the market for the energy channel to pay into the account."""
+    fund = m.get(fund_key(pseudonym))
+    fund["withdrawn"] += amount
+    m.put(fund_key(pseudonym), fund)
+    m.create(payout_key(pseudonym, request_id), {
+        "pseudonym": pseudonym, "requestId": request_id, "amount": amount, "at": m.now,
+        "txId": m.stub.tx_id}, FUNDING)
 
 
-def withdraw(m: Market, text: str) -> None:
-    """Move tokens from the market balance back into the private account."""
-    message, link = _request(m, text, "withdraw")
-    pseudonym, amount = message["pseudonym"], message["amount"]
+def withdraw(m: Market, text: str) -> dict[str, Any]:
+    """Take tokens out of the market balance into a payout for the customer's account."""
+    message = signed.signed_by(m, text, "withdraw", ("pseudonym", "amount", "requestId"))
+    pseudonym, amount, request_id = (message["pseudonym"], message["amount"],
+                                     message["requestId"])
+    _new_request(m, pseudonym, request_id, "withdraw", amount)
     have = available(m, pseudonym)
     if have < amount:
         raise ChaincodeError(f"{pseudonym} has {have} tokens free in the market, less than "
                              f"{amount} (escrowed tokens return after settlement)", status=409)
-    fund = m.get(fund_key(pseudonym))
-    fund["withdrawn"] += amount
-    m.put(fund_key(pseudonym), fund)
-    wattcoin.from_market(m.ov, link["address"], amount, requestId=message["requestId"])
+    _pay_out(m, pseudonym, request_id, amount)
+    return {"pseudonym": pseudonym, "requestId": request_id, "amount": amount}
 
 
 def retire(m: Market, text: str) -> dict[str, Any]:
-    """Retire a participant on its signed ``retire``: what it has free in the market goes
-    back to its customer's account, and its meter may be enrolled under a new pseudonym."""
+    """Retire a participant on its signed ``retire``: what it has free in the market
+    becomes a payout for its customer's account; the energy channel then unlinks its
+    meter, which may be enrolled under a new pseudonym."""
     message = signed.signed_by(m, text, "retire", ("pseudonym", "requestId"))
-    pseudonym = message["pseudonym"]
+    pseudonym, request_id = message["pseudonym"], message["requestId"]
     party = m.get(signed.party_key(pseudonym))
     if party.get("retiredAt"):
         raise ChaincodeError(f"{pseudonym} retired at {party['retiredAt']}", status=409)
-    req = key("mktreq", pseudonym, message["requestId"])
-    if m.get(req) is not None:
-        raise ChaincodeError(f"request {message['requestId']} of {pseudonym} is done "
-                             "already", status=409)
     _require_nothing_ahead(m, pseudonym, party["marketId"])
-    link = m.ov.get_json(link_key(pseudonym))
-    if link is None:
-        raise ChaincodeError(f"{pseudonym} has no link on this peer: RetireParticipant runs "
-                             "on the Utility's and the Regulator's peers", status=404)
-    metering.retire_market_meter(m.ov, link["meterId"], pseudonym)
     amount = available(m, pseudonym)
-    m.create(req, {"action": "retire", "amount": amount, "at": m.now, "txId": m.stub.tx_id},
-             FUNDING)
-    if amount > 0:
-        address = wattcoin.address_of_customer(m.ov, link["customerId"])
-        if address is None:
-            raise ChaincodeError(f"{pseudonym}'s customer has no paying account to take "
-                                 f"back its {amount} tokens: bind one first", status=409)
-        fund = m.get(fund_key(pseudonym))
-        fund["withdrawn"] += amount
-        m.put(fund_key(pseudonym), fund)
-        wattcoin.from_market(m.ov, address, amount, requestId=message["requestId"])
+    _new_request(m, pseudonym, request_id, "retire", amount)
+    _pay_out(m, pseudonym, request_id, amount)
     m.put(signed.party_key(pseudonym), {**party, "retiredAt": m.now})
-    return {"pseudonym": pseudonym, "retired": True}
+    return {"pseudonym": pseudonym, "retired": True, "requestId": request_id,
+            "amount": amount}
+
+
+def participant(m: Market, pseudonym: str) -> dict[str, Any]:
+    """A participant's public record: key, market, enrolled and retired when."""
+    check_pseudonym(pseudonym)
+    return m.need(signed.party_key(pseudonym), f"market participant {pseudonym}")
+
+
+def payout(m: Market, pseudonym: str, request_id: str) -> dict[str, Any]:
+    """A payout the energy channel may redeem (404 if none)."""
+    check_pseudonym(pseudonym)
+    check_id(request_id, "requestId")
+    return m.need(payout_key(pseudonym, request_id),
+                  f"payout {request_id} of {pseudonym}")
 
 
 def _require_nothing_ahead(m: Market, pseudonym: str, market_id: str) -> None:

@@ -1,21 +1,24 @@
 """Settlement after delivery, against the meters' private interval records, in pages.
 
 Who decides what: the energy of each trade is a fact of the meters, held privately by
-the Utility and the Regulator (``mktiv~<pseudonym>~<intervalId>``, kept by the reading
-path: metering/market_records.py); the money is public market arithmetic. So a page is
-settled by a transaction that all three organisations endorse (the cursor ``mktstl~<iv>``
-it writes carries the SETTLE policy from the moment the interval opens, ledger.py):
+the Utility and the Regulator on the energy channel (``mktiv~<pseudonym>~<intervalId>``,
+kept by the reading path: metering/market_records.py); the money is public market
+arithmetic. So a page is settled by a transaction that all three organisations endorse
+(the cursor ``mktstl~<iv>`` it writes carries the SETTLE policy from the moment the
+interval opens, ledger.py):
 
-- the **Utility and the Regulator** each read the records the page needs on their own
-  peer and recompute the page's **plan**: what each trade delivered, and for a VPP the
-  export of each member (its members consented to disclose it to the VPP). Each refuses a
-  plan that differs, and refuses to settle before every record is *complete* (its meter
-  reported through the interval's end) unless the market's evidence grace period has
-  passed since the end: a reading still on its way never counts as nothing delivered;
+- the **Utility and the Regulator** each read the records the page needs across
+  channels (marketlink ``DeliveryRecords``, at their own endorser: nothing of it enters
+  this transaction's read set) and recompute the page's **plan**: what each trade
+  delivered, and for a VPP the export of each member (its members consented to disclose
+  it to the VPP). Each refuses a plan that differs, and refuses to settle before every
+  record is *complete* (its meter reported through the interval's end) unless the
+  market's evidence grace period has passed since the end: a reading still on its way
+  never counts as nothing delivered;
 - the **Aggregator**, which may not read those records, gets the plan and nothing more of
   them (a record's import and export stay with the members: what a trade needs, and no
-  more, reaches its chaincode server); it records the same hashed reads (by
-  ``GetPrivateDataHash``, so all endorsements agree) and checks the plan's arithmetic.
+  more, reaches its chaincode server); it checks what public state tells (self-dealing
+  delivers nothing, a VPP's members are those at gate closure).
 
 ``SettlementPlan(intervalId)`` (an evaluate, on the caller's own Utility or Regulator peer)
 computes the next page's plan; ``Settle(intervalId, plan)`` (a Utility or Regulator
@@ -56,11 +59,8 @@ from gridledger.formats import events
 from gridledger.formats.market import value_of
 from gridledger.formats.utc import parse_utc
 
-from ..common import clock
+from ..common import clock, crosschannel
 from ..common.keys import key
-from ..common.overlay import KEY_SECRET
-from ..common.privacy import CUSTOMER_DATA
-from ..metering import api as metering
 from ..shim import ChaincodeError, canonical_json, parse_json_arg
 from . import auction, bilateral, clearing, intervals, orders, vpp
 from .ledger import SETTLE, Market, credit
@@ -200,8 +200,17 @@ def _plan_page(m: Market, record: dict[str, Any], trades: list[dict[str, Any]],
 
 
 def _read_records(m: Market, iv: str, need: list[str]) -> dict[str, dict[str, Any] | None]:
-    """The records of ``need`` on this (member) peer: {pseudonym: record or None}."""
-    return {p: m.ov.get_json(metering.market_record_key(p, iv)) for p in need}
+    """The records of ``need``, read across from the energy channel at this (member)
+    endorser: {pseudonym: record or None}."""
+    if not need:
+        return {}
+    return crosschannel.energy(m.stub, "marketlink:DeliveryRecords", iv,
+                               canonical_json(need).decode())
+
+
+def _holds_records(m: Market) -> bool:
+    """Whether this endorser's peer holds the delivery records (customerData)."""
+    return bool(crosschannel.energy(m.stub, "marketlink:HoldsCustomerData")["holds"])
 
 
 def _incomplete(records: dict[str, dict[str, Any] | None]) -> list[str]:
@@ -223,22 +232,22 @@ def plan(m: Market, iv: str) -> dict[str, Any]:
     page = _cursor(m, iv)["nextPage"]
     if page > record["tradePages"]:
         return {"intervalId": iv, "page": page, "deliveries": [], "vppExports": {},
-                "records": {}, "incomplete": []}
+                "incomplete": []}
     trades = _page_trades(m, record, page)
     need = _needed(m, record, trades)
-    if not m.ov.holds_collection():
-        raise ChaincodeError("this peer does not hold customerData: ask the Utility's or "
-                             "the Regulator's peer for a settlement plan", status=404)
+    if not _holds_records(m):
+        raise ChaincodeError("this peer does not hold the delivery records: ask the "
+                             "Utility's or the Regulator's peer for a settlement plan",
+                             status=404)
     records = _read_records(m, iv, need)
     energy = {p: (r["importWh"], r["exportWh"]) if r else (0, 0) for p, r in records.items()}
     return {"intervalId": iv, "page": page, **_plan_page(m, record, trades, energy),
-            "records": {p: m.ov.physical(metering.market_record_key(p, iv)) for p in need},
             "incomplete": _incomplete(records)}
 
 
 # -- Settle -------------------------------------------------------------------------------
 
-_PLAN = {"intervalId", "page", "deliveries", "vppExports", "records", "incomplete"}
+_PLAN = {"intervalId", "page", "deliveries", "vppExports", "incomplete"}
 
 
 def _parse_plan(text: str) -> dict[str, Any]:
@@ -249,9 +258,9 @@ def _parse_plan(text: str) -> dict[str, Any]:
     return body
 
 
-def _check_shape(plan_: dict[str, Any], trades: list[dict[str, Any]], need: list[str]) -> None:
-    """What any endorser checks of a plan: it covers exactly this page's trades and
-    records, with deliveries within what was traded and exports as whole Wh."""
+def _check_shape(plan_: dict[str, Any], trades: list[dict[str, Any]]) -> None:
+    """What any endorser checks of a plan: it covers exactly this page's trades, with
+    deliveries within what was traded and exports as whole Wh."""
     deliveries = plan_["deliveries"]
     if (not isinstance(deliveries, list) or len(deliveries) != len(trades)
             or any(not isinstance(d, dict) or d.get("n") != t["n"]
@@ -260,11 +269,6 @@ def _check_shape(plan_: dict[str, Any], trades: list[dict[str, Any]], need: list
                    for d, t in zip(deliveries, trades, strict=False))):
         raise ChaincodeError("the plan's deliveries must name this page's trades in order, "
                              "each with 0 <= deliveredWh <= the Wh traded", status=400)
-    records = plan_["records"]
-    if not isinstance(records, dict) or sorted(records) != need or not all(
-            isinstance(k, str) and k.startswith("mktiv~") for k in records.values()):
-        raise ChaincodeError(f"the plan's records must name exactly the pseudonyms this "
-                             f"page needs ({need}), each with its record's key", status=400)
     exports = plan_["vppExports"]
     if not isinstance(exports, dict) or not all(
             isinstance(e, dict) and all(isinstance(w, int) and w >= 0 for w in e.values())
@@ -276,10 +280,6 @@ def _check_as_member(m: Market, record: dict[str, Any], trades: list[dict[str, A
                      need: list[str], plan_: dict[str, Any]) -> None:
     """A member of customerData recomputes the plan from its own records."""
     iv = record["intervalId"]
-    for p in need:
-        if plan_["records"][p] != m.ov.physical(metering.market_record_key(p, iv)):
-            raise ChaincodeError(f"the plan names another record than {p}'s for {iv}",
-                                 status=409)
     records = _read_records(m, iv, need)
     incomplete = _incomplete(records)
     if incomplete and not _grace_over(m, record):
@@ -297,13 +297,8 @@ def _check_as_member(m: Market, record: dict[str, Any], trades: list[dict[str, A
 
 def _check_as_outsider(m: Market, record: dict[str, Any], trades: list[dict[str, Any]],
                        plan_: dict[str, Any]) -> None:
-    """A peer outside customerData reads the records' hashes only, exactly the reads a
-    member makes (the key secret and each record), so that every endorsement carries the
-    same read set; and it checks what public state tells: self-dealing delivers nothing,
-    a VPP's members are those at gate closure."""
-    m.stub.get_private_data_hash(CUSTOMER_DATA, KEY_SECRET)
-    for stored in plan_["records"].values():
-        m.stub.get_private_data_hash(CUSTOMER_DATA, stored)
+    """A peer outside customerData cannot read the records; it checks what public state
+    tells: self-dealing delivers nothing, a VPP's members are those at gate closure."""
     for trade, d in zip(trades, plan_["deliveries"], strict=True):
         if _self_dealing(m, record, trade) and d["deliveredWh"]:
             raise ChaincodeError(f"trade {trade['n']} sells the buyer its own export: it "
@@ -407,8 +402,8 @@ def settle(m: Market, iv: str, text: str) -> dict[str, Any]:
     if n <= record["tradePages"]:
         trades = _page_trades(m, record, n)
         need = _needed(m, record, trades)
-        _check_shape(plan_, trades, need)
-        if m.ov.holds_collection():
+        _check_shape(plan_, trades)
+        if _holds_records(m):
             _check_as_member(m, record, trades, need, plan_)
         else:
             _check_as_outsider(m, record, trades, plan_)
@@ -416,7 +411,7 @@ def settle(m: Market, iv: str, text: str) -> dict[str, Any]:
         # with (known for good once the interval has begun).
         start = parse_utc(record["start"], "start")
         retail, feed_in = intervals.reference_prices(
-            metering.trusted_tariff_version(m.ov, record["tariffId"], start), start)
+            intervals.tariff_version(m, record["tariffId"], start), start)
         page = _Page(m, record, plan_["vppExports"])
         outcomes = [_settle(page, trade, d["deliveredWh"], retail, feed_in)
                     for trade, d in zip(trades, plan_["deliveries"], strict=True)]
@@ -431,7 +426,7 @@ def settle(m: Market, iv: str, text: str) -> dict[str, Any]:
         for k, v in totals.items():
             cur[k] += v
         cur["nextPage"] = n + 1
-    elif plan_["deliveries"] or plan_["records"] or plan_["vppExports"]:
+    elif plan_["deliveries"] or plan_["vppExports"]:
         raise ChaincodeError(f"{iv} has no trades left to settle: the plan must be empty",
                              status=400)
     done = cur["nextPage"] > record["tradePages"]

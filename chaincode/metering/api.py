@@ -5,8 +5,6 @@ stub, inside the caller's transaction):
 
 - ``get_meter(ov, meter_id)``: the meter record (404 if unknown); OpenMeterAccount
   derives a meter wallet's address from its registered key.
-- ``meters_of_customer(ov, customer_id)``: a customer's meter ids (events no longer name
-  them: chaincode/README.md, "Events").
 - ``get_meter_device(ov, meter_id)``: the meter's public record only (the device, an
   IDoT: id, public key, curve, status; 404 if unknown). For ``access``, whose callers
   include identities outside customerData (the Aggregator), which may not read the
@@ -15,28 +13,25 @@ stub, inside the caller's transaction):
   ``tax_basis_points(version)``: tariff pricing of one tariff version (a record as
   GetTariff returns it); exhaustion prices each reading's energy with them.
 
-Published for ``market`` (served by chaincode ``metering`` too; chaincode/README.md,
-"Market"):
+Published for ``marketlink`` (served by chaincode ``metering`` too, on the energy
+channel; the market itself, on its own channel, reads through it across channels:
+chaincode/README.md, "Market"):
 
-- ``market_enrolment_key(meter_id)``, ``enrol_market_meter(ov, meter_id, pseudonym,
-  market_id, interval_seconds)``, ``market_enrolment(ov, meter_id)``,
-  ``retire_market_meter(ov, meter_id, pseudonym)``: from EnrolParticipant on (until the
-  participant retires), the reading path keeps the meter's energy per delivery interval
-  of its market under its pseudonym (metering/market_records.py; 409 if enrolled).
+- ``enrol_market_meter(ov, meter_id, pseudonym, market_id, interval_seconds)``,
+  ``retire_market_meter(ov, meter_id, pseudonym)``: from LinkParticipant on (until
+  UnlinkParticipant), the reading path keeps the meter's energy per delivery interval of
+  its market under its pseudonym (metering/market_records.py; 409 if enrolled).
 - ``meter_tariff_at(ov, meter_id, at)``: the tariff the meter is billed with at ``at``
   (a participant's meter must be billed with its market's tariff).
-- ``market_record_key(pseudonym, interval_id)``: the private key of that record, whose
-  hash (``GetPrivateDataHash``) the settlement checks on every endorser.
-- ``market_record_bytes(ov, pseudonym, interval_id)``: the record exactly as stored, salt
-  included (None if the meter reported nothing then), on a Utility or Regulator peer.
+- ``market_record_key(pseudonym, interval_id)``: the private key of a pseudonym's record
+  of one delivery interval (DeliveryRecords reads it).
 - ``meter_owners(ov, meter_ids)``: each meter's customer from its private record (None
   when unknown), in one round trip: ``wattcoin``'s SupplyStatus, the bridge's check.
-- ``meter_owner(ov, meter_id)``: the meter's customer from its private record alone, so
-  that the enrolment's transaction reads no public key naming the meter (its read set is
-  in the block, keys in plain text).
+- ``meter_owner(ov, meter_id)``: the meter's customer from its private record alone.
 - ``trusted_tariff_version(ov, tariff_id, at)``: the version of a Regulator-set tariff in
   force at ``at`` (404 unknown, 409 without the Regulator's key-level policy): the
-  reference prices of a delivery interval.
+  reference prices of a delivery interval (marketlink's TariffVersion; ``band_of`` and
+  ``tax_basis_points`` turn it into the market's reference retail price).
 
 A contract that needs more of metering adds it here (and to chaincode/README.md) rather
 than importing metering's modules.
@@ -49,12 +44,8 @@ from typing import Any
 
 from ..common.overlay import Overlay
 from .market_records import enrol as enrol_market_meter
-from .market_records import enrolment as market_enrolment
-from .market_records import enrolment_key as market_enrolment_key
 from .market_records import record_key as market_record_key
 from .market_records import retire as retire_market_meter
-from .market_records import stored_bytes as market_record_bytes
-from .meters import by_customer as meters_of_customer
 from .meters import get as get_meter
 from .meters import get_device as get_meter_device
 from .meters import info_key, tariff_at
@@ -79,8 +70,6 @@ def meter_tariff_at(ov: Overlay, meter_id: str, at: dt.datetime) -> str:
 
 
 __all__ = ["band_of", "enrol_market_meter", "get_meter", "get_meter_device",
-           "market_enrolment", "market_enrolment_key", "market_record_bytes",
            "market_record_key", "meter_owner", "meter_owners", "meter_tariff_at",
-           "meters_of_customer",
            "retire_market_meter", "tax_basis_points", "tiered_milli",
            "trusted_tariff_version"]

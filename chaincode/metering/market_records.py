@@ -3,7 +3,8 @@ interval, kept privately by the reading path for the meters enrolled in the mark
 
     mktmeter~<meterId>               private: {"pseudonym", "marketId", "intervalSeconds",
                                      "enrolledAt"}, written by the market's
-                                     EnrolParticipant, removed when the participant retires
+                                     LinkParticipant (energy channel), marked retired by
+                                     UnlinkParticipant
     mktiv~<pseudonym>~<intervalId>   private: {"importWh", "exportWh", "complete"} of the
                                      meter in the delivery interval, salted like every
                                      private value
@@ -157,8 +158,3 @@ def add(ov: Overlay, enrolment_: dict[str, Any], previous_end: str | None,
         record["exportWh"] += exp
         record["complete"] = record.get("complete", False) or completed
         ov.put_json(rkey, record)
-
-
-def stored_bytes(ov: Overlay, pseudonym: str, interval: str) -> bytes | None:
-    """The record exactly as stored, salt and key included (a Utility or Regulator peer)."""
-    return ov.get(record_key(pseudonym, interval))

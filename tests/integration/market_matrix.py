@@ -44,12 +44,16 @@ COMMISSION_BP = 1000
 class MatrixMarket:
     market_id: str
     people: list[Participant]
-    fresh: Participant  # pseudonym issued, not enrolled
+    fresh: Participant  # pseudonym issued, not linked
+    linked: Participant  # linked on the energy channel, not enrolled on the market channel
+    retired: Participant  # retired on the market channel, still linked
     vpp: str
     ivs: dict[str, str]
     audit_id: str
-    records: str  # DeliveryRecords for CLEARED's first settlement page
+    records: str  # the pseudonyms of CLEARED's first settlement page
     plans: dict[str, str]  # SettlementPlan of CLEARED's and CLEARED2's first page
+    voucher: str = ""  # p1's deposit funded on the energy channel, not credited
+    payout: str = ""  # p1's withdrawal paid out on the market channel, not redeemed
 
     def args(self, function: str, kind: str) -> tuple[str, ...]:
         p1, p2, p4, p5, p6 = self.people
@@ -67,10 +71,22 @@ class MatrixMarket:
             "ConfigureMarket": (json.dumps({"marketId": self.market_id, "intervalSeconds": 60,
                                             "gateClosureSeconds": 20, "tariffId": "MKT-IT"}),),
             "RecordPseudonym": (pseudonym_for(SECRET, "UtilityMSP", newcomer), newcomer),
-            "EnrolParticipant": (self.fresh.key.enrolment(self.market_id, self.fresh.meter_id,
-                                                          consent_of(self.fresh.customer)),),
+            "LinkParticipant": (self.fresh.key.enrolment(self.market_id, self.fresh.meter_id,
+                                                         consent_of(self.fresh.customer)),),
+            "EnrolParticipant": (self.linked.key.enrolment(
+                self.market_id, self.linked.meter_id, consent_of(self.linked.customer)),),
+            "UnlinkParticipant": (self.retired.pseudonym,),
+            "FundMarket": (p1.key.deposit(10),),
+            "RedeemPayout": (p1.pseudonym, self.payout),
+            "Link": (p1.pseudonym,),
+            "Voucher": (p1.pseudonym, self.voucher),
+            "HoldsCustomerData": (),
+            "PseudonymHolder": (p1.pseudonym,),
+            "TariffVersion": ("MKT-IT", "2025-06-01T00:00:00Z"),
+            "Participant": (p1.pseudonym,),
+            "Payout": (p1.pseudonym, self.payout),
             "RetireParticipant": (p6.key.retirement(),),
-            "Deposit": (p1.key.deposit(10),),
+            "Deposit": (p1.pseudonym, self.voucher),
             "Withdraw": (p1.key.withdrawal(10),),
             "OpenInterval": (iv["NEW"], "uniform"),
             "PlaceOffer": (p1.key.sign("offer", **order),),
@@ -78,7 +94,7 @@ class MatrixMarket:
             "CancelOrder": (p2.key.cancel(iv["OPEN"], "open-bid"),),
             "Clear": (iv["GATE" + own],),
             "SettlementNeeds": (iv["CLEARED"],),
-            "DeliveryRecords": (iv["CLEARED"], json.dumps(sorted(json.loads(self.records)))),
+            "DeliveryRecords": (iv["CLEARED"], self.records),
             "SettlementPlan": (iv["CLEARED"],),
             "Settle": (iv[settles], self.plans[settles]),
             "RequestResolution": (p1.pseudonym, "quarterly audit"),
@@ -115,8 +131,17 @@ class MatrixMarket:
 def matrix_market(net: Consortium, orgs: Orgs) -> MatrixMarket:
     """Build the market's part of the matrix world on the ledger."""
     market_id = new_market(orgs, "az")
-    p1, p2, p4, p5, p6 = (join(net, orgs, market_id, prefix="AZ") for _ in range(5))
+    p1, p2, p4, p5, p6, p7 = (join(net, orgs, market_id, prefix="AZ") for _ in range(6))
     fresh = _issued_only(orgs, p5)
+    linked = _issued_only(orgs, p6)
+    orgs.market("regulator").link_submit("LinkParticipant", linked.key.enrolment(
+        market_id, linked.meter_id, consent_of(linked.customer)))
+    util_ = orgs.market("utility")
+    util_.submit("RetireParticipant", p7.key.retirement())
+    voucher = p1.key.deposit(10)
+    util_.link_submit("FundMarket", voucher)
+    payout = p1.key.withdrawal(10)
+    util_.submit("Withdraw", payout)
     agg, util = orgs.market("aggregator"), orgs.market("utility")
     m = minute_start(now())
     starts = {"DONE2": m - 9 * MINUTE, "DONE": m - 8 * MINUTE, "CLEARED": m - 6 * MINUTE,
@@ -154,11 +179,12 @@ def matrix_market(net: Consortium, orgs: Orgs) -> MatrixMarket:
                                                            "complaint 17")["auditId"]
     orgs.sync()
     need = util.evaluate("SettlementNeeds", ivs["CLEARED"])
-    records = util.delivery_records(ivs["CLEARED"], need["pseudonyms"])
     plans = {name: json.dumps(util.plan(ivs[name]), separators=(",", ":"))
              for name in ("CLEARED", "CLEARED2")}
-    return MatrixMarket(market_id, [p1, p2, p4, p5, p6], fresh, vpp, ivs, audit_id,
-                        json.dumps(records), plans)
+    return MatrixMarket(market_id, [p1, p2, p4, p5, p6], fresh, linked, p7, vpp, ivs,
+                        audit_id, json.dumps(sorted(need["pseudonyms"])), plans,
+                        json.loads(voucher)["message"]["requestId"],
+                        json.loads(payout)["message"]["requestId"])
 
 
 def _issued_only(orgs: Orgs, p: Participant) -> Participant:

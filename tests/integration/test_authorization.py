@@ -34,6 +34,7 @@ from gridledger.chaincode.access import CONTRACTS as ACCESS
 from gridledger.chaincode.authorization import CALLER_KINDS, MATRIX, RULES
 from gridledger.chaincode.health import CONTRACTS as HEALTH
 from gridledger.chaincode.market import CONTRACTS as MARKET
+from gridledger.chaincode.marketlink import CONTRACTS as MARKETLINK
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ContractRouter, canonical_json
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
@@ -54,10 +55,11 @@ from .market_world import Orgs
 
 pytestmark = pytest.mark.integration
 
-CHANNEL = "energy"
+CHANNEL, MARKET_CHANNEL = "energy", "market"
 ENDORSERS = ("UtilityMSP", "RegulatorMSP")  # both members of customerData; 2 of 3 peers
 TRANSACTIONS = {(tx.contract, tx.function): tx for tx in ContractRouter(
-    [c() for c in (*METERING, *WATTCOIN, *ACCESS, *MARKET, *HEALTH)]).transactions()}
+    [c() for c in (*METERING, *WATTCOIN, *ACCESS, *MARKET, *MARKETLINK, *HEALTH)]
+).transactions()}
 CELLS = [(contract, function, kind) for (contract, function) in RULES for kind in CALLER_KINDS]
 
 
@@ -101,12 +103,12 @@ def call(caller: Caller, contract: str, function: str, *args: str, submit: bool 
     """Evaluate, or for a submit function endorse only; private arguments go in the
     transient map, and every call carries a salt (private writes need one)."""
     tx = TRANSACTIONS[(contract, function)]
-    chaincode = "health" if contract == "health" else "metering"
+    chaincode = contract if contract in ("health", "market") else "metering"
     transient: dict[str, bytes] = {"salt": os.urandom(32)}
     if tx.private:
         transient["args"] = json.dumps(list(args)).encode()
         args = ()
-    network = caller.gateway.network(CHANNEL)
+    network = caller.gateway.network(MARKET_CHANNEL if contract == "market" else CHANNEL)
     target = network.contract(chaincode, None if contract == "health" else contract)
     try:
         if tx.kind == "submit":
@@ -255,7 +257,7 @@ class World:
                  else self.operator_account)
         if contract == "access":
             return self.access.args(function, kind)
-        if contract == "market":
+        if contract in ("market", "marketlink"):
             return self.market.args(function, kind)
         registration = _registration(_unique("AZ-NEW"), self.customer_id, self.tariff_id,
                                      _pem(ec.generate_private_key(ec.SECP256R1())))
@@ -389,6 +391,7 @@ NOT_200 = {
     # Evaluated on the Utility's peer, which holds no regulatorOnly data (only the
     # Regulator's peer answers: test_market).
     ("market", "ResolvePseudonym"): 404,
+    ("marketlink", "PseudonymHolder"): 404,
 }
 
 

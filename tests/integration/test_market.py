@@ -296,7 +296,7 @@ def test_energy_paid_for_never_exceeds_energy_metered(day: Day) -> None:
         flows = day.flows[iv]
         records = util.delivery_records(iv, sorted(flows))
         for pseudonym, (imported, exported) in flows.items():
-            record = json.loads(records[pseudonym])
+            record = records[pseudonym]
             assert (record["importWh"], record["exportWh"], record["complete"]) == (
                 imported, exported, True), (iv, pseudonym)
         sold: dict[str, int] = {}
@@ -469,4 +469,4 @@ def test_the_regulator_resolves_a_pseudonym_and_the_resolution_is_on_the_ledger(
              "is not an operator of RegulatorMSP", EvaluateError)
     # Only the Regulator's peer holds the register: asked elsewhere, there is no answer.
     _refused(lambda: reg.evaluate("ResolvePseudonym", logged["auditId"], on=("UtilityMSP",)),
-             404, "holds no identity", EvaluateError)
+             404, "only the Regulator's peer holds", EvaluateError)

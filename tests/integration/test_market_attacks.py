@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.clients.errors import EndorseError
+from gridledger.clients.errors import EndorseError, EvaluateError, GatewayError
 from gridledger.clients.market import CustomerConsent, MarketKey
 from gridledger.clients.signing import private_key_signer
 from gridledger.formats.market import escrow_of, interval_id, pseudonym_for
@@ -106,8 +106,9 @@ def _assert_escrow_is_the_reserve(orgs: Orgs, scene: Scene) -> None:
                 assert order["escrow"] == _reserve(order, interval), (order, interval)
 
 
-def _refused(call, status: int, reason: str) -> EndorseError:  # type: ignore[no-untyped-def]
-    with pytest.raises(EndorseError) as info:
+def _refused(call, status: int, reason: str,  # type: ignore[no-untyped-def]
+             error: type[GatewayError] = EndorseError) -> GatewayError:
+    with pytest.raises(error) as info:
         call()
     assert info.value.chaincode_status == status, info.value
     assert reason in str(info.value), info.value
@@ -195,6 +196,7 @@ class Newcomer:
     customer: Customer
     meter_id: str
     key: MarketKey
+    address: str
 
 
 def _newcomer(consortium, orgs: Orgs, market_id: str) -> Newcomer:
@@ -210,7 +212,7 @@ def _newcomer(consortium, orgs: Orgs, market_id: str) -> Newcomer:
     pseudonym = pseudonym_for(SECRET, "UtilityMSP", customer.customer_id)
     orgs.market("regulator").record_pseudonym(pseudonym, customer.customer_id)
     orgs.sync()
-    return Newcomer(customer, meter_id, MarketKey.generate(pseudonym))
+    return Newcomer(customer, meter_id, MarketKey.generate(pseudonym), address)
 
 
 def test_enrolling_a_customers_meter_without_its_consent_is_refused(
@@ -232,9 +234,12 @@ def test_enrolling_a_customers_meter_without_its_consent_is_refused(
         _refused(lambda c=consent: reg.enrol(new.key.enrolment(scene.market_id, new.meter_id,
                                                                c)),
                  403, "consent of the meter's customer")
-    # None of it enrolled the meter: the pseudonym has no market identity.
+    # None of it linked the meter: no deposit can be funded for the pseudonym, and the
+    # market channel knows nothing of it.
     _refused(lambda: orgs.market("utility").deposit(new.key.deposit(10)), 404,
-             f"market participant {new.key.pseudonym} does not exist")
+             f"{new.key.pseudonym} is not linked to a meter")
+    _refused(lambda: orgs.market("aggregator").participant(new.key.pseudonym), 404,
+             f"market participant {new.key.pseudonym} does not exist", EvaluateError)
     # With its consent, it is enrolled.
     reg.enrol(new.key.enrolment(scene.market_id, new.meter_id, consent_of(new.customer)))
 
@@ -305,8 +310,8 @@ def test_settling_before_the_sellers_meter_reported_is_refused_even_by_a_modifie
     plan = util.plan(scene.iv)
     assert plan["incomplete"] == [scene.seller.pseudonym]
     _refused(lambda: util.settle(scene.iv), 409, "have not reported through the end")
-    with modified_chaincode(consortium, "utility",
-                            "metering,wattcoin,access,tests.integration.rogue_market_eager"):
+    with modified_chaincode(consortium, "utility", "tests.integration.rogue_market_eager",
+                            chaincode="market"):
         err = _refused(lambda: util.settle(scene.iv), 409, "have not reported through the end")
         assert "RegulatorMSP" in str(err)  # the Regulator's endorser said it
     assert orgs.market("aggregator").interval(scene.iv)["status"] == "cleared"
@@ -319,9 +324,8 @@ def test_the_aggregators_chaincode_gets_what_the_trades_delivered_and_no_meter_r
     # delivered energy of each trade, and no import or export of any meter.
     submit_readings(orgs, [scene.seller.reading(scene.end, 0, SELLER_EXPORT)])
     log = tmp_path / "aggregator-kept.jsonl"
-    with modified_chaincode(consortium, "aggregator",
-                            "metering,wattcoin,access,tests.integration.rogue_market",
-                            env={"GRIDLEDGER_ROGUE_LOG": str(log)}):
+    with modified_chaincode(consortium, "aggregator", "tests.integration.rogue_market",
+                            chaincode="market", env={"GRIDLEDGER_ROGUE_LOG": str(log)}):
         (page,) = orgs.market("utility").settle(scene.iv)
     (trade,) = page["trades"]
     assert trade["deliveredWh"] == min(4000, SELLER_EXPORT, BUYER_IMPORT)
@@ -351,9 +355,13 @@ def test_a_customer_retires_its_pseudonym_and_trades_on_under_a_new_one(
     # Not while an order of it is still to come: its meter would stop feeding its records.
     _refused(lambda: util.retire(new.key.retirement()), 409, "still to come")
     orgs.market("aggregator").cancel(new.key.cancel(ahead, "b"))
-    util.retire(new.key.retirement())
+    balance = orgs.wattcoin().balance(new.address)["balance"]
+    steps = util.retire(new.key.retirement())
+    assert list(steps) == ["RetireParticipant", "UnlinkParticipant", "RedeemPayout"]
     assert util.wallet(new.key.pseudonym)["available"] == 0
-    _refused(lambda: util.deposit(new.key.deposit(10)), 409, "may only withdraw")
+    # Its 5,000 free tokens went back into the customer's account, across the channels.
+    assert orgs.wattcoin().balance(new.address)["balance"] == balance + 5_000
+    _refused(lambda: util.deposit(new.key.deposit(10)), 409, "retired")
     # The Regulator issues the customer's next pseudonym; the meter trades under it.
     second = pseudonym_for(SECRET, "UtilityMSP", new.customer.customer_id, epoch=2)
     reg.record_pseudonym(second, new.customer.customer_id)

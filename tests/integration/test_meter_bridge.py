@@ -713,7 +713,7 @@ def _assert_demo_ledger(consortium: Consortium, interval: dict[str, Any], seller
     """What the demo summary says about the market and the DACT, read from the ledger."""
     iv = interval["intervalId"]
     with connect(consortium, "aggregator") as gw:
-        market = Market(gw.network(CHANNEL))
+        market = Market(gw)
         record = market.interval(iv)
         assert record["status"] == "settled" and record["trades"] == len(interval["trades"])
         assert record["volumeWh"] == interval["volumeWh"] > 0

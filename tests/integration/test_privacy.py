@@ -361,14 +361,19 @@ def _linking(items: list[bytes], trade: dict) -> list[str]:
 
 def test_no_transaction_the_aggregator_receives_links_the_pseudonym_to_the_customer(
         consortium, market_trade):
+    by_channel = {}
     with connect(consortium, "aggregator") as gw:
-        height = max(n.get("height", 0) for n in consortium.status()["nodes"]
-                     if n["kind"] == "peer")
-        envelopes = [bytes(e) for b in gw.network(consortium.topology.channel).block_events(
-            start_block=0, stop_block=height - 1) for e in b.raw.data.data]
+        for channel in consortium.topology.channels:
+            by_channel[channel] = [bytes(e) for b in gw.network(channel).block_events(
+                start_block=0, stop_block=_height(gw, channel) - 1) for e in b.raw.data.data]
+    envelopes = [e for found in by_channel.values() for e in found]
     naming = [e for e in envelopes if market_trade["pseudonym"] in e]
     assert len(naming) >= 5  # enrolment, deposit, bid, clearing, settlement: pseudonyms
     assert _linking(envelopes, market_trade) == []
+    # Not one transaction of the energy channel, where the customers' records are, names
+    # the pseudonym: it travels there in transient maps only.
+    assert not any(market_trade["pseudonym"] in e
+                   for e in by_channel[consortium.topology.channel])
 
 
 @pytest.mark.parametrize("store", ["stateLeveldb", "pvtdataStore", "historyLeveldb"])
@@ -385,3 +390,41 @@ def test_the_link_is_where_it_belongs_the_utilitys_private_data(consortium, mark
     # The control: on a member of customerData the same search finds the link (mktlink).
     entries = _leveldb_entries(_peer_data(consortium, "utility") / "stateLeveldb", tmp_path)
     assert "customer id" in _linking(entries, market_trade)
+
+
+def test_the_aggregator_following_key_hashes_from_the_pseudonym_reaches_no_customer_or_meter(
+        consortium, market_trade):
+    # Hashing guessable names is one way to link; following equal key hashes is another.
+    # The Aggregator takes every private record a transaction naming the pseudonym touched
+    # (enrolment, deposit, orders, settlement) and looks for the same record in a
+    # transaction that names a customer (its certificate, its id) or a meter (meter~<id>),
+    # on both channels. The market's transactions are on a channel of their own and read
+    # the customers' records across channels, which leaves nothing in their read sets.
+    from .key_graph import linked, touches
+
+    envelopes = []
+    with connect(consortium, "aggregator") as gw:
+        for channel in consortium.topology.channels:
+            height = _height(gw, channel)
+            envelopes += [(bytes(raw), tx.validation_code) for b in gw.network(
+                channel).block_events(start_block=0, stop_block=height - 1)
+                for tx, raw in zip(b.transactions, b.raw.data.data, strict=True)]
+    graph = touches(envelopes)
+    naming = [t for t in graph if market_trade["pseudonym"] in t.arguments or any(
+        market_trade["pseudonym"].decode() in k for k in t.public_keys)]
+    assert len(naming) >= 4  # enrolment, deposit, bid, settlement: the attack has a start
+    assert linked(graph, market_trade["pseudonym"], market_trade["identifiers"], crowd=5) == {}
+    # The control: from the customer's own identity the same walk reaches its meter (the
+    # energy channel links them, as it must: the Utility bills the customer for it).
+    identity = market_trade["identifiers"]
+    assert "meter id" in linked(graph, identity["certificate"], {
+        "meter id": identity["meter id"]}, crowd=5)
+
+
+def _height(gw, channel: str) -> int:
+    from fabric_protos.common import ledger_pb2
+
+    info = ledger_pb2.BlockchainInfo()
+    info.ParseFromString(gw.network(channel).contract("qscc").evaluate("GetChainInfo",
+                                                                        channel))
+    return int(info.height)

@@ -13,16 +13,24 @@ from typing import Any
 from gridledger.chaincode.access import CONTRACTS as ACCESS
 from gridledger.chaincode.health import CONTRACTS as HEALTH
 from gridledger.chaincode.market import CONTRACTS as MARKET
+from gridledger.chaincode.marketlink import CONTRACTS as MARKETLINK
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ContractRouter, canonical_json
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
 from gridledger.formats.reading import sign
 from tests.unit.chaincode.access import world as access_world
+from tests.unit.chaincode.channels import Channels
 from tests.unit.chaincode.market import world as market_world
-from tests.unit.chaincode.metering.helpers import T0, Ledger, Meter, setup, submit, tariff_json
+from tests.unit.chaincode.metering.helpers import T0, Meter, setup, submit, tariff_json
 
-# Every contract of every chaincode, so one ledger answers every function of the table.
-ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *ACCESS, *MARKET, *HEALTH)])
+# Every contract of the energy channel's chaincodes (health answers there too), so the
+# two channels answer every function of the table.
+ENERGY_ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *ACCESS, *MARKETLINK,
+                                              *HEALTH)])
+# Every contract of both channels in one router: what a function takes, for the tests that
+# read the functions' signatures or invoke one on a bare stub.
+ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *ACCESS, *MARKETLINK, *HEALTH,
+                                       *MARKET)])
 NOW = T0 + dt.timedelta(days=40)  # 2025-04-10: March and 1 April are over
 
 ALICE = {"msp": "UtilityMSP", "name": "alice", "ous": ("client",),
@@ -53,7 +61,7 @@ IDENTITIES: dict[str, dict[str, Any]] = {
 
 @dataclass
 class World:
-    ledger: Ledger
+    ledger: Channels
     alice: str  # alice's account (pays for c-1)
     operator: str  # the Utility operator's own account
     next_reading: str  # a SubmitReadings batch not yet submitted
@@ -62,19 +70,16 @@ class World:
     access: access_world.AccessWorld  # devices, resources, DACTs, tokens (contract access)
     market: market_world.MarketMatrixWorld  # participants, intervals, VPP (contract market)
 
-    def fork(self) -> Ledger:
-        """A copy of the ledger that a test may change (values are immutable bytes)."""
-        led = self.ledger
-        return Ledger(state=dict(led.state), private=dict(led.private),
-                      metadata=dict(led.metadata), events=list(led.events), now=led.now,
-                      count=led.count, router=led.router)
+    def fork(self) -> Channels:
+        """A copy of both channels that a test may change (values are immutable bytes)."""
+        return self.ledger.fork()
 
     def args(self, contract: str, function: str, kind: str) -> tuple[str, ...]:
         """Arguments that get ``kind`` past ``function``'s caller check when it is
         allowed: its own customer id, meter and account for a customer."""
         if contract == "access":
             return self.access.args(function, kind)
-        if contract == "market":
+        if contract in ("market", "marketlink"):
             return self.market.args(function, kind)
         own = self.operator if kind == "utility-operator" else self.alice
         other = self.alice if own == self.operator else self.operator
@@ -123,7 +128,7 @@ class World:
 
 @functools.cache
 def _world() -> World:
-    ledger = Ledger(now=NOW, router=ROUTER)
+    ledger = Channels.make(now=NOW, energy_router=ENERGY_ROUTER)
     m1, m2 = Meter("m-1", "c-1"), Meter("m-2", "c-2")
     setup(ledger, m1, m2)
     operator = ledger.ok("wattcoin:OpenAccount", **IDENTITIES["utility-operator"])["address"]

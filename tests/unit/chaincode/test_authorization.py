@@ -129,10 +129,11 @@ def _contract_classes() -> list[type]:
     from gridledger.chaincode.access import CONTRACTS as ACCESS
     from gridledger.chaincode.health import CONTRACTS as HEALTH
     from gridledger.chaincode.market import CONTRACTS as MARKET
+    from gridledger.chaincode.marketlink import CONTRACTS as MARKETLINK
     from gridledger.chaincode.metering import CONTRACTS as METERING
     from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
 
-    return [*METERING, *WATTCOIN, *ACCESS, *MARKET, *HEALTH]
+    return [*METERING, *WATTCOIN, *ACCESS, *MARKET, *MARKETLINK, *HEALTH]
 
 
 # -- the caller rules (common/callers.py) -----------------------------------------------------

@@ -10,9 +10,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
-from gridledger.clients.errors import ArgumentError
+from gridledger.clients.errors import ArgumentError, EndorseError, EndpointDetail
 from gridledger.clients.market import Market, MarketKey
 from gridledger.formats.market import message_bytes, verifies
 
@@ -39,41 +40,68 @@ class FakeGateway:
 
 
 class FakeContract:
-    def __init__(self, gateway: FakeGateway) -> None:
-        self.gateway = gateway
+    def __init__(self, gateway: FakeGateway, channel: str, name: str) -> None:
+        self.gateway, self.channel, self.name = gateway, channel, name
 
     def new_proposal(self, fn: str, *args: str, transient=None, timestamp=None,
                      endorsing_organizations=()) -> dict[str, Any]:
         proposal = {"fn": fn, "args": args, "transient": transient, "timestamp": timestamp,
-                    "orgs": endorsing_organizations}
+                    "orgs": endorsing_organizations, "channel": self.channel,
+                    "contract": self.name}
         self.gateway.proposals.append(proposal)
         return proposal
 
 
 class FakeNetwork:
-    def __init__(self, gateway: FakeGateway) -> None:
-        self.gateway = gateway
+    def __init__(self, gateway: FakeGateway, name: str) -> None:
+        self.gateway, self.name = gateway, name
 
     def contract(self, chaincode: str, contract: str | None = None) -> FakeContract:
-        assert (chaincode, contract) == ("metering", "market")
-        return FakeContract(self.gateway)
+        assert (self.name, chaincode, contract) in {("market", "market", "market"),
+                                                    ("energy", "metering", "marketlink")}
+        return FakeContract(self.gateway, self.name, f"{chaincode}/{contract}")
+
+
+class FakeGatewayOfNetworks(FakeGateway):
+    def network(self, name: str) -> FakeNetwork:
+        return FakeNetwork(self, name)
 
 
 def _market() -> tuple[Market, FakeGateway]:
-    gw = FakeGateway()
-    return Market(FakeNetwork(gw)), gw  # type: ignore[arg-type]
+    gw = FakeGatewayOfNetworks()
+    return Market(gw), gw  # type: ignore[arg-type]
 
 
-def test_private_functions_travel_in_the_transient_map_with_a_salt() -> None:
+def test_a_deposit_is_funded_on_the_energy_channel_then_credited_on_the_market_channel(
+        ) -> None:
     market, gw = _market()
     key = MarketKey.generate(PSEUDONYM)
-    market.deposit(key.deposit(100))
-    (p,) = gw.proposals
-    assert p["fn"] == "Deposit" and p["args"] == ()
-    (signed,) = json.loads(p["transient"]["args"])
-    assert json.loads(signed)["message"]["amount"] == 100
-    assert len(p["transient"]["salt"]) == 32
-    assert p["orgs"] == ("UtilityMSP", "RegulatorMSP")
+    signed = key.deposit(100)
+    request_id = json.loads(signed)["message"]["requestId"]
+    market.deposit(signed)
+    fund, credit = gw.proposals
+    # The energy half: everything in the transient map, with a salt, to both members.
+    assert (fund["channel"], fund["contract"], fund["fn"], fund["args"]) == (
+        "energy", "metering/marketlink", "FundMarket", ())
+    (sent,) = json.loads(fund["transient"]["args"])
+    assert json.loads(sent)["message"]["amount"] == 100
+    assert len(fund["transient"]["salt"]) == 32
+    assert fund["orgs"] == ("UtilityMSP", "RegulatorMSP")
+    # The market half names the pseudonym and the request, nothing else.
+    assert (credit["channel"], credit["fn"], credit["args"], credit["transient"]) == (
+        "market", "Deposit", (PSEUDONYM, request_id), None)
+    assert credit["orgs"] == ("UtilityMSP", "RegulatorMSP")
+
+
+def test_a_withdrawal_is_paid_out_on_the_market_channel_then_redeemed_on_energy() -> None:
+    market, gw = _market()
+    signed = MarketKey.generate(PSEUDONYM).withdrawal(40)
+    market.withdraw(signed)
+    pay, redeem = gw.proposals
+    assert (pay["channel"], pay["fn"]) == ("market", "Withdraw")
+    assert (redeem["channel"], redeem["fn"], redeem["args"]) == ("energy", "RedeemPayout", ())
+    assert json.loads(redeem["transient"]["args"]) == [
+        PSEUDONYM, json.loads(signed)["message"]["requestId"]]
 
 
 def test_market_functions_ask_the_aggregator_and_the_utility_and_carry_the_time() -> None:
@@ -83,10 +111,47 @@ def test_market_functions_ask_the_aggregator_and_the_utility_and_carry_the_time(
     market.record_pseudonym(PSEUDONYM, "C-1")
     market.request_resolution(PSEUDONYM, "audit")
     bid, record, audit = gw.proposals
-    assert (bid["fn"], bid["args"], bid["timestamp"], bid["orgs"]) == (
-        "PlaceBid", ("{}",), at, ("AggregatorMSP", "UtilityMSP"))
+    assert (bid["fn"], bid["args"], bid["timestamp"], bid["orgs"], bid["channel"]) == (
+        "PlaceBid", ("{}",), at, ("AggregatorMSP", "UtilityMSP"), "market")
     assert record["orgs"] == ("RegulatorMSP",) and record["args"] == ()
+    assert record["channel"] == "energy"
     assert audit["orgs"] == ("RegulatorMSP", "AggregatorMSP")
+
+
+class _Refusing(FakeGatewayOfNetworks):
+    """Refuses one function with a chaincode status and message, as a peer would."""
+
+    def __init__(self, fn: str, status: int, message: str) -> None:
+        super().__init__()
+        self.refused = (fn, status, message)
+
+    def endorse(self, proposal: dict[str, Any]) -> str:
+        fn, status, message = self.refused
+        if proposal["fn"] == fn:
+            raise EndorseError(grpc.StatusCode.ABORTED, "failed to endorse", details=(
+                EndpointDetail("peer0", "UtilityMSP", f"chaincode response {status}, "
+                                                      f"{message}"),))
+        return "tx"
+
+
+def test_running_a_step_again_finishes_it_and_never_doubles_it() -> None:
+    # The energy half went through before (a crash, a timeout): its 409 says so, and the
+    # market half runs.
+    gw = _Refusing("FundMarket", 409, "deposit r of p is funded already")
+    steps = Market(gw).deposit(MarketKey.generate(PSEUDONYM).deposit(5))  # type: ignore[arg-type]
+    assert steps["FundMarket"] == {"doneAlready": True} and steps["Deposit"] == {"ok": True}
+    # Another 409 (the balance lacks the tokens) is the caller's to see: nothing more runs.
+    gw = _Refusing("FundMarket", 409, "account a cannot pay 5 into the market")
+    with pytest.raises(EndorseError):
+        Market(gw).deposit(MarketKey.generate(PSEUDONYM).deposit(5))  # type: ignore[arg-type]
+    assert [p["fn"] for p in gw.proposals] == ["FundMarket"]
+
+
+def test_a_signed_message_file_that_is_not_one_is_refused_before_anything_is_sent() -> None:
+    market, gw = _market()
+    with pytest.raises(ArgumentError, match="not a signed market message"):
+        market.deposit('{"message": {"amount": 1}}')
+    assert gw.proposals == []
 
 
 def test_a_signed_message_verifies_with_the_key_file_and_the_file_is_private(

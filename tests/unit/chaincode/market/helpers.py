@@ -11,10 +11,6 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gridledger.chaincode.market import CONTRACTS as MARKET
-from gridledger.chaincode.metering import CONTRACTS as METERING
-from gridledger.chaincode.shim import ContractRouter
-from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
 from gridledger.formats.market import (
     interval_id,
     message_bytes,
@@ -23,10 +19,10 @@ from gridledger.formats.market import (
     sign_message,
 )
 from gridledger.formats.reading import sign as sign_bytes
-from tests.unit.chaincode.metering.helpers import T0, Ledger, Meter, cert_of, submit
+from tests.unit.chaincode.channels import Channels
+from tests.unit.chaincode.metering.helpers import T0, Meter, cert_of, submit
 from tests.unit.chaincode.support import KEYS
 
-ROUTER = ContractRouter([c() for c in (*METERING, *WATTCOIN, *MARKET)])
 SECRET = b"regulator-pseudonym-secret-for-tests"
 UTILITY = {"msp": "UtilityMSP", "name": "utility-admin"}
 REGULATOR = {"msp": "RegulatorMSP", "name": "regulator-admin"}
@@ -104,11 +100,13 @@ class Participant:
 
 
 class MarketWorld:
-    """The ledger, the market configured, and helpers that act as each organisation."""
+    """Both channels, the market configured, and helpers that act as each organisation
+    as the real clients do (a step across channels: its energy half, then its market
+    half)."""
 
     def __init__(self, *, gate_minutes: int = 15, now: dt.datetime = DAY1,
                  tariff_doc: str | None = None) -> None:
-        self.ledger = Ledger(now=now, router=ROUTER)
+        self.ledger = Channels.make(now=now)
         self.ledger.ok("SetTariff", tariff_doc or tariff(), **REGULATOR)
         self.ledger.ok("market:ConfigureMarket", json.dumps({
             "marketId": MARKET_ID, "intervalSeconds": 3600,
@@ -126,10 +124,10 @@ class MarketWorld:
         p.address = led.ok("wattcoin:OpenAccount", **p.identity)["address"]
         led.ok("wattcoin:BindCustomer", customer_id, p.address, **p.identity)
         led.ok("wattcoin:Mint", p.address, str(tokens + 50_000), f"PAY-{customer_id}")
-        led.ok("market:RecordPseudonym", p.pseudonym, customer_id, **REGULATOR)
-        led.ok("market:EnrolParticipant", self.enrolment(p), **REGULATOR)
+        led.ok("marketlink:RecordPseudonym", p.pseudonym, customer_id, **REGULATOR)
+        self.enrol(p)
         if tokens:
-            led.ok("market:Deposit", p.request("deposit", tokens))
+            self.deposit(p, tokens)
         self.people[customer_id] = p
         return p
 
@@ -137,6 +135,30 @@ class MarketWorld:
         """The participant's signed enrolment with its customer's consent."""
         return p.consent(p.sign("enrol", marketId=MARKET_ID, meterId=p.meter.meter_id,
                                 publicKeyPem=p.pem))
+
+    def enrol(self, p: Participant, **kw: Any) -> None:
+        """Link on the energy channel, then publish on the market channel (the
+        Regulator relays both)."""
+        text = self.enrolment(p)
+        self.ledger.ok("marketlink:LinkParticipant", text, **{**REGULATOR, **kw})
+        self.ledger.ok("market:EnrolParticipant", text, **{**REGULATOR, **kw})
+
+    def deposit(self, p: Participant, amount: int, **kw: Any) -> str:
+        """Fund on the energy channel, credit on the market channel (the Utility relays
+        both); the request id."""
+        text = p.request("deposit", amount)
+        request_id = json.loads(text)["message"]["requestId"]
+        self.ledger.ok("marketlink:FundMarket", text, **kw)
+        self.ledger.ok("market:Deposit", p.pseudonym, request_id, **kw)
+        return request_id
+
+    def withdraw(self, p: Participant, amount: int, **kw: Any) -> str:
+        """Pay out on the market channel, redeem on the energy channel; the request id."""
+        text = p.request("withdraw", amount)
+        request_id = json.loads(text)["message"]["requestId"]
+        self.ledger.ok("market:Withdraw", text, **kw)
+        self.ledger.ok("marketlink:RedeemPayout", p.pseudonym, request_id, **kw)
+        return request_id
 
     # -- intervals and orders ------------------------------------------------------------
 
@@ -207,4 +229,4 @@ def at(hour: int, day: dt.datetime = DAY1) -> dt.datetime:
 
 
 __all__ = ["AGGREGATOR", "DAY1", "FEED_IN", "HOUR", "MARKET_ID", "REGULATOR", "RETAIL",
-           "ROUTER", "T0", "UTILITY", "MarketWorld", "Participant", "at"]
+           "T0", "UTILITY", "MarketWorld", "Participant", "at"]

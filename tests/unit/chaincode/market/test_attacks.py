@@ -213,12 +213,22 @@ def test_retiring_with_an_order_ahead_is_refused_then_a_new_pseudonym_takes_the_
     w.ledger.ok("market:CancelOrder", p.sign("cancel", intervalId=iv, orderId="b"),
                 **AGGREGATOR, when=at(8))
     balance = w.balance(p)
+    # The energy channel unlinks only what the market channel retired.
+    early = w.ledger.call("marketlink:UnlinkParticipant", p.pseudonym, when=at(8))
+    assert early.status == 409 and "not retired" in early.message
     done = w.ledger.ok("market:RetireParticipant", p.sign("retire", requestId="r-2"),
                        when=at(8))
-    assert done == {"pseudonym": p.pseudonym, "retired": True}
+    assert done == {"pseudonym": p.pseudonym, "retired": True, "requestId": "r-2",
+                    "amount": 100_000}
+    assert w.wallet(p) == 0 and w.balance(p) == balance  # a payout, not redeemed yet
+    w.ledger.ok("marketlink:UnlinkParticipant", p.pseudonym, when=at(8))
+    w.ledger.ok("marketlink:RedeemPayout", p.pseudonym, "r-2", when=at(8))
     assert w.wallet(p) == 0 and w.balance(p) == balance + 100_000
-    # Retired: no more trading under that name, but the meter takes a new one.
+    # Retired: no more trading under that name, no more deposits, but the meter takes a
+    # new one.
     res = w.order("bid", p, w.open(at(11)), "b2", 1000, 1500, when=at(8))
+    assert res.status == 409 and "retired" in res.message
+    res = w.ledger.call("marketlink:FundMarket", p.request("deposit", 10), when=at(8))
     assert res.status == 409 and "retired" in res.message
 
     class Next(Participant):
@@ -232,8 +242,8 @@ def test_retiring_with_an_order_ahead_is_refused_then_a_new_pseudonym_takes_the_
 
     nxt = Next("c-1")
     nxt.meter = p.meter
-    w.ledger.ok("market:RecordPseudonym", nxt.pseudonym, "c-1", **REGULATOR)
-    w.ledger.ok("market:EnrolParticipant", w.enrolment(nxt), **REGULATOR, when=at(9))
+    w.ledger.ok("marketlink:RecordPseudonym", nxt.pseudonym, "c-1", **REGULATOR)
+    w.enrol(nxt, when=at(9))
     assert nxt.pseudonym != p.pseudonym
 
 

@@ -37,13 +37,16 @@ def test_only_the_regulator_records_a_pseudonym_and_only_in_its_collection() -> 
     w = MarketWorld()
     p = Participant("c-1")
     for who in (UTILITY, AGGREGATOR):
-        res = w.ledger.call("market:RecordPseudonym", p.pseudonym, "c-1", **who)
+        res = w.ledger.call("marketlink:RecordPseudonym", p.pseudonym, "c-1", **who)
         assert res.status == 403
-    res = w.ledger.call("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    res = w.ledger.call("marketlink:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
     assert res.status == 200
     written = [k for k in res.stub.private] + list(res.stub.state)
-    assert written == [(REGULATOR_ONLY, f"mktwho~{p.pseudonym}")]  # nothing public
-    again = w.ledger.call("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    # Nothing public; and under a keyed name: the pseudonym is public on the market
+    # channel, so sha256("mktwho~<pseudonym>") would name the record's hash.
+    assert written == [(REGULATOR_ONLY, w.ledger.stored(f"mktwho~{p.pseudonym}"))]
+    assert written[0][1] != f"mktwho~{p.pseudonym}"
+    again = w.ledger.call("marketlink:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
     assert again.status == 409
 
 
@@ -51,23 +54,32 @@ def test_enrolment_needs_an_issued_pseudonym_a_self_signed_request_and_an_accoun
     w = MarketWorld()
     p = Participant("c-1")
     w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    res = w.ledger.call("marketlink:LinkParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 409 and "has not issued" in res.message
-    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    w.ledger.ok("marketlink:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    res = w.ledger.call("marketlink:LinkParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 409 and "no Wattcoin account" in res.message
     p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
     other = Participant("c-2")
     forged = json.loads(w.enrolment(p))
     forged["message"]["publicKeyPem"] = other.pem  # signed by p's key, naming another
-    res = w.ledger.call("market:EnrolParticipant", json.dumps(forged), **REGULATOR)
-    assert res.status == 403 and "not signed by the market key it names" in res.message
-    for who in (AGGREGATOR, UTILITY):
-        res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **who)
-        assert res.status == 403 and "not an operator of RegulatorMSP" in res.message
+    for fn in ("marketlink:LinkParticipant", "market:EnrolParticipant"):
+        res = w.ledger.call(fn, json.dumps(forged), **REGULATOR)
+        assert res.status == 403 and "not signed by the market key it names" in res.message
+        for who in (AGGREGATOR, UTILITY):
+            res = w.ledger.call(fn, w.enrolment(p), **who)
+            assert res.status == 403 and "not an operator of RegulatorMSP" in res.message
+    # The market channel publishes only what the energy channel linked.
+    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    assert res.status == 404 and "not linked" in res.message
+    res = w.ledger.call("marketlink:LinkParticipant", w.enrolment(p), **REGULATOR)
+    assert res.status == 200 and res.payload == {"linked": True}  # the answer names nothing
+    assert res.stub.state == {} and res.stub.events == []  # nothing public on energy
     res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 200 and res.payload == {"pseudonym": p.pseudonym, "enrolled": True}
+    assert w.ledger.call("marketlink:LinkParticipant", w.enrolment(p),
+                         **REGULATOR).status == 409
     assert w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR).status == 409
 
 
@@ -79,24 +91,24 @@ def test_enrolment_without_the_customers_own_consent_is_refused_and_changes_noth
     w = MarketWorld()
     p = Participant("c-1")
     w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
-    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    w.ledger.ok("marketlink:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
     p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
     bare = p.sign("enrol", marketId="mkt1", meterId=p.meter.meter_id, publicKeyPem=p.pem)
     before = w.ledger.snapshot()
-    res = w.ledger.call("market:EnrolParticipant", bare, **REGULATOR)
+    res = w.ledger.call("marketlink:LinkParticipant", bare, **REGULATOR)
     assert res.status == 400 and "consent" in res.message
     # Signed by someone else's key: the operator's own, or a made-up one.
     from cryptography.hazmat.primitives.asymmetric import ec
 
     for key in (ec.generate_private_key(ec.SECP256R1()), Participant("c-9").account_key):
-        res = w.ledger.call("market:EnrolParticipant", p.consent(bare, key), **REGULATOR)
+        res = w.ledger.call("marketlink:LinkParticipant", p.consent(bare, key), **REGULATOR)
         assert res.status == 403 and "consent of the meter's customer" in res.message
     # The customer's consent to another enrolment (another market) is not this one's.
     elsewhere = json.loads(p.consent(p.sign("enrol", marketId="mkt2", meterId=p.meter.meter_id,
                                             publicKeyPem=p.pem)))
     moved = {**json.loads(bare), "consent": elsewhere["consent"]}
-    res = w.ledger.call("market:EnrolParticipant", json.dumps(moved), **REGULATOR)
+    res = w.ledger.call("marketlink:LinkParticipant", json.dumps(moved), **REGULATOR)
     assert res.status == 403 and "consent of the meter's customer" in res.message
     assert w.ledger.snapshot() == before
 
@@ -117,14 +129,14 @@ def test_a_pseudonym_issued_to_another_customer_cannot_enrol_this_meter() -> Non
     # Regulator's peer, the only one that reads the register, refuses it.
     w = MarketWorld()
     q = Participant("c-2")
-    w.ledger.ok("market:RecordPseudonym", q.pseudonym, "c-2", **REGULATOR)
+    w.ledger.ok("marketlink:RecordPseudonym", q.pseudonym, "c-2", **REGULATOR)
     p = _Impostor("c-1")
     p.stolen = q.pseudonym
     w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
     p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
     before = w.ledger.snapshot()
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    res = w.ledger.call("marketlink:LinkParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 403 and "issued to another customer" in res.message
     assert w.ledger.snapshot() == before
 
@@ -141,8 +153,8 @@ def test_a_meter_billed_with_another_tariff_cannot_enrol_nor_change_tariff_once_
     w.ledger.ok("RegisterMeter", p.meter.registration("CHEAP"))
     p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
-    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
+    w.ledger.ok("marketlink:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    res = w.ledger.call("marketlink:LinkParticipant", w.enrolment(p), **REGULATOR)
     assert res.status == 409 and "another tariff" in res.message
     q = w.join("c-2")
     res = w.ledger.call("SetMeterTariff", q.meter.meter_id, "CHEAP")
@@ -153,25 +165,48 @@ def test_deposit_and_withdraw_move_tokens_and_keep_both_invariants() -> None:
     w = MarketWorld()
     p = w.join("c-1", tokens=0)
     assert w.balance(p) == 50_000 and w.wallet(p) == 0
-    w.ledger.ok("market:Deposit", p.request("deposit", 30_000))
+    # A deposit: funded out of the account (energy), then credited (market), once.
+    funding = p.sign("deposit", amount=30_000, requestId="d-1")
+    w.ledger.ok("marketlink:FundMarket", funding)
+    assert w.balance(p) == 20_000 and w.wallet(p) == 0
+    assert w.ledger.call("marketlink:FundMarket", funding).status == 409
+    credited = w.ledger.ok("market:Deposit", p.pseudonym, "d-1")
+    assert credited == {"deposited": True, "amount": 30_000}
     assert w.balance(p) == 20_000 and w.wallet(p) == 30_000
-    res = w.ledger.call("market:Deposit", p.request("deposit", 20_001))
+    again = w.ledger.call("market:Deposit", p.pseudonym, "d-1")
+    assert again.status == 409 and "already exists" in again.message
+    unfunded = w.ledger.call("market:Deposit", p.pseudonym, "d-2")
+    assert unfunded.status == 404 and "FundMarket first" in unfunded.message
+    res = w.ledger.call("marketlink:FundMarket", p.request("deposit", 20_001))
     assert res.status == 409 and "insufficient balance" in res.message
     res = w.ledger.call("market:Withdraw", p.request("withdraw", 30_001))
     assert res.status == 409 and "30000 tokens free" in res.message
+    # A withdrawal: paid out of the wallet (market), then redeemed (energy), once.
     w.ledger.ok("market:Withdraw", p.sign("withdraw", amount=10_000, requestId="w-1"))
+    assert w.balance(p) == 20_000 and w.wallet(p) == 20_000
+    w.ledger.ok("marketlink:RedeemPayout", p.pseudonym, "w-1")
     assert w.balance(p) == 30_000 and w.wallet(p) == 20_000
+    res = w.ledger.call("marketlink:RedeemPayout", p.pseudonym, "w-1")
+    assert res.status == 409 and "redeemed already" in res.message
+    res = w.ledger.call("marketlink:RedeemPayout", p.pseudonym, "w-2")
+    assert res.status == 404 and "payout w-2" in res.message
     replay = p.sign("withdraw", amount=1, requestId="w-1")
     res = w.ledger.call("market:Withdraw", replay)
     assert res.status == 409 and "done already" in res.message
     someone = Participant("c-9")
-    res = w.ledger.call("market:Withdraw", json.dumps({**json.loads(p.request("withdraw", 1)),
-                                                       "signature": json.loads(someone.sign(
-                                                           "withdraw", amount=1,
-                                                           requestId="x"))["signature"]}))
-    assert res.status == 403
+    forged = json.dumps({**json.loads(p.request("withdraw", 1)), "signature": json.loads(
+        someone.sign("withdraw", amount=1, requestId="x"))["signature"]})
+    assert w.ledger.call("market:Withdraw", forged).status == 403
+    forged = json.dumps({**json.loads(p.request("deposit", 1)), "signature": json.loads(
+        someone.sign("deposit", amount=1, requestId="x"))["signature"]})
+    res = w.ledger.call("marketlink:FundMarket", forged)
+    assert res.status == 403 and "market key" in res.message
     for who in (AGGREGATOR, REGULATOR):
-        assert w.ledger.call("market:Deposit", p.request("deposit", 1), **who).status == 403
+        assert w.ledger.call("marketlink:FundMarket", p.request("deposit", 1),
+                             **who).status == 403
+        assert w.ledger.call("market:Deposit", p.pseudonym, "d-1", **who).status == 403
+        assert w.ledger.call("marketlink:RedeemPayout", p.pseudonym, "w-1",
+                             **who).status == 403
     totals = w.ledger.ok("wattcoin:UtilityAccount")
     assert totals["toMarket"] == 30_000 and totals["fromMarket"] == 10_000
     assert (totals["minted"] + totals["returned"] + totals["fromMarket"]
@@ -220,9 +255,12 @@ def test_public_state_names_pseudonyms_never_customers_meters_or_accounts() -> N
                    b.address):
         assert secret.encode() not in public and secret.encode() not in events, secret
     assert s.pseudonym.encode() in public
-    # The link lives in customerData only, the identity in regulatorOnly only.
+    # The link lives in customerData only, the identity in regulatorOnly only, both on
+    # the energy channel; the market channel's state holds neither, nor any private data.
     assert (CUSTOMER_DATA, w.ledger.stored(f"mktlink~{s.pseudonym}")) in w.ledger.private
-    assert (REGULATOR_ONLY, f"mktwho~{s.pseudonym}") in w.ledger.private
+    assert (REGULATOR_ONLY, w.ledger.stored(f"mktwho~{s.pseudonym}")) in w.ledger.private
+    assert w.ledger.market.private == {}
+    assert not any(k.startswith("mkt") for k in w.ledger.energy.state)
 
 
 def test_every_reading_of_an_enrolled_meter_rewrites_its_interval_record() -> None:
@@ -294,10 +332,11 @@ def test_markets_are_separate_and_a_trader_trades_only_in_its_own() -> None:
     w.ledger.ok("RegisterMeter", q.meter.registration("MKT"))
     q.address = w.ledger.ok("wattcoin:OpenAccount", **q.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-q", q.address, **q.identity)
-    w.ledger.ok("market:RecordPseudonym", q.pseudonym, "c-q", **REGULATOR)
-    w.ledger.ok("market:EnrolParticipant", q.consent(q.sign(
-        "enrol", marketId="quarter", meterId=q.meter.meter_id, publicKeyPem=q.pem)),
-        **REGULATOR)
+    w.ledger.ok("marketlink:RecordPseudonym", q.pseudonym, "c-q", **REGULATOR)
+    enrolment = q.consent(q.sign("enrol", marketId="quarter", meterId=q.meter.meter_id,
+                                 publicKeyPem=q.pem))
+    w.ledger.ok("marketlink:LinkParticipant", enrolment, **REGULATOR)
+    w.ledger.ok("market:EnrolParticipant", enrolment, **REGULATOR)
     submit(w.ledger, q.meter.reading(at(10) + HOUR / 2, 100, 0), when=at(12))
     assert w.ledger.private_json(f"mktiv~{q.pseudonym}~quarter.20250311T1015Z") == {
         "importWh": 100, "exportWh": 0, "complete": True}
@@ -338,16 +377,33 @@ def test_a_silent_meter_cannot_pile_its_energy_into_one_interval_of_its_choosing
 
 
 
-def test_an_enrolment_reads_no_public_record_that_names_the_meter() -> None:
-    # The enrolment writes the public mktparty~<pseudonym>; its read set is in the block
-    # with public keys in plain text: a read of meter~<id> would name the meter beside it.
+def test_no_transaction_touches_both_a_pseudonym_and_a_customers_record() -> None:
+    # Issue 17, hole 3: equal key hashes in two transactions say they touched the same
+    # record. The energy channel's halves (link, fund, redeem) name no pseudonym in
+    # public, and the market channel's halves (enrol, deposit, withdraw) touch no key of
+    # the energy channel: what they need of it is read across, into no read set.
     w = MarketWorld()
     p = Participant("c-1")
     w.ledger.ok("RegisterMeter", p.meter.registration("MKT"))
     p.address = w.ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
     w.ledger.ok("wattcoin:BindCustomer", "c-1", p.address, **p.identity)
-    w.ledger.ok("market:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
-    res = w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)
-    assert res.status == 200
-    named = [k for k in res.stub.reads if p.meter.meter_id in k or "c-1" in k]
-    assert named == [] and res.stub.multi_reads == 0, named
+    w.ledger.ok("wattcoin:Mint", p.address, "1000", "PAY-c-1")
+    w.ledger.ok("marketlink:RecordPseudonym", p.pseudonym, "c-1", **REGULATOR)
+    energy_halves = [w.ledger.call("marketlink:LinkParticipant", w.enrolment(p), **REGULATOR)]
+    market_halves = [w.ledger.call("market:EnrolParticipant", w.enrolment(p), **REGULATOR)]
+    energy_halves.append(w.ledger.call("marketlink:FundMarket", p.sign(
+        "deposit", amount=100, requestId="d-1")))
+    market_halves.append(w.ledger.call("market:Deposit", p.pseudonym, "d-1"))
+    market_halves.append(w.ledger.call("market:Withdraw", p.sign(
+        "withdraw", amount=40, requestId="w-1")))
+    energy_halves.append(w.ledger.call("marketlink:RedeemPayout", p.pseudonym, "w-1"))
+    assert all(r.status == 200 for r in energy_halves + market_halves)
+    for res in energy_halves:  # public: nothing; the pseudonym only in the transient map
+        assert res.stub.state == {} and res.stub.metadata == {} and res.stub.events == []
+        assert not any(p.pseudonym in k for k in res.stub.reads)
+        assert p.pseudonym not in json.dumps(res.payload)
+    for res in market_halves:  # no key of the energy channel, private or public
+        assert res.stub.hashed_reads == [] and res.stub.private == {}
+        assert all(k.startswith("mkt") for k in (*res.stub.reads, *res.stub.state))
+        named = [k for k in res.stub.reads if p.meter.meter_id in k or "c-1" in k]
+        assert named == [] and res.stub.multi_reads == 0, named

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.unit.chaincode.metering.helpers import Ledger, Result
+from tests.unit.chaincode.channels import Channels
+from tests.unit.chaincode.metering.helpers import Result
 
 from .helpers import AGGREGATOR, MARKET_ID, REGULATOR, UTILITY, MarketWorld, Participant, at
 
@@ -49,11 +50,8 @@ def _world() -> World:
     return World(w, seller, buyer, stranger, member, open_iv, done)
 
 
-def _fork(w: World) -> Ledger:
-    led = w.market.ledger
-    return Ledger(state=dict(led.state), private=dict(led.private),
-                  metadata=dict(led.metadata), events=list(led.events), now=led.now,
-                  count=led.count, router=led.router)
+def _fork(w: World) -> Channels:
+    return w.market.ledger.fork()
 
 
 def _order(w: World, p: Participant, iv: str, kind: str, wh: int, price: int, when) -> str:
@@ -61,7 +59,7 @@ def _order(w: World, p: Participant, iv: str, kind: str, wh: int, price: int, wh
     return p.sign(kind, intervalId=iv, orderId="new", quantityWh=wh, pricePerKwh=price)
 
 
-CASES: dict[str, tuple[Callable[[World, Ledger], Result], int, str]] = {
+CASES: dict[str, tuple[Callable[[World, Channels], Result], int, str]] = {
     "an order after gate closure": (
         lambda w, led: led.call("market:PlaceOffer", _order(
             w, w.seller, w.open_iv, "offer", 1000, 1000, None), **AGGREGATOR,

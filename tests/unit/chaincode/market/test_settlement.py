@@ -14,7 +14,7 @@ import json
 import pytest
 
 from gridledger.formats import events
-from tests.unit.chaincode.metering.helpers import Ledger
+from tests.unit.chaincode.channels import Channels
 
 from .helpers import AGGREGATOR, HOUR, UTILITY, MarketWorld, Participant, at
 
@@ -121,37 +121,38 @@ def test_settlement_event_and_interval() -> None:
 def test_the_aggregator_endorses_with_the_plan_alone_and_the_same_read_set() -> None:
     # Issue 17, hole 4: the Aggregator's chaincode server gets what the trades delivered,
     # never a record's import and export; its endorsement must still agree with the
-    # members' (same hashed reads: the key secret and each record, by their hashes).
+    # members' (the same read/write set: the records are read across channels, which
+    # leaves nothing in it).
     w, _seller, _buyer, iv = _trade()
     w.deliver(at(10), {"c-s": (0, 4000), "c-b": (3000, 0)})
     plan = w.ledger.ok("market:SettlementPlan", iv, **UTILITY, when=at(13))
-    assert set(plan) == {"intervalId", "page", "deliveries", "vppExports", "records",
-                         "incomplete"}
+    assert set(plan) == {"intervalId", "page", "deliveries", "vppExports", "incomplete"}
     assert plan["deliveries"] == [{"n": 1, "deliveredWh": 3000}]
     assert "importWh" not in json.dumps(plan) and "4000" not in json.dumps(plan)
     # On the Aggregator's peer, asking for a plan is refused: it holds no records.
     res = w.ledger.call("market:SettlementPlan", iv, **UTILITY, when=at(13),
                         outside=("customerData",))
-    assert res.status == 404 and "does not hold customerData" in res.message
+    assert res.status == 404 and "does not hold the delivery records" in res.message
     fork = _fork(w)
     member = w.ledger.call("market:Settle", iv, json.dumps(plan), **UTILITY, when=at(13))
     outsider = fork.call("market:Settle", iv, json.dumps(plan), **UTILITY, when=at(13),
                          outside=("customerData",))
     assert member.status == outsider.status == 200, (member.message, outsider.message)
-    assert set(member.stub.hashed_reads) == set(outsider.stub.hashed_reads)
+    assert member.stub.reads == outsider.stub.reads
+    assert member.stub.hashed_reads == outsider.stub.hashed_reads == []
     assert (member.stub.state, member.stub.metadata) == (outsider.stub.state,
                                                          outsider.stub.metadata)
+    # Hole 3: what the member read of the energy channel is in no read set here.
+    assert all(k.startswith("mkt") for k in member.stub.reads), member.stub.reads
+    assert not any(k.startswith(("mktiv", "mktlink", "mktmeter")) for k in member.stub.reads)
 
 
-def _fork(w: MarketWorld) -> Ledger:
-    led = w.ledger
-    return Ledger(state=dict(led.state), private=dict(led.private),
-                  metadata=dict(led.metadata), events=list(led.events), now=led.now,
-                  count=led.count, router=led.router)
+def _fork(w: MarketWorld) -> Channels:
+    return w.ledger.fork()
 
 
 def test_what_settlement_refuses() -> None:
-    w, seller, buyer, iv = _trade()
+    w, _seller, _buyer, iv = _trade()
     w.deliver(at(10), {"c-s": (0, 4000), "c-b": (4000, 0)})
     plan = w.ledger.ok("market:SettlementPlan", iv, **UTILITY, when=at(13))
     before = w.ledger.snapshot()
@@ -172,12 +173,9 @@ def test_what_settlement_refuses() -> None:
     res = settle({**plan, "deliveries": [{"n": 1, "deliveredWh": 4001}]},
                  outside=("customerData",))
     assert res.status == 400 and "deliveredWh" in res.message
-    swapped = {**plan, "records": {seller.pseudonym: plan["records"][buyer.pseudonym],
-                                   buyer.pseudonym: plan["records"][seller.pseudonym]}}
-    res = settle(swapped)
-    assert res.status == 409 and "another record" in res.message
-    res = settle({**plan, "records": {buyer.pseudonym: plan["records"][buyer.pseudonym]}})
-    assert res.status == 400 and "exactly the pseudonyms" in res.message
+    # A plan that gives the seller's delivery to nobody: recomputed, it differs.
+    res = settle({**plan, "deliveries": [{"n": 1, "deliveredWh": 0}]})
+    assert res.status == 409 and "differs from the delivery records" in res.message
     res = settle({**plan, "page": 2})
     assert res.status == 409 and "settles page 1 next" in res.message
     res = settle({k: v for k, v in plan.items() if k != "incomplete"})

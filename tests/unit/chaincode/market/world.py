@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gridledger.formats.market import interval_id
-from tests.unit.chaincode.metering.helpers import Ledger, submit
+from tests.unit.chaincode.channels import Channels
+from tests.unit.chaincode.metering.helpers import submit
 
 from .helpers import Participant
 
@@ -35,15 +36,19 @@ class MarketMatrixWorld:
     people: dict[str, Participant]
     ivs: dict[str, str]
     audit_id: str
-    records: str  # DeliveryRecords of CLEARED's first settlement page
+    records: str  # the pseudonyms CLEARED's first settlement page needs
     plan: str  # SettlementPlan of CLEARED's first settlement page
 
     def args(self, function: str, kind: str) -> tuple[str, ...]:
         """Arguments for ``function``; every allowed caller gets the same."""
         del kind
-        p1, p2, p3, p4, p5 = (self.people[f"mc-{i}"] for i in range(1, 6))
+        p1, p2, p3, p4, p5, p6, p7 = (self.people[f"mc-{i}"] for i in range(1, 8))
         iv = self.ivs
         new = Participant("mc-new")
+        enrol3 = p3.consent(p3.sign("enrol", marketId=MARKET_ID, meterId=p3.meter.meter_id,
+                                    publicKeyPem=p3.pem))
+        p6_enrol = p6.consent(p6.sign("enrol", marketId=MARKET_ID, meterId=p6.meter.meter_id,
+                                      publicKeyPem=p6.pem))
         order = {"intervalId": iv["OPEN"], "orderId": "mx", "quantityWh": 1000,
                  "pricePerKwh": 1000}
         return {
@@ -51,18 +56,28 @@ class MarketMatrixWorld:
                                             "gateClosureSeconds": 900,
                                             "tariffId": "EVN-RES"}),),
             "RecordPseudonym": (new.pseudonym, "mc-new"),
-            "EnrolParticipant": (p3.consent(p3.sign(
-                "enrol", marketId=MARKET_ID, meterId=p3.meter.meter_id, publicKeyPem=p3.pem)),),
+            "LinkParticipant": (enrol3,),
+            "EnrolParticipant": (p6_enrol,),
+            "UnlinkParticipant": (p7.pseudonym,),
+            "FundMarket": (p1.sign("deposit", amount=10, requestId="fund-x"),),
+            "RedeemPayout": (p1.pseudonym, "payout-1"),
+            "Link": (p1.pseudonym,),
+            "Voucher": (p1.pseudonym, "voucher-1"),
+            "HoldsCustomerData": (),
+            "PseudonymHolder": (p1.pseudonym,),
+            "TariffVersion": ("EVN-RES", "2025-04-01T00:00:00Z"),
             "RetireParticipant": (p5.sign("retire", requestId="retire-1"),),
-            "Deposit": (p1.request("deposit", 10),),
+            "Deposit": (p1.pseudonym, "voucher-1"),
             "Withdraw": (p1.request("withdraw", 10),),
+            "Participant": (p1.pseudonym,),
+            "Payout": (p1.pseudonym, "payout-1"),
             "OpenInterval": (iv["NEW"], "uniform"),
             "PlaceOffer": (p1.sign("offer", **order),),
             "PlaceBid": (p2.sign("bid", **order),),
             "CancelOrder": (p2.sign("cancel", intervalId=iv["OPEN"], orderId="open-bid"),),
             "Clear": (iv["GATE"],),
             "SettlementNeeds": (iv["CLEARED"],),
-            "DeliveryRecords": (iv["CLEARED"], json.dumps(sorted(json.loads(self.records)))),
+            "DeliveryRecords": (iv["CLEARED"], self.records),
             "SettlementPlan": (iv["CLEARED"],),
             "Settle": (iv["CLEARED"], self.plan),
             "RequestResolution": (p1.pseudonym, "quarterly audit"),
@@ -94,32 +109,49 @@ class MarketMatrixWorld:
         }[function]
 
 
-def _person(ledger: Ledger, customer_id: str, enrol: bool, utility: dict[str, Any],
+def _person(ledger: Channels, customer_id: str, steps: str, utility: dict[str, Any],
             ) -> Participant:
+    """A participant taken as far as ``steps`` says: ``r`` recorded, ``l`` linked on the
+    energy channel, ``e`` enrolled on the market channel, ``d`` with a deposit."""
     p = Participant(customer_id)
     ledger.ok("RegisterMeter", p.meter.registration("EVN-RES"), **utility)
     p.address = ledger.ok("wattcoin:OpenAccount", **p.identity)["address"]
     ledger.ok("wattcoin:BindCustomer", customer_id, p.address, **p.identity)
     ledger.ok("wattcoin:Mint", p.address, "200000", f"PAY-{customer_id}", **utility)
-    ledger.ok("market:RecordPseudonym", p.pseudonym, customer_id, **REG)
-    if enrol:
-        ledger.ok("market:EnrolParticipant", p.consent(p.sign(
-            "enrol", marketId=MARKET_ID, meterId=p.meter.meter_id, publicKeyPem=p.pem)),
-            **REG)
-        ledger.ok("market:Deposit", p.request("deposit", 100_000), **utility)
+    enrolment = p.consent(p.sign("enrol", marketId=MARKET_ID, meterId=p.meter.meter_id,
+                                 publicKeyPem=p.pem))
+    if "r" in steps:
+        ledger.ok("marketlink:RecordPseudonym", p.pseudonym, customer_id, **REG)
+    if "l" in steps:
+        ledger.ok("marketlink:LinkParticipant", enrolment, **REG)
+    if "e" in steps:
+        ledger.ok("market:EnrolParticipant", enrolment, **REG)
+    if "d" in steps:
+        ledger.ok("marketlink:FundMarket", p.sign("deposit", amount=100_000,
+                                                  requestId="first"), **utility)
+        ledger.ok("market:Deposit", p.pseudonym, "first", **utility)
     return p
 
 
-def build(ledger: Ledger, identities: dict[str, dict[str, Any]]) -> MarketMatrixWorld:
-    """Put a market into the shared world's ledger (whose clock is ``ledger.now``)."""
+def build(ledger: Channels, identities: dict[str, dict[str, Any]]) -> MarketMatrixWorld:
+    """Put a market into the shared world's channels (whose clock is ``ledger.now``):
+    mc-1, 2, 4, 5 trading; mc-3 issued a pseudonym, not linked; mc-6 linked, not enrolled
+    on the market channel; mc-7 retired on the market channel, still linked; mc-1 with a
+    voucher funded and not credited (voucher-1) and a payout not redeemed (payout-1)."""
     now = ledger.now
     utility = identities["utility-operator"]
     ledger.ok("market:ConfigureMarket", json.dumps({
         "marketId": MARKET_ID, "intervalSeconds": 3600, "gateClosureSeconds": 900,
         "tariffId": "EVN-RES"}),
         **AGG, when=now - 30 * H)
-    people = {f"mc-{i}": _person(ledger, f"mc-{i}", i != 3, utility) for i in range(1, 6)}
-    p1, p2, _, p4, _ = people.values()
+    steps = {1: "rled", 2: "rled", 3: "r", 4: "rled", 5: "rled", 6: "rl", 7: "rled"}
+    people = {f"mc-{i}": _person(ledger, f"mc-{i}", s, utility) for i, s in steps.items()}
+    p1, p2, _, p4, _, _, p7 = people.values()
+    ledger.ok("marketlink:FundMarket", p1.sign("deposit", amount=10, requestId="voucher-1"),
+              **utility)
+    ledger.ok("market:Withdraw", p1.sign("withdraw", amount=10, requestId="payout-1"),
+              **utility)
+    ledger.ok("market:RetireParticipant", p7.sign("retire", requestId="retire-7"), **utility)
     starts = {"DONE": now - 6 * H, "CLEARED": now - 4 * H, "GATE": now, "OPEN": now + 12 * H,
               "NEW": now + 20 * H}
     ivs = {name: interval_id(MARKET_ID, start) for name, start in starts.items()}
@@ -163,7 +195,6 @@ def build(ledger: Ledger, identities: dict[str, dict[str, Any]]) -> MarketMatrix
     audit_id = ledger.ok("market:RequestResolution", p2.pseudonym, "complaint 17", **REG,
                          when=now - H)["auditId"]
     need = ledger.ok("market:SettlementNeeds", ivs["CLEARED"], **utility)
-    records = ledger.ok("market:DeliveryRecords", ivs["CLEARED"],
-                        json.dumps(need["pseudonyms"]), **utility)
     plan = ledger.ok("market:SettlementPlan", ivs["CLEARED"], **utility)
-    return MarketMatrixWorld(people, ivs, audit_id, json.dumps(records), json.dumps(plan))
+    return MarketMatrixWorld(people, ivs, audit_id, json.dumps(sorted(need["pseudonyms"])),
+                             json.dumps(plan))

@@ -17,12 +17,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.chaincode.common.callers import CUSTOMER_ROLES
 from gridledger.chaincode.common.overlay import physical_key
-from gridledger.chaincode.common.privacy import CUSTOMER_DATA, CUSTOMER_DATA_KINDS
+from gridledger.chaincode.common.privacy import (
+    CUSTOMER_DATA,
+    CUSTOMER_DATA_KINDS,
+    REGULATOR_ONLY_KINDS,
+)
 from gridledger.chaincode.metering import CONTRACTS as METERING
 from gridledger.chaincode.shim import ChaincodeError, ClientIdentity, ContractRouter, PeerError
 from gridledger.chaincode.wattcoin import CONTRACTS as WATTCOIN
 from gridledger.formats.reading import encode_reading, sign
-from tests.unit.chaincode.support import MemoryStub, make_cert
+from tests.unit.chaincode.support import MemoryStub, Network, make_cert
 
 T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 # The key secret test ledgers start with (a network's bring-up draws a random one).
@@ -154,6 +158,10 @@ class Ledger:
     key_secret: bytes | None = KEY_SECRET
     # The endorsers' own clock (None: the transaction time, a client in sync).
     clock: dt.datetime | None = None
+    # The channel this ledger is, and the other channels' chaincodes its transactions may
+    # call (support.Network: ``network.add(channel, name, ledger.router, ledger)``).
+    channel: str = "energy"
+    network: Network | None = None
 
     def __post_init__(self) -> None:
         if self.key_secret is not None and (CUSTOMER_DATA, "keysecret") not in self.private:
@@ -199,6 +207,8 @@ class Ledger:
         stub.transient = transient
         stub.endorser_clock = clock or self.clock
         stub.outside = frozenset(outside)
+        stub.channel_id = self.channel
+        stub.network = self.network
         response = self.router.invoke(stub)
         if response.status == 200:
             self.state.update(stub.state)
@@ -218,8 +228,9 @@ class Ledger:
         return result.payload
 
     def stored(self, key: str) -> str:
-        """The name a logical customerData key is stored under (keyed by the secret)."""
-        if not CUSTOMER_DATA_KINDS.is_keyed(key):
+        """The name a logical private key is stored under (customerData's and
+        regulatorOnly's keyed kinds: keyed by customerData's secret)."""
+        if not (CUSTOMER_DATA_KINDS.is_keyed(key) or REGULATOR_ONLY_KINDS.is_keyed(key)):
             return key
         return physical_key(self.key_secret or b"", key)
 
