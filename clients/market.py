@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridledger.formats.market import check_pseudonym, message_bytes, sign_message
 
-from .errors import ArgumentError, EndorseError
+from .errors import ArgumentError, CommitError, EndorseError
 from .gateway import Commit, Contract, Gateway
 from .proposal import private_arguments
 
@@ -86,6 +86,8 @@ def _signed_members(signed: str, *members: str) -> tuple[Any, ...]:
 
 
 # How each half of a step across channels says it was done before (a 409).
+STEP_ATTEMPTS = 3  # sends of one half of a cross-channel step that lost MVCC races
+
 _DONE = {"LinkParticipant": "is linked already", "EnrolParticipant": "is enrolled already",
          "FundMarket": "is funded already", "Deposit": "already exists",
          "Withdraw": "is done already", "RetireParticipant": "retired at",
@@ -253,16 +255,24 @@ class Market:
 
     def _steps(self, *steps: tuple[bool, str, tuple[str, ...]]) -> dict[str, Any]:
         """Run the halves of a step across channels in order, each skipped as done when
-        the chaincode says so (a second run finishes what a first one left)."""
+        the chaincode says so (a second run finishes what a first one left). A half that
+        lost an MVCC race (a customer's account is also billed by the meter bridge) is
+        sent again, up to ``STEP_ATTEMPTS`` times: it wrote nothing."""
         out: dict[str, Any] = {}
         for on_link, fn, args in steps:
-            try:
-                answer = (self.link_submit(fn, *args) if on_link
-                          else self.submit(fn, *args))
-            except EndorseError as exc:
-                if not _done_already(fn, exc):
-                    raise
-                answer = {"doneAlready": True}
+            for attempt in range(1, STEP_ATTEMPTS + 1):
+                try:
+                    answer = (self.link_submit(fn, *args) if on_link
+                              else self.submit(fn, *args))
+                except EndorseError as exc:
+                    if not _done_already(fn, exc):
+                        raise
+                    answer = {"doneAlready": True}
+                except CommitError as exc:
+                    if not exc.retryable or attempt == STEP_ATTEMPTS:
+                        raise
+                    continue
+                break
             out[fn] = answer
         return out
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -54,6 +55,28 @@ class MatrixMarket:
     plans: dict[str, str]  # SettlementPlan of CLEARED's and CLEARED2's first page
     voucher: str = ""  # p1's deposit funded on the energy channel, not credited
     payout: str = ""  # p1's withdrawal paid out on the market channel, not redeemed
+    # Signed messages whose flows span both channels and that the world or the matrix
+    # leaves half done, by flow (deposit, withdraw, retire): finish() completes them.
+    halves: dict[str, list[str]] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)  # the matrix's message per flow
+
+    def _half(self, flow: str, make: Callable[[], str]) -> str:
+        """One signed message per flow for every caller kind's cell: only the allowed
+        caller's call writes, and finish() completes what it left."""
+        if flow not in self.cells:
+            self.cells[flow] = make()
+            self.halves.setdefault(flow, []).append(self.cells[flow])
+        return self.cells[flow]
+
+    def finish(self, orgs: Orgs) -> None:
+        """Complete every cross-channel flow the world and the matrix left half done, so
+        the modules after this one find the channels' money agreeing: the tokens out of
+        the accounts (``toMarket - fromMarket``) equal the wallets' deposits less their
+        withdrawals (test_market checks it)."""
+        util = orgs.market("utility")
+        for flow in ("deposit", "withdraw", "retire"):
+            for signed in self.halves.get(flow, []):
+                getattr(util, flow)(signed)
 
     def args(self, function: str, kind: str) -> tuple[str, ...]:
         p1, p2, p4, p5, p6 = self.people
@@ -76,7 +99,7 @@ class MatrixMarket:
             "EnrolParticipant": (self.linked.key.enrolment(
                 self.market_id, self.linked.meter_id, consent_of(self.linked.customer)),),
             "UnlinkParticipant": (self.retired.pseudonym,),
-            "FundMarket": (p1.key.deposit(10),),
+            "FundMarket": (self._half("deposit", lambda: p1.key.deposit(10)),),
             "RedeemPayout": (p1.pseudonym, self.payout),
             "Link": (p1.pseudonym,),
             "Voucher": (p1.pseudonym, self.voucher),
@@ -85,9 +108,9 @@ class MatrixMarket:
             "TariffVersion": ("MKT-IT", "2025-06-01T00:00:00Z"),
             "Participant": (p1.pseudonym,),
             "Payout": (p1.pseudonym, self.payout),
-            "RetireParticipant": (p6.key.retirement(),),
+            "RetireParticipant": (self._half("retire", p6.key.retirement),),
             "Deposit": (p1.pseudonym, self.voucher),
-            "Withdraw": (p1.key.withdrawal(10),),
+            "Withdraw": (self._half("withdraw", lambda: p1.key.withdrawal(10)),),
             "OpenInterval": (iv["NEW"], "uniform"),
             "PlaceOffer": (p1.key.sign("offer", **order),),
             "PlaceBid": (p2.key.sign("bid", **order),),
@@ -137,7 +160,8 @@ def matrix_market(net: Consortium, orgs: Orgs) -> MatrixMarket:
     orgs.market("regulator").link_submit("LinkParticipant", linked.key.enrolment(
         market_id, linked.meter_id, consent_of(linked.customer)))
     util_ = orgs.market("utility")
-    util_.submit("RetireParticipant", p7.key.retirement())
+    retirement = p7.key.retirement()
+    util_.submit("RetireParticipant", retirement)
     voucher = p1.key.deposit(10)
     util_.link_submit("FundMarket", voucher)
     payout = p1.key.withdrawal(10)
@@ -184,7 +208,8 @@ def matrix_market(net: Consortium, orgs: Orgs) -> MatrixMarket:
     return MatrixMarket(market_id, [p1, p2, p4, p5, p6], fresh, linked, p7, vpp, ivs,
                         audit_id, json.dumps(sorted(need["pseudonyms"])), plans,
                         json.loads(voucher)["message"]["requestId"],
-                        json.loads(payout)["message"]["requestId"])
+                        json.loads(payout)["message"]["requestId"],
+                        {"deposit": [voucher], "withdraw": [payout], "retire": [retirement]})
 
 
 def _issued_only(orgs: Orgs, p: Participant) -> Participant:

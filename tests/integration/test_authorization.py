@@ -323,7 +323,8 @@ def _z(when: dt.datetime) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(consortium, callers: dict[str, Caller], identities: Identities) -> World:
+def world(consortium, callers: dict[str, Caller], identities: Identities
+          ) -> Iterator[World]:
     utility, regulator = callers["utility-operator"], callers["regulator-operator"]
     customer = callers["customer"]
     cid = identities.customer_id
@@ -361,7 +362,9 @@ def world(consortium, callers: dict[str, Caller], identities: Identities) -> Wor
     submitted(utility, "wattcoin", "Mint", operator_account, "100000", _unique("PAY-AZ"))
     submitted(utility, "health", "Put", "authz-probe", "up")
     alarm = {"at": _z(base + dt.timedelta(minutes=20)), "kind": "gas", "meterId": meter}
-    return World(
+    orgs = Orgs(utility.gateway, regulator.gateway, callers["aggregator-operator"].gateway,
+                CHANNEL)
+    world = World(
         customer_id=cid, tariff_id=tariff_id, meter=meter, spare_meter=spare,
         customer_account=customer_account, operator_account=operator_account,
         bill_start=_z(base),
@@ -371,10 +374,10 @@ def world(consortium, callers: dict[str, Caller], identities: Identities) -> Wor
         new_key=json.dumps({"publicKeyPem": _pem(ec.generate_private_key(ec.SECP256R1()))}),
         tariff_version=json.dumps({**tariff, "effectiveFrom": _z(hour + dt.timedelta(days=30))}),
         access=matrix_access(callers, cid, CHANNEL),
-        market=matrix_market(consortium, Orgs(
-            utility.gateway, regulator.gateway, callers["aggregator-operator"].gateway,
-            CHANNEL)),
+        market=matrix_market(consortium, orgs),
     )
+    yield world
+    world.market.finish(orgs)
 
 
 # -- the matrix -----------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 import pytest
 
-from gridledger.clients.errors import ArgumentError, EndorseError, EndpointDetail
-from gridledger.clients.market import Market, MarketKey
+from gridledger.clients.errors import ArgumentError, CommitError, EndorseError, EndpointDetail
+from gridledger.clients.market import STEP_ATTEMPTS, Market, MarketKey
 from gridledger.formats.market import message_bytes, verifies
 
 PSEUDONYM = "p-" + "ab" * 12
@@ -145,6 +145,47 @@ def test_running_a_step_again_finishes_it_and_never_doubles_it() -> None:
     with pytest.raises(EndorseError):
         Market(gw).deposit(MarketKey.generate(PSEUDONYM).deposit(5))  # type: ignore[arg-type]
     assert [p["fn"] for p in gw.proposals] == ["FundMarket"]
+
+
+class _Conflicting(FakeGatewayOfNetworks):
+    """Commits ``fn`` invalid (``code``) its first ``times`` sends, as a peer would when
+    another transaction changed what it read."""
+
+    def __init__(self, fn: str, times: int, code: int = 11) -> None:
+        super().__init__()
+        self.fn, self.left, self.code = fn, times, code
+
+    def submit(self, transaction: str) -> Any:
+        proposal = self.proposals[-1]
+        if proposal["fn"] != self.fn or self.left == 0:
+            return super().submit(transaction)
+        self.left -= 1
+        code = self.code
+
+        class Invalid:
+            def wait(self, timeout: float | None = None) -> bytes:
+                raise CommitError("t", code, 7)
+
+        return Invalid()
+
+
+def test_a_half_that_lost_an_mvcc_race_is_sent_again_and_others_are_the_callers() -> None:
+    # The meter bridge billed the customer's account between FundMarket's endorsement and
+    # its commit (code 11, MVCC_READ_CONFLICT): nothing was written, so it is sent again.
+    gw = _Conflicting("FundMarket", 2)
+    steps = Market(gw).deposit(MarketKey.generate(PSEUDONYM).deposit(5))  # type: ignore[arg-type]
+    assert steps == {"FundMarket": {"ok": True}, "Deposit": {"ok": True}}
+    assert [p["fn"] for p in gw.proposals] == ["FundMarket"] * 3 + ["Deposit"]
+    # Bounded: a half that keeps losing is the caller's to see, and nothing more runs.
+    gw = _Conflicting("FundMarket", STEP_ATTEMPTS)
+    with pytest.raises(CommitError, match="MVCC_READ_CONFLICT"):
+        Market(gw).deposit(MarketKey.generate(PSEUDONYM).deposit(5))  # type: ignore[arg-type]
+    assert [p["fn"] for p in gw.proposals] == ["FundMarket"] * STEP_ATTEMPTS
+    # Any other invalid commit (code 10, ENDORSEMENT_POLICY_FAILURE) is not sent again.
+    gw = _Conflicting("Withdraw", 1, code=10)
+    with pytest.raises(CommitError, match="ENDORSEMENT_POLICY_FAILURE"):
+        Market(gw).withdraw(MarketKey.generate(PSEUDONYM).withdrawal(5))  # type: ignore[arg-type]
+    assert [p["fn"] for p in gw.proposals] == ["Withdraw"]
 
 
 def test_a_signed_message_file_that_is_not_one_is_refused_before_anything_is_sent() -> None:
