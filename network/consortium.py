@@ -21,10 +21,12 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 import yaml
 
@@ -45,7 +47,7 @@ from .health import (
 )
 from .layout import Layout
 from .supervisor import Supervisor, SupervisorError, tail
-from .topology import Topology
+from .topology import ChaincodeDefinition, Topology
 
 Progress = Callable[[str], None]
 
@@ -76,6 +78,21 @@ class RecordedState:
     def made_for(self, topology: Topology) -> bool:
         """Whether the state directory was made for ``topology`` (same nodes and ports)."""
         return self.topology == topology.fingerprint()
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
+    """``work`` on every item at once (threads: the work is waiting on processes and
+    sockets); the results in order, the first failure raised after all have ended."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        wait(futures)
+        return [f.result() for f in futures]
 
 
 def _say(msg: str) -> None:
@@ -195,6 +212,11 @@ class Consortium:
                     procs.append(nodes.chaincode_process(layout, org, cc, i, pid, channels))
         return procs
 
+    def _start_all(self, procs: Sequence[nodes.Process]) -> None:
+        """Start ``procs`` side by side: supervisord holds each one ``startsecs`` to see
+        it stay up, and nodes of one kind do not wait for each other."""
+        _each(procs, self._start)
+
     def _start(self, proc: nodes.Process) -> None:
         sup = self.supervisor
 
@@ -230,8 +252,7 @@ class Consortium:
             sup.start(list(procs.values()))
 
             self.say("certificate authorities")
-            for org in self.topology.organisations:
-                self._start(procs[org.ca.name])
+            self._start_all([procs[org.ca.name] for org in self.topology.organisations])
             self.say("identities (enrolled from each organisation's CA)")
             for org in self.topology.organisations:
                 enroll.enroll_org(bins, self.layout, org)
@@ -243,8 +264,7 @@ class Consortium:
                 blocks[channel] = ch.make_genesis_block(bins, self.topology, self.layout, channel)
 
             self.say("orderers (Raft)")
-            for org in self.topology.organisations:
-                self._start(procs[org.orderer.id])
+            self._start_all([procs[org.orderer.id] for org in self.topology.organisations])
             # Each channel is a Raft cluster of its own, elected independently.
             for channel, block in blocks.items():
                 ch.join_orderers(self.admins, channel, block)
@@ -252,8 +272,7 @@ class Consortium:
                 ch.wait_for_raft(self.admins, channel)
 
             self.say("peers")
-            for org in self.topology.organisations:
-                self._start(procs[org.peer.id])
+            self._start_all([procs[org.peer.id] for org in self.topology.organisations])
             for channel, block in blocks.items():
                 ch.join_peers(self.admins, channel, block)
             self._save_state(phase="channel")
@@ -271,32 +290,39 @@ class Consortium:
         One package per organisation serves every channel: the peer dials the one server,
         and each message names its channel.
         """
-        admins = self.admins
         ids: dict[str, str] = dict(self.recorded_state().package_ids)
         for i, cc in enumerate(self.topology.chaincodes):
             self.say(
                 f"chaincode {cc.name} {cc.version} (sequence {cc.sequence}) "
                 f"on {', '.join(cc.channels)}"
             )
-            for admin in admins:
-                pkg = lifecycle.package(self.layout, admin.org, cc, i)
-                ids[f"{cc.name}/{admin.org.name}"] = lifecycle.install(admin, pkg, cc)
-            self._save_state(package_ids=ids)
-            # Servers must run before the definition is committed: the peer dials them
-            # on the first invocation.
-            self.supervisor.start(self.processes(ids))
-            for proc in self.processes(ids):
-                if proc.kind == "chaincode" and proc.name.startswith(f"cc-{cc.name}-"):
-                    self._start(proc)
-            for channel in cc.channels:
-                committed = lifecycle.query_committed(admins[0], channel, cc.name)
-                if committed and committed.sequence >= cc.sequence:
-                    continue
-                for admin in admins:
-                    lifecycle.approve(admin, channel, cc, ids[f"{cc.name}/{admin.org.name}"])
-                lifecycle.commit(admins, channel, cc)
-                for admin in admins:
-                    lifecycle.wait_ready(admin, channel, cc)
+            self._deploy(i, cc, ids)
+
+    def _deploy(self, index: int, cc: ChaincodeDefinition, ids: dict[str, str]) -> None:
+        admins = self.admins
+
+        # Each organisation's admin acts on its own peer: side by side, as the members'
+        # operators would.
+        def install(admin: OrgAdmin) -> None:
+            pkg = lifecycle.package(self.layout, admin.org, cc, index)
+            ids[f"{cc.name}/{admin.org.name}"] = lifecycle.install(admin, pkg, cc)
+
+        _each(admins, install)
+        self._save_state(package_ids=ids)
+        # Servers must run before the definition is committed: the peer dials them on the
+        # first invocation.
+        self.supervisor.start(self.processes(ids))
+        self._start_all([p for p in self.processes(ids) if p.kind == "chaincode"
+                         and p.name.startswith(f"cc-{cc.name}-")])
+        for channel in cc.channels:
+            committed = lifecycle.query_committed(admins[0], channel, cc.name)
+            if committed and committed.sequence >= cc.sequence:
+                continue
+            _each(admins, lambda admin, channel=channel: lifecycle.approve(
+                admin, channel, cc, ids[f"{cc.name}/{admin.org.name}"]))
+            lifecycle.commit(admins, channel, cc)
+            _each(admins, lambda admin, channel=channel: lifecycle.wait_ready(
+                admin, channel, cc))
 
     def _carry_crls(self) -> None:
         """Put the CRLs the main channel holds into the channels added since (if any).
