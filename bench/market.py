@@ -3,16 +3,18 @@ and 10,000 orders in one delivery interval.
 
 A fresh network of its own (ports +2000). Participants are made as in a deployment: a
 customer enrolled at the Utility's CA with a meter, a prepaid account it opens and binds
-itself, a pseudonym the Regulator records, a market key, an enrolment and a deposit. Half
-sell, half buy. For each size, one interval of a one-minute market, a quarter hour ahead
-(peers take transaction times within 15 minutes of their clocks): every trader places its
-orders one after another, all traders at once (one in flight each: a trader's bids share
-its wallet key), signed beforehand, relayed by the Aggregator, endorsed by the Aggregator
-and the Utility. Then the Aggregator clears page by page, the meters report the interval,
-and the Utility settles page by page (the plan from its own peer, Settle endorsed by all
-three organisations) - each step timed as a whole, transaction times set to after gate
-closure and after the interval's end (the bench market accepts transaction times within
-the peers' whole 15-minute window of their clocks).
+itself, a pseudonym the Regulator records, a market key, an enrolment (linked on the
+energy channel, published on the market channel) and a deposit (funded on energy,
+credited on market). Half sell, half buy. For each size, one interval of a one-minute
+market that ended a minute before: every trader places its orders one after another, all
+traders at once (one in flight each: a trader's bids share its wallet key), signed
+beforehand, relayed by the Aggregator, endorsed by the Aggregator and the Utility, dated
+before gate closure (the bench market accepts transaction times within 15 minutes of the
+peers' clocks; the meters' readings are held to the consortium's tolerance, so the
+interval must really have ended). Then the Aggregator clears page by page, the meters
+report the interval, and the Utility settles page by page (the plan from its own peer,
+Settle endorsed by all three organisations, the records read across from the energy
+channel) - each step timed as a whole.
 
     .venv/bin/python bench/market.py [--sizes 1000,10000] [--traders 120]
 """
@@ -40,7 +42,13 @@ from fabric_protos.common import ledger_pb2
 from gridledger.chaincode.market import clearing
 from gridledger.clients.ca import CAClient
 from gridledger.clients.gateway import Gateway
-from gridledger.clients.market import CustomerConsent, Market, MarketKey
+from gridledger.clients.market import (
+    ENERGY_CHANNEL,
+    MARKET_CHANNEL,
+    CustomerConsent,
+    Market,
+    MarketKey,
+)
 from gridledger.clients.metering import Metering, Wattcoin
 from gridledger.clients.profile import ConnectionProfile
 from gridledger.formats.market import interval_id, pseudonym_for
@@ -73,21 +81,23 @@ class Trader:
 
 
 def sync(gateways: tuple[Gateway, ...], timeout: float = 60.0) -> None:
-    """Until every peer is at the height the highest reports (a Gateway waits for a commit
-    on its own peer only; the next step is often endorsed by the others)."""
-    def height(gw: Gateway) -> int:
+    """Until every peer is at the height the highest reports, on both channels (a Gateway
+    waits for a commit on its own peer only; the next step is often endorsed by the
+    others, and reads across channels)."""
+    def height(gw: Gateway, channel: str) -> int:
         info = ledger_pb2.BlockchainInfo()
-        info.ParseFromString(gw.network("energy").contract("qscc").evaluate("GetChainInfo",
-                                                                             "energy"))
+        info.ParseFromString(gw.network(channel).contract("qscc").evaluate("GetChainInfo",
+                                                                           channel))
         return info.height
 
-    target = max(height(gw) for gw in gateways)
     deadline = time.monotonic() + timeout
-    for gw in gateways:
-        while height(gw) < target:
-            if time.monotonic() > deadline:
-                raise RuntimeError("a peer stays behind")
-            time.sleep(0.05)
+    for channel in (ENERGY_CHANNEL, MARKET_CHANNEL):
+        target = max(height(gw, channel) for gw in gateways)
+        for gw in gateways:
+            while height(gw, channel) < target:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"a peer stays behind on {channel}")
+                time.sleep(0.05)
 
 
 def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str, sells: bool
@@ -104,7 +114,7 @@ def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str,
         enrollment = ca.enroll(name, secret)
     meter_key = ec.generate_private_key(ec.SECP256R1())
     meter_id = "BM-" + uuid.uuid4().hex[:8]
-    channel = utility.network("energy")
+    channel = utility.network(ENERGY_CHANNEL)
     Metering(channel).register_meter({
         "meterId": meter_id, "curve": "P-256", "customerId": customer_id,
         "publicKeyPem": meter_key.public_key().public_bytes(
@@ -115,7 +125,7 @@ def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str,
     profile = ConnectionProfile.load(net.layout.connection_profile("utility"))
     with Gateway.connect(profile.peer_endpoint(), enrollment.identity("UtilityMSP"),
                          enrollment.signer()) as own:
-        wallet = Wattcoin(own.network("energy"))
+        wallet = Wattcoin(own.network(ENERGY_CHANNEL))
         address = wallet.open_account()["address"]
         wallet.bind_customer(customer_id, address)
     sync(gateways)  # the meter, the account and its binding on every peer
@@ -150,8 +160,10 @@ def orders_for(traders: list[Trader], iv: str, total: int, rng: random.Random
     return out
 
 
-def place(market: Market, orders: list[list[tuple[str, str]]]) -> tuple[float, list[float]]:
-    """Every trader's orders one after another, all traders at once; (wall, latencies)."""
+def place(market: Market, orders: list[list[tuple[str, str]]], at: dt.datetime
+          ) -> tuple[float, list[float]]:
+    """Every trader's orders one after another, all traders at once, each at transaction
+    time ``at``; (wall, latencies)."""
     lats: list[float] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -160,7 +172,7 @@ def place(market: Market, orders: list[list[tuple[str, str]]]) -> tuple[float, l
         for fn, msg in mine:
             t0 = time.perf_counter()
             try:
-                market.submit_async(fn, msg).wait()
+                market.submit_async(fn, msg, at=at).wait()
             except BaseException as exc:  # report, do not hide
                 errors.append(exc)
                 return
@@ -178,13 +190,14 @@ def place(market: Market, orders: list[list[tuple[str, str]]]) -> tuple[float, l
     return time.perf_counter() - t0, lats
 
 
-def submit_readings(utility: Gateway, batch: list[dict], at: dt.datetime) -> None:
-    """The meters' readings of the interval, at a transaction time after its end."""
-    contract = utility.network("energy").contract("metering", "metering")
+def submit_readings(utility: Gateway, batch: list[dict]) -> None:
+    """The meters' readings of the interval (ended: the endorsers refuse readings from
+    beyond their clocks)."""
+    contract = utility.network(ENERGY_CHANNEL).contract("metering", "metering")
     proposal = contract.new_proposal(
         "SubmitReadings", transient={"args": json.dumps([json.dumps(batch)]).encode(),
                                      "salt": os.urandom(32)},
-        endorsing_organizations=("UtilityMSP", "RegulatorMSP"), timestamp=at)
+        endorsing_organizations=("UtilityMSP", "RegulatorMSP"))
     result = json.loads(utility.submit(utility.endorse(proposal)).wait())
     assert result["accepted"] == len(batch), result
 
@@ -196,7 +209,7 @@ def clear_synced(agg: Market, gateways: tuple, iv: str, at: dt.datetime) -> list
         commit = agg.submit_async("Clear", iv, at=at)
         pages.append(json.loads(commit.wait()))
         for gw in gateways:
-            gw.commit_status("energy", commit.transaction_id)
+            gw.commit_status(MARKET_CHANNEL, commit.transaction_id)
     return pages
 
 
@@ -210,7 +223,7 @@ def settle_synced(util: Market, gateways: tuple, iv: str, at: dt.datetime) -> li
                                                             sort_keys=True), at=at)
         pages.append(json.loads(commit.wait()))
         for gw in gateways:
-            gw.commit_status("energy", commit.transaction_id)
+            gw.commit_status(MARKET_CHANNEL, commit.transaction_id)
     return pages
 
 
@@ -225,7 +238,7 @@ def main() -> None:
     rows = []
     with fresh_network() as net:
         with gateway(net, "regulator") as reg:
-            Metering(reg.network("energy")).set_tariff(TARIFF)
+            Metering(reg.network(ENERGY_CHANNEL)).set_tariff(TARIFF)
         utility, regulator, aggregator = (gateway(net, o) for o in
                                           ("utility", "regulator", "aggregator"))
         agg, util = Market(aggregator), Market(utility)
@@ -246,15 +259,19 @@ def main() -> None:
         rng = random.Random(1)
         last = None
         for size in (int(s) for s in args.sizes.split(",")):
-            start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + 14 * MINUTE
+            # An interval that ended a minute ago: the meters can report it at once (the
+            # endorsers refuse readings from beyond their clocks), and the orders and the
+            # clearing carry times before and after its gate closure, which the market's
+            # 15-minute tolerance accepts while placing lasts less than ~12 minutes.
+            start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - 2 * MINUTE
             if last is not None and start <= last:
                 start = last + MINUTE
             last = start
             iv = interval_id(market_id, start)
-            agg.open_interval(iv, "uniform")
+            agg.open_interval(iv, "uniform", at=start - MINUTE)
             orders = orders_for(traders, iv, size, rng)
             sync(gateways)
-            wall, lats = place(agg, orders)
+            wall, lats = place(agg, orders, start - MINUTE / 2)
             sync(gateways)
             n = sum(len(o) for o in orders)
             print(f"# {n} orders in {wall:.1f} s: {n / wall:.1f} orders/s, "
@@ -268,7 +285,7 @@ def main() -> None:
                   flush=True)
             batch = [t.reading(start + MINUTE, 0 if t.sells else rng.randrange(0, 60_000),
                                rng.randrange(0, 60_000) if t.sells else 0) for t in traders]
-            submit_readings(utility, batch, at=start + MINUTE)
+            submit_readings(utility, batch)
             sync(gateways)
             t0 = time.perf_counter()
             settled = settle_synced(util, gateways, iv, start + MINUTE)

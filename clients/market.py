@@ -26,6 +26,7 @@ import base64
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,8 @@ def _signed_members(signed: str, *members: str) -> tuple[Any, ...]:
 
 # How each half of a step across channels says it was done before (a 409).
 STEP_ATTEMPTS = 3  # sends of one half of a cross-channel step that lost MVCC races
+# How long a later half waits for the earlier one's block to reach its other endorsers.
+PROPAGATION_SECONDS, PROPAGATION_POLL = 20.0, 0.25
 
 _DONE = {"LinkParticipant": "is linked already", "EnrolParticipant": "is enrolled already",
          "FundMarket": "is funded already", "Deposit": "already exists",
@@ -255,21 +258,33 @@ class Market:
 
     def _steps(self, *steps: tuple[bool, str, tuple[str, ...]]) -> dict[str, Any]:
         """Run the halves of a step across channels in order, each skipped as done when
-        the chaincode says so (a second run finishes what a first one left). A half that
-        lost an MVCC race (a customer's account is also billed by the meter bridge) is
-        sent again, up to ``STEP_ATTEMPTS`` times: it wrote nothing."""
+        the chaincode says so (a second run finishes what a first one left).
+
+        A half that lost an MVCC race (a customer's account is also billed by the meter
+        bridge) is sent again, up to ``STEP_ATTEMPTS`` times: it wrote nothing. A later
+        half reads the earlier one across channels on each of its endorsers, and the
+        earlier one was waited for on this gateway's peer only: while another endorser
+        has not committed that block yet, it answers 404, and the half is sent again for
+        up to ``PROPAGATION_SECONDS``."""
         out: dict[str, Any] = {}
-        for on_link, fn, args in steps:
-            for attempt in range(1, STEP_ATTEMPTS + 1):
+        for n, (on_link, fn, args) in enumerate(steps):
+            conflicts, deadline = 0, time.monotonic() + PROPAGATION_SECONDS
+            while True:
                 try:
                     answer = (self.link_submit(fn, *args) if on_link
                               else self.submit(fn, *args))
                 except EndorseError as exc:
-                    if not _done_already(fn, exc):
+                    if _done_already(fn, exc):
+                        answer = {"doneAlready": True}
+                    elif (n > 0 and exc.chaincode_status == 404
+                          and time.monotonic() < deadline):
+                        time.sleep(PROPAGATION_POLL)
+                        continue
+                    else:
                         raise
-                    answer = {"doneAlready": True}
                 except CommitError as exc:
-                    if not exc.retryable or attempt == STEP_ATTEMPTS:
+                    conflicts += 1
+                    if not exc.retryable or conflicts >= STEP_ATTEMPTS:
                         raise
                     continue
                 break

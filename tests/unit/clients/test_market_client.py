@@ -188,6 +188,40 @@ def test_a_half_that_lost_an_mvcc_race_is_sent_again_and_others_are_the_callers(
     assert [p["fn"] for p in gw.proposals] == ["Withdraw"]
 
 
+class _Behind(_Refusing):
+    """Another endorser has not committed the earlier half's block yet: ``fn`` is
+    refused 404 its first ``times`` sends."""
+
+    def __init__(self, fn: str, times: int) -> None:
+        super().__init__(fn, 404, "no deposit r of p is funded on the energy channel")
+        self.left = times
+
+    def endorse(self, proposal: dict[str, Any]) -> str:
+        if proposal["fn"] == self.refused[0] and self.left:
+            self.left -= 1
+            return super().endorse(proposal)
+        return "tx"
+
+
+def test_a_later_half_waits_for_the_earlier_ones_block_to_reach_its_endorsers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gridledger.clients.market.PROPAGATION_POLL", 0.0)
+    gw = _Behind("Deposit", 2)
+    steps = Market(gw).deposit(MarketKey.generate(PSEUDONYM).deposit(5))  # type: ignore[arg-type]
+    assert steps == {"FundMarket": {"ok": True}, "Deposit": {"ok": True}}
+    assert [p["fn"] for p in gw.proposals] == ["FundMarket"] + ["Deposit"] * 3
+    # Bounded: a 404 that outlasts PROPAGATION_SECONDS is the caller's to see.
+    monkeypatch.setattr("gridledger.clients.market.PROPAGATION_SECONDS", 0.0)
+    with pytest.raises(EndorseError, match="404"):
+        Market(_Behind("Deposit", 1)).deposit(  # type: ignore[arg-type]
+            MarketKey.generate(PSEUDONYM).deposit(5))
+    # A first half's 404 is never waited on: nothing before it can be on its way.
+    gw = _Behind("FundMarket", 1)
+    with pytest.raises(EndorseError, match="404"):
+        Market(gw).deposit(MarketKey.generate(PSEUDONYM).deposit(5))  # type: ignore[arg-type]
+    assert [p["fn"] for p in gw.proposals] == ["FundMarket"]
+
+
 def test_a_signed_message_file_that_is_not_one_is_refused_before_anything_is_sent() -> None:
     market, gw = _market()
     with pytest.raises(ArgumentError, match="not a signed market message"):
