@@ -26,7 +26,6 @@ import base64
 import datetime as dt
 import json
 import os
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from gridledger.formats.market import check_pseudonym, message_bytes, sign_message
 
@@ -268,28 +268,39 @@ class Market:
         up to ``PROPAGATION_SECONDS``."""
         out: dict[str, Any] = {}
         for n, (on_link, fn, args) in enumerate(steps):
-            conflicts, deadline = 0, time.monotonic() + PROPAGATION_SECONDS
-            while True:
-                try:
-                    answer = (self.link_submit(fn, *args) if on_link
-                              else self.submit(fn, *args))
-                except EndorseError as exc:
-                    if _done_already(fn, exc):
-                        answer = {"doneAlready": True}
-                    elif (n > 0 and exc.chaincode_status == 404
-                          and time.monotonic() < deadline):
-                        time.sleep(PROPAGATION_POLL)
-                        continue
-                    else:
-                        raise
-                except CommitError as exc:
-                    conflicts += 1
-                    if not exc.retryable or conflicts >= STEP_ATTEMPTS:
-                        raise
-                    continue
-                break
-            out[fn] = answer
+            try:
+                out[fn] = self._half(on_link, fn, args, later=n > 0)
+            except EndorseError as exc:
+                if not _done_already(fn, exc):
+                    raise
+                out[fn] = {"doneAlready": True}
         return out
+
+    def _half(self, on_link: bool, fn: str, args: tuple[str, ...], *, later: bool) -> Any:
+        """Send one half, again while it lost an MVCC race or (a later half) its
+        endorsers have not all seen the earlier one yet."""
+        def behind(exc: BaseException | None) -> bool:
+            return later and isinstance(exc, EndorseError) and exc.chaincode_status == 404
+
+        def lost_race(exc: BaseException | None) -> bool:
+            return isinstance(exc, CommitError) and exc.retryable
+
+        conflicts = 0
+
+        def stop(state: RetryCallState) -> bool:
+            nonlocal conflicts
+            if lost_race(state.outcome.exception()):
+                conflicts += 1
+                return conflicts >= STEP_ATTEMPTS
+            return state.seconds_since_start >= PROPAGATION_SECONDS
+
+        retrying = Retrying(
+            retry=retry_if_exception(lambda exc: behind(exc) or lost_race(exc)),
+            stop=stop,
+            wait=lambda state: PROPAGATION_POLL if behind(state.outcome.exception()) else 0,
+            reraise=True)
+        send = self.link_submit if on_link else self.submit
+        return retrying(send, fn, *args)
 
     # -- set-up, participants, money ---------------------------------------------------
 

@@ -311,8 +311,9 @@ class Consortium:
         self._save_state(package_ids=ids)
         # Servers must run before the definition is committed: the peer dials them on the
         # first invocation.
-        self.supervisor.start(self.processes(ids))
-        self._start_all([p for p in self.processes(ids) if p.kind == "chaincode"
+        procs = self.processes(ids)
+        self.supervisor.start(procs)
+        self._start_all([p for p in procs if p.kind == "chaincode"
                          and p.name.startswith(f"cc-{cc.name}-")])
         for channel in cc.channels:
             committed = lifecycle.query_committed(admins[0], channel, cc.name)

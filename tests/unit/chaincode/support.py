@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import queue
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,7 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fabric_protos.common import common_pb2
 from fabric_protos.msp import identities_pb2
-from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2
+from fabric_protos.peer import (
+    chaincode_pb2,
+    chaincode_shim_pb2,
+    proposal_pb2,
+    proposal_response_pb2,
+)
 from google.protobuf import timestamp_pb2
 
 from gridledger.chaincode.shim import (
@@ -29,6 +35,7 @@ from gridledger.chaincode.shim import (
     Stub,
     evaluate,
 )
+from gridledger.chaincode.shim.handler import StreamHandler
 from gridledger.chaincode.shim.stub import check_invocation
 from gridledger.formats.ca_attributes import FABRIC_CA_ATTRS_OID
 
@@ -405,3 +412,40 @@ def answer_to(error: Exception) -> proposal_response_pb2.Response:
             raise error
 
     return ContractRouter([Raising()]).invoke(MemoryStub("Raise"))
+
+
+class PeerEnd:
+    """The peer's end of one chaincode stream, played by a test (core/chaincode/handler.go):
+    what the shim sends is queued for the test to read, and the test answers."""
+
+    def __init__(self, ccid: str, contracts: Sequence[Contract], *, tx_workers: int,
+                 timeout: float) -> None:
+        self.sent: queue.Queue[chaincode_shim_pb2.ChaincodeMessage] = queue.Queue()
+        self.timeout = timeout
+        self.handler = StreamHandler(ccid, ContractRouter(list(contracts)), self.sent.put,
+                                     tx_workers=tx_workers)
+
+    def next(self, timeout: float | None = None) -> chaincode_shim_pb2.ChaincodeMessage:
+        return self.sent.get(timeout=self.timeout if timeout is None else timeout)
+
+    def nothing_sent(self, wait: float = 0.2) -> bool:
+        try:
+            self.sent.get(timeout=wait)
+        except queue.Empty:
+            return True
+        return False
+
+    def connect(self, **params: object) -> None:
+        """Start the stream: REGISTER answered, then READY with ``params`` (the peer's
+        ChaincodeAdditionalParams)."""
+        msg = chaincode_shim_pb2.ChaincodeMessage
+        self.handler.start()
+        assert self.next().type == msg.REGISTER
+        self.handler.handle(msg(type=msg.REGISTERED))
+        ready = chaincode_pb2.ChaincodeAdditionalParams(**params)  # type: ignore[arg-type]
+        self.handler.handle(msg(type=msg.READY, payload=ready.SerializeToString()))
+
+    def answer(self, request: chaincode_shim_pb2.ChaincodeMessage, payload: bytes = b"",
+               kind: int = chaincode_shim_pb2.ChaincodeMessage.RESPONSE) -> None:
+        self.handler.handle(chaincode_shim_pb2.ChaincodeMessage(
+            type=kind, payload=payload, txid=request.txid, channel_id=request.channel_id))

@@ -7,7 +7,6 @@ chaincode put in its send queue and feeds back the answers a peer would give.
 from __future__ import annotations
 
 import json
-import queue
 
 import pytest
 from fabric_protos.ledger.queryresult import kv_query_result_pb2
@@ -20,16 +19,15 @@ from fabric_protos.peer import (
 from gridledger.chaincode.health import HealthContract
 from gridledger.chaincode.shim import (
     Contract,
-    ContractRouter,
     Stub,
     all_of_policy,
     evaluate,
     parse_json_arg,
     submit,
 )
-from gridledger.chaincode.shim.handler import ProtocolError, State, StreamHandler
+from gridledger.chaincode.shim.handler import ProtocolError, State
 
-from .support import make_cert, serialized_identity, signed_proposal
+from .support import PeerEnd, make_cert, serialized_identity, signed_proposal
 
 Msg = chaincode_shim_pb2.ChaincodeMessage
 CCID = "gridledger_1.0:0123abcd"
@@ -88,31 +86,11 @@ class Probe(Contract):
         raise ChaincodeError("refused", status=403)
 
 
-class Conversation:
+class Conversation(PeerEnd):
     """The peer's end of one stream, scripted by the test."""
 
     def __init__(self) -> None:
-        self.sent: queue.Queue[Msg] = queue.Queue()
-        router = ContractRouter([Probe(), HealthContract()])
-        self.handler = StreamHandler(CCID, router, self.sent.put, tx_workers=8)
-
-    def next(self, timeout: float = 3.0) -> Msg:
-        return self.sent.get(timeout=timeout)
-
-    def nothing_sent(self, wait: float = 0.2) -> bool:
-        try:
-            self.sent.get(timeout=wait)
-        except queue.Empty:
-            return True
-        return False
-
-    def connect(self, **params: object) -> None:
-        self.handler.start()
-        register = self.next()
-        assert register.type == Msg.REGISTER
-        self.handler.handle(Msg(type=Msg.REGISTERED))
-        ready = chaincode_pb2.ChaincodeAdditionalParams(**params)  # type: ignore[arg-type]
-        self.handler.handle(Msg(type=Msg.READY, payload=ready.SerializeToString()))
+        super().__init__(CCID, [Probe(), HealthContract()], tx_workers=8, timeout=3.0)
 
     def transaction(self, txid: str, *args: str, creator: bytes | None = None, **kw) -> None:
         creator = creator or serialized_identity("UtilityMSP", make_cert())
@@ -125,11 +103,6 @@ class Conversation:
                 payload=chaincode_input.SerializeToString(),
                 proposal=signed_proposal(creator, tx_id=txid, **kw),
             )
-        )
-
-    def answer(self, request: Msg, payload: bytes = b"", kind: int = Msg.RESPONSE) -> None:
-        self.handler.handle(
-            Msg(type=kind, payload=payload, txid=request.txid, channel_id=request.channel_id)
         )
 
     def completed(self, txid: str) -> proposal_response_pb2.Response:

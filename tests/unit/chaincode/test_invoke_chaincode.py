@@ -21,7 +21,6 @@ from gridledger.chaincode.shim import (
     ChaincodeError,
     ChaincodeResponse,
     Contract,
-    ContractRouter,
     PeerCapabilities,
     PeerError,
     PeerStub,
@@ -29,11 +28,10 @@ from gridledger.chaincode.shim import (
     evaluate,
     submit,
 )
-from gridledger.chaincode.shim.handler import StreamHandler
 from gridledger.chaincode.shim.proposal import ProposalFacts, parse_signed_proposal
 from gridledger.chaincode.shim.workers import TxWorkers
 
-from .support import make_cert, serialized_identity, signed_proposal
+from .support import PeerEnd, make_cert, serialized_identity, signed_proposal
 
 Msg = chaincode_shim_pb2.ChaincodeMessage
 CCID = "health_1.0:0123abcd"
@@ -69,36 +67,20 @@ class Caller(Contract):
                 "time": stub.tx_timestamp_rfc3339}
 
 
-class Peer:
+class Peer(PeerEnd):
     """The peer's end of one stream (one package: `health` on both channels)."""
 
     def __init__(self, tx_workers: int = 4, **ready: object) -> None:
-        self.sent: queue.Queue[Msg] = queue.Queue()
-        router = ContractRouter([Caller(), HealthContract()])
-        self.handler = StreamHandler(CCID, router, self.sent.put, tx_workers=tx_workers)
-        self.handler.start()
-        assert self.next().type == Msg.REGISTER
-        self.handler.handle(Msg(type=Msg.REGISTERED))
-        ready = ready or {"use_write_batch": True}  # as a Fabric 3 peer announces
-        params = chaincode_pb2.ChaincodeAdditionalParams(**ready)  # type: ignore[arg-type]
-        self.handler.handle(Msg(type=Msg.READY, payload=params.SerializeToString()))
+        super().__init__(CCID, [Caller(), HealthContract()], tx_workers=tx_workers,
+                         timeout=5.0)
+        self.connect(**(ready or {"use_write_batch": True}))  # as a Fabric 3 peer announces
         self.creator = serialized_identity("UtilityMSP", make_cert("utility-admin"))
-
-    def next(self, timeout: float = 5.0) -> Msg:
-        return self.sent.get(timeout=timeout)
 
     def expect(self, msg_type: int, channel: str, txid: str) -> Msg:
         msg = self.next()
         assert (Msg.Type.Name(msg.type), msg.channel_id, msg.txid) == (
             Msg.Type.Name(msg_type), channel, txid), msg
         return msg
-
-    def nothing_sent(self, wait: float = 0.2) -> bool:
-        try:
-            self.sent.get(timeout=wait)
-        except queue.Empty:
-            return True
-        return False
 
     def transaction(self, channel: str, txid: str, *args: str, proposal_channel: str = ENERGY,
                     **kw: object) -> None:
@@ -110,10 +92,6 @@ class Peer:
             payload=chaincode_input.SerializeToString(),
             proposal=signed_proposal(self.creator, tx_id=txid, channel=proposal_channel,
                                      **kw)))  # type: ignore[arg-type]
-
-    def answer(self, request: Msg, payload: bytes = b"", kind: int = Msg.RESPONSE) -> None:
-        self.handler.handle(Msg(type=kind, payload=payload, txid=request.txid,
-                                channel_id=request.channel_id))
 
     def answer_call(self, request: Msg, inner: Msg) -> None:
         """RESPONSE to INVOKE_CHAINCODE: the called chaincode's message as payload."""
