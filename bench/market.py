@@ -37,9 +37,9 @@ import psutil
 from common import fresh_network, gateway, pct
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fabric_protos.common import ledger_pb2
 
 from gridledger.chaincode.market import clearing
+from gridledger.clients.all_peers import AllPeers
 from gridledger.clients.ca import CAClient
 from gridledger.clients.gateway import Gateway
 from gridledger.clients.market import (
@@ -61,6 +61,7 @@ TARIFF = {"tariffId": "BENCH-MKT", "effectiveFrom": "2020-01-01T00:00:00Z", "cur
           "taxes": []}
 SECRET = os.urandom(32)
 MINUTE = dt.timedelta(minutes=1)
+SYNC_SECONDS = 60.0  # for every peer to reach the others' height
 
 
 class Trader:
@@ -80,30 +81,10 @@ class Trader:
         return {"reading": body, "signature": sign(self.meter_key, encode_reading(body))}
 
 
-def sync(gateways: tuple[Gateway, ...], timeout: float = 60.0) -> None:
-    """Until every peer is at the height the highest reports, on both channels (a Gateway
-    waits for a commit on its own peer only; the next step is often endorsed by the
-    others, and reads across channels)."""
-    def height(gw: Gateway, channel: str) -> int:
-        info = ledger_pb2.BlockchainInfo()
-        info.ParseFromString(gw.network(channel).contract("qscc").evaluate("GetChainInfo",
-                                                                           channel))
-        return info.height
-
-    deadline = time.monotonic() + timeout
-    for channel in (ENERGY_CHANNEL, MARKET_CHANNEL):
-        target = max(height(gw, channel) for gw in gateways)
-        for gw in gateways:
-            while height(gw, channel) < target:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"a peer stays behind on {channel}")
-                time.sleep(0.05)
-
-
-def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str, sells: bool
+def make_trader(net, peers: AllPeers, market_id: str, sells: bool
                 ) -> Trader:
     """One participant, from its CA enrolment to its deposit (as test_market's)."""
-    utility, regulator, _ = gateways
+    utility, regulator = peers.utility, peers.regulator
     o = net.topology.org("utility")
     customer_id = "C-B-" + uuid.uuid4().hex[:8]
     with CAClient(o.ca.url, net.layout.ca_cert("utility"), ca_name=o.ca.name) as ca:
@@ -128,15 +109,15 @@ def make_trader(net, gateways: tuple[Gateway, Gateway, Gateway], market_id: str,
         wallet = Wattcoin(own.network(ENERGY_CHANNEL))
         address = wallet.open_account()["address"]
         wallet.bind_customer(customer_id, address)
-    sync(gateways)  # the meter, the account and its binding on every peer
+    peers.sync(SYNC_SECONDS)  # the meter, the account and its binding on every peer
     Wattcoin(channel).mint(address, 50_000_000, "PAY-" + meter_id)
     pseudonym = pseudonym_for(SECRET, "UtilityMSP", customer_id)
     Market(regulator).record_pseudonym(pseudonym, customer_id)
-    sync(gateways)
+    peers.sync(SYNC_SECONDS)
     key = MarketKey.generate(pseudonym)
     consent = CustomerConsent.of_identity(enrollment.certificate, enrollment.signer())
     Market(regulator).enrol(key.enrolment(market_id, meter_id, consent))
-    sync(gateways)
+    peers.sync(SYNC_SECONDS)
     Market(utility).deposit(key.deposit(20_000_000))
     return Trader(key, meter_id, meter_key, sells)
 
@@ -202,18 +183,17 @@ def submit_readings(utility: Gateway, batch: list[dict]) -> None:
     assert result["accepted"] == len(batch), result
 
 
-def clear_synced(agg: Market, gateways: tuple, iv: str, at: dt.datetime) -> list[dict]:
+def clear_synced(agg: Market, peers: AllPeers, iv: str, at: dt.datetime) -> list[dict]:
     """Clear page by page, each page committed on every peer before the next."""
     pages: list[dict] = []
     while not (pages and pages[-1]["done"]):
         commit = agg.submit_async("Clear", iv, at=at)
         pages.append(json.loads(commit.wait()))
-        for gw in gateways:
-            gw.commit_status(MARKET_CHANNEL, commit.transaction_id)
+        peers.wait_all(commit.transaction_id, MARKET_CHANNEL)
     return pages
 
 
-def settle_synced(util: Market, gateways: tuple, iv: str, at: dt.datetime) -> list[dict]:
+def settle_synced(util: Market, peers: AllPeers, iv: str, at: dt.datetime) -> list[dict]:
     """Settle page by page (the plan from the Utility's peer, Settle endorsed by all
     three), each page committed on every peer before the next."""
     pages: list[dict] = []
@@ -222,8 +202,7 @@ def settle_synced(util: Market, gateways: tuple, iv: str, at: dt.datetime) -> li
         commit = util.submit_async("Settle", iv, json.dumps(plan, separators=(",", ":"),
                                                             sort_keys=True), at=at)
         pages.append(json.loads(commit.wait()))
-        for gw in gateways:
-            gw.commit_status(MARKET_CHANNEL, commit.transaction_id)
+        peers.wait_all(commit.transaction_id, MARKET_CHANNEL)
     return pages
 
 
@@ -243,17 +222,17 @@ def main() -> None:
                                           ("utility", "regulator", "aggregator"))
         agg, util = Market(aggregator), Market(utility)
         market_id = "bench"
-        gateways = (utility, regulator, aggregator)
+        peers = AllPeers(utility, regulator, aggregator, ENERGY_CHANNEL, MARKET_CHANNEL)
         # Times a quarter hour ahead: the market accepts the peers' whole window.
         agg.configure_market({"marketId": market_id, "intervalSeconds": 60,
                               "gateClosureSeconds": 20, "tariffId": TARIFF["tariffId"],
                               "clockToleranceSeconds": 900})
-        sync(gateways)
+        peers.sync(SYNC_SECONDS)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
             traders = list(pool.map(lambda i: make_trader(
-                net, gateways, market_id, i % 2 == 0), range(args.traders)))
-        sync(gateways)
+                net, peers, market_id, i % 2 == 0), range(args.traders)))
+        peers.sync(SYNC_SECONDS)
         print(f"# {len(traders)} participants made in {time.perf_counter() - t0:.0f} s",
               flush=True)
         rng = random.Random(1)
@@ -270,15 +249,15 @@ def main() -> None:
             iv = interval_id(market_id, start)
             agg.open_interval(iv, "uniform", at=start - MINUTE)
             orders = orders_for(traders, iv, size, rng)
-            sync(gateways)
+            peers.sync(SYNC_SECONDS)
             wall, lats = place(agg, orders, start - MINUTE / 2)
-            sync(gateways)
+            peers.sync(SYNC_SECONDS)
             n = sum(len(o) for o in orders)
             print(f"# {n} orders in {wall:.1f} s: {n / wall:.1f} orders/s, "
                   f"p50 {statistics.median(lats) * 1000:.0f} ms, "
                   f"p99 {pct(lats, 0.99) * 1000:.0f} ms", flush=True)
             t0 = time.perf_counter()
-            pages = clear_synced(agg, gateways, iv, start)
+            pages = clear_synced(agg, peers, iv, start)
             clear_s = time.perf_counter() - t0
             outcome = pages[-1]["outcome"]
             print(f"# cleared in {clear_s:.1f} s, {len(pages)} transactions: {outcome}",
@@ -286,9 +265,9 @@ def main() -> None:
             batch = [t.reading(start + MINUTE, 0 if t.sells else rng.randrange(0, 60_000),
                                rng.randrange(0, 60_000) if t.sells else 0) for t in traders]
             submit_readings(utility, batch)
-            sync(gateways)
+            peers.sync(SYNC_SECONDS)
             t0 = time.perf_counter()
-            settled = settle_synced(util, gateways, iv, start + MINUTE)
+            settled = settle_synced(util, peers, iv, start + MINUTE)
             settle_s = time.perf_counter() - t0
             print(f"# settled in {settle_s:.1f} s, {len(settled)} transactions, delivered "
                   f"{settled[-1]['deliveredWh']} Wh", flush=True)
