@@ -47,8 +47,11 @@ def main() -> None:
         up_s = time.perf_counter() - t0
         try:
             time.sleep(args.idle_seconds)
-            pid = int((net.layout.supervisor / "supervisord.pid").read_text())
-            rss = tree_rss(pid)
+            # Each member's nodes run under its own supervisord.
+            rss = {}
+            for member in net.members:
+                pid = int((member.layout.supervisor / "supervisord.pid").read_text())
+                rss.update(tree_rss(pid))
             cpu0 = sum(psutil.Process(int(k.split()[0])).cpu_times().user for k in rss)
             time.sleep(10)
             cpu1 = sum(psutil.Process(int(k.split()[0])).cpu_times().user for k in rss)

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridledger.network.layout import Layout
+from gridledger.network.layout import Layout, open_layout
 
 from .ca import CAClient, Credential
 from .errors import ArgumentError
@@ -40,7 +40,7 @@ class Session:
     @functools.cached_property
     def layout(self) -> Layout:
         """Where the network keeps this organisation's files."""
-        return Layout(self.state_dir)
+        return open_layout(self.state_dir)
 
     @functools.cached_property
     def profile(self) -> ConnectionProfile:

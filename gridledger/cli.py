@@ -14,6 +14,7 @@ from gridledger.clients.metering_cli import COMMANDS as METERING_COMMANDS
 from gridledger.demo import demo
 from gridledger.meter_bridge.cli import COMMANDS as BRIDGE_COMMANDS
 from gridledger.network.cli import network
+from gridledger.network.member_cli import COMMANDS as MEMBER_COMMANDS
 from gridledger.webui.portal.cli import portal
 
 
@@ -29,6 +30,8 @@ def cli(verbose: bool) -> None:
 for command in CLIENT_NETWORK_COMMANDS:
     network.add_command(command)
 cli.add_command(network)
+for command in MEMBER_COMMANDS:
+    cli.add_command(command)
 for command in (*CLIENT_COMMANDS, *METERING_COMMANDS, *ACCESS_COMMANDS, *MARKET_COMMANDS,
                 *BRIDGE_COMMANDS, demo):
     cli.add_command(command)

@@ -54,7 +54,7 @@ from gridledger.network.consortium import Consortium
 from gridledger.network.layout import Layout, default_state_dir, write_private
 from gridledger.network.nodes import Process
 from gridledger.network.polling import poll
-from gridledger.network.supervisor import Supervisor, tail
+from gridledger.network.supervisor import MembersSupervisor, Supervisor, host_supervisor, tail
 from gridledger.network.topology import DEFAULT_TOPOLOGY, load
 
 DEMO_TARIFF: dict[str, Any] = {
@@ -345,7 +345,7 @@ class Demo:
     def up(self) -> dict[str, Any]:
         """Set everything up (idempotent); return a summary."""
         self.check_network()
-        sup = Supervisor(self.layout)
+        sup = host_supervisor(self.layout)
         self.say(f"demo tariff {DEMO_TARIFF['tariffId']} (Regulator): {self.ensure_tariff()}")
         sim_port, http_port, changed = self.write_config()
         sup.add_programs("demo", self.processes(sim_port, http_port))
@@ -400,7 +400,7 @@ class Demo:
         return dact, MarketDemo(self.layout.root, self.channel, self.dir, self.settings.meters,
                                 reading_interval=self.settings.interval, say=self.say).market()
 
-    def ensure_portals(self, sup: Supervisor) -> dict[str, Any]:
+    def ensure_portals(self, sup: Supervisor | MembersSupervisor) -> dict[str, Any]:
         """The three portals (``portal-<org>`` under supervisord), an ``operator`` account at
         each and one per demo customer at the Utility's (its ``demo-<customer>`` identity
         imported, key encrypted); generated passwords are kept 0600 in <state>/demo/portal/."""

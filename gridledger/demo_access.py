@@ -54,9 +54,9 @@ from gridledger.demo import (
 from gridledger.demo_market import Done, Operators, once, operators, retrying
 from gridledger.formats.access import dact_commitment
 from gridledger.formats.utc import format_utc
-from gridledger.network.layout import Layout, write_private
+from gridledger.network.layout import open_layout, write_private
 from gridledger.network.nodes import Process
-from gridledger.network.supervisor import Supervisor, tail
+from gridledger.network.supervisor import host_supervisor, tail
 
 PURPOSE = "vpp-forecasting"
 DACT_DAYS = 365
@@ -116,8 +116,8 @@ class DactGrant:
 
     def ensure_service_node(self, port: int, timeout: float = 60.0) -> str:
         """Start the service node (kept running if it is); its URL."""
-        layout = Layout(self.root)
-        sup = Supervisor(layout)
+        layout = open_layout(self.root)
+        sup = host_supervisor(layout)
         (self.access_dir / "store").mkdir(parents=True, exist_ok=True, mode=0o700)
         sup.add_programs(OWNER, [self.service_node_process(port)])
         sup.start_process(SERVICE_NODE)

@@ -1,8 +1,9 @@
 """The application channels: generated configtx, genesis blocks, orderers and peers joined.
 
 Fabric 3 has no system channel: the genesis block of each channel (``energy``,
-``market``) is made by configtxgen and handed to each orderer through the channel
-participation API (osnadmin), then to each peer.  Every channel is made from the same
+``market``) is made by configtxgen from the founding members' definitions, by one of
+them, and handed to the others as a file; each member joins its own orderer through the
+channel participation API (osnadmin), then its own peer.  Every channel is made from the same
 profile (the same organisations, policies and ACLs), only its channel ID differs.  Anchor
 peers are in the genesis block already (configtx.yaml names them), so gateways find the
 other organisations' endorsers from the first block on.
@@ -11,16 +12,17 @@ other organisations' endorsers from the first block on.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from .binaries import FabricBinaries
+from .definition import OrgDefinition
 from .errors import NetworkError
 from .fabric_cli import FabricCommandError, OrgAdmin, run
 from .layout import Layout
 from .polling import poll
-from .topology import Topology
 
 # The profile every channel is made from (configtx.yaml): the channel ID is configtxgen's
 # -channelID, not part of the profile.
@@ -32,32 +34,52 @@ class ChannelError(NetworkError):
     """The channel could not be created or joined."""
 
 
-def render_configtx(topology: Topology, layout: Layout, source: Path = REPO_CONFIGTX) -> dict:
-    """configtx.yaml with addresses and MSP paths filled in from the topology."""
+def render_configtx(
+    definitions: Sequence[OrgDefinition], layout: Layout, source: Path = REPO_CONFIGTX,
+    founders: bool = True,
+) -> dict:
+    """configtx.yaml with the members' definitions filled in (MSPDir, endpoints, consenters).
+
+    The definitions have been installed in ``layout`` (:meth:`OrgDefinition.install`), so
+    each organisation's MSP directory there holds its public certificates only.  With
+    ``founders`` the definitions must be exactly the organisations configtx.yaml declares
+    (the channel's founding members); otherwise an organisation it does not declare gets
+    the first one's policies, in its own name (a member joining later, for ``-printOrg``).
+    """
     doc = yaml.safe_load(source.read_text())
-    by_msp = {o.msp_id: o for o in topology.organisations}
+    by_msp = {d.msp_id: d for d in definitions}
     declared = {org["ID"] for org in doc["Organizations"]}
-    if declared != set(by_msp):
+    if founders and declared != set(by_msp):
         raise ChannelError(
-            f"configtx.yaml declares {sorted(declared)} but the topology has {sorted(by_msp)}"
+            f"configtx.yaml declares {sorted(declared)} but the members' definitions are "
+            f"{sorted(by_msp)}"
         )
+    template = doc["Organizations"][0]
+    for msp_id in by_msp.keys() - declared:
+        text = json.dumps({k: v for k, v in template.items() if k != "Policies"})
+        entry = json.loads(text.replace(template["ID"], msp_id))
+        entry["Policies"] = json.loads(json.dumps(template["Policies"]).replace(
+            f"'{template['ID']}.", f"'{msp_id}."))
+        doc["Organizations"].append(entry)
     # YAML aliases make the profile share these dicts, so filling them fills the profile.
     for entry in doc["Organizations"]:
-        org = by_msp[entry["ID"]]
-        entry["MSPDir"] = str(layout.org_msp(org.name))
-        entry["OrdererEndpoints"] = [org.orderer.address]
-        entry["AnchorPeers"] = [{"Host": org.peer.host, "Port": org.peer.port}]
-    doc["Orderer"]["EtcdRaft"]["Consenters"] = [
+        d = by_msp.get(entry["ID"])
+        if d is None:
+            continue
+        entry["MSPDir"] = str(layout.org_msp(d.name))
+        entry["OrdererEndpoints"] = [d.orderer.address]
+        entry["AnchorPeers"] = [{"Host": d.anchor_peer.host, "Port": d.anchor_peer.port}]
+    consenters = [
         {
-            "Host": o.orderer.host,
-            "Port": o.orderer.port,
-            "ClientTLSCert": str(layout.tls(o.name, o.orderer.name) / "server.crt"),
-            "ServerTLSCert": str(layout.tls(o.name, o.orderer.name) / "server.crt"),
+            "Host": d.orderer.host,
+            "Port": d.orderer.port,
+            "ClientTLSCert": str(layout.tls(d.name, d.orderer_name) / "server.crt"),
+            "ServerTLSCert": str(layout.tls(d.name, d.orderer_name) / "server.crt"),
         }
-        for o in topology.organisations
+        for d in definitions
     ]
-    profile = doc["Profiles"][PROFILE]
-    profile["Orderer"]["EtcdRaft"]["Consenters"] = doc["Orderer"]["EtcdRaft"]["Consenters"]
+    doc["Orderer"]["EtcdRaft"]["Consenters"] = consenters
+    doc["Profiles"][PROFILE]["Orderer"]["EtcdRaft"]["Consenters"] = consenters
     return doc
 
 
@@ -68,19 +90,23 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
+def write_configtx(directory: Path, doc: dict) -> Path:
+    """Write a rendered configtx.yaml into ``directory`` (configtxgen's -configPath)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "configtx.yaml"
+    path.write_text(yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False))
+    return path
+
+
 def make_genesis_block(
-    bins: FabricBinaries, topology: Topology, layout: Layout, channel: str | None = None
+    bins: FabricBinaries, definitions: Sequence[OrgDefinition], layout: Layout, channel: str
 ) -> Path:
-    """The genesis block of ``channel`` (default: the main one), made once and kept."""
-    channel = channel or topology.channel
+    """The genesis block of ``channel`` from the founding members' definitions (made once)."""
     block = layout.genesis_block(channel)
     if block.exists():
         return block
     cfg_dir = layout.channel_dir
-    cfg_dir.mkdir(parents=True, exist_ok=True)
-    (cfg_dir / "configtx.yaml").write_text(
-        yaml.dump(render_configtx(topology, layout), Dumper=_PlainDumper, sort_keys=False)
-    )
+    write_configtx(cfg_dir, render_configtx(definitions, layout))
     partial = block.with_suffix(".partial")
     run(
         [

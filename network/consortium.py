@@ -1,9 +1,15 @@
-"""The consortium as one object: bring it up, report on it, take it down.
+"""The consortium on one machine: its members' steps in order, as if on their own hosts.
 
-``up`` is a sequence of idempotent steps, each checked before the next: CAs, identities,
-a genesis block per channel, orderers, Raft, peers, channels, chaincode.  Running it twice
-is safe; an interrupted run is resumed by the next one, because every file is written
-whole (temp file, then rename) and every network action checks first whether it was done.
+Each organisation is a :class:`~.member.Member` with a state directory of its own
+(``<root>/members/<org>/``) holding its keys and no one else's, and a supervisord of its
+own.  ``up`` runs what each member's operator would run (docs/operations.md): each
+initialises its CA and identities and exports its public definition; the definitions
+are exchanged as files (``<root>/exchange/``); one founder makes each channel's genesis
+block from them; each member joins its own orderer and peer; each installs and approves
+the chaincode; one commits.  Every step is idempotent and checked before the next:
+running it twice is safe, and an interrupted run is resumed by the next one, because
+every file is written whole (temp file, then rename) and every network action checks
+first whether it was done.
 
 A state directory made for the same topology with fewer channels (before ``market``
 existed: ``channel: energy`` only) gets the channels it lacks on its next ``up``: their
@@ -28,25 +34,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-import yaml
-
-from . import channel as ch
-from . import crl_publish, enroll, lifecycle, nodes
+from . import crl_publish, lifecycle, nodes
 from .binaries import FabricBinaries, ensure_all
 from .errors import NetworkError
 from .fabric_cli import FabricCommandError, OrgAdmin
-from .health import (
-    StartupError,
-    check_ports_free,
-    gauge,
-    healthz,
-    listening,
-    metrics,
-    wait_healthy,
-    wait_listening,
-)
-from .layout import Layout
-from .supervisor import Supervisor, SupervisorError, tail
+from .layout import ConsortiumLayout, Layout
+from .member import Member
+from .supervisor import MembersSupervisor
 from .topology import ChaincodeDefinition, Topology
 
 Progress = Callable[[str], None]
@@ -101,10 +95,18 @@ def _say(msg: str) -> None:
 
 @dataclass
 class Consortium:
+    """Every member of the consortium on this machine, each in a state directory of its own
+    (``<root>/members/<org>/``), brought up by the steps each member's operator would run
+    on its own host; what they exchange goes through ``<root>/exchange/`` as files."""
+
     topology: Topology
     layout: Layout
     say: Progress = _say
     _bins: FabricBinaries | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.layout, ConsortiumLayout):
+            self.layout = ConsortiumLayout(self.layout.root)
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -115,24 +117,47 @@ class Consortium:
         return self._bins
 
     @property
-    def supervisor(self) -> Supervisor:
-        return Supervisor(self.layout)
+    def members(self) -> list[Member]:
+        """One :class:`Member` per organisation of the topology, in its order."""
+        assert isinstance(self.layout, ConsortiumLayout)
+        return [
+            Member(self.topology, o.name, self.layout.member(o.name),
+                   say=lambda m, o=o: self.say(f"[{o.name}] {m}"), bins=self._bins)
+            for o in self.topology.organisations
+        ]  # fmt: skip
+
+    def member(self, org: str) -> Member:
+        name = self.topology.org(org).name
+        return next(m for m in self.members if m.name == name)
+
+    @property
+    def exchange(self) -> Path:
+        """Where the members leave each other files: definitions, blocks, config updates."""
+        return self.layout.root / "exchange"
+
+    @property
+    def supervisor(self) -> MembersSupervisor:
+        """Every member's supervisord, driven as one."""
+        assert isinstance(self.layout, ConsortiumLayout)
+        return MembersSupervisor(self.layout)
 
     def admin(self, org: str) -> OrgAdmin:
-        return OrgAdmin(self.bins, self.layout, self.topology.org(org))
+        """An organisation's admin, acting from its own state directory."""
+        return self.member(org).admin
 
     @property
     def admins(self) -> list[OrgAdmin]:
-        return [OrgAdmin(self.bins, self.layout, o) for o in self.topology.organisations]
+        return [m.admin for m in self.members]
 
     def recorded_state(self) -> RecordedState:
         """What ``up`` has recorded here so far (read-only; nothing is started or checked)."""
         state = self._state()
-        ids = state.get("package_ids")
+        ids = {f"{cc}/{m.name}": pid for m in self.members
+               for cc, pid in m.recorded_state().package_ids.items()}
         return RecordedState(
             phase=state.get("phase"),
             topology=state.get("topology"),
-            package_ids=MappingProxyType(dict(ids) if isinstance(ids, dict) else {}),
+            package_ids=MappingProxyType(ids),
         )
 
     def _state(self) -> dict:
@@ -174,8 +199,16 @@ class Consortium:
                     "it is not a GridLedger network directory. Choose another --state-dir, or "
                     "remove it yourself if it is expendable."
                 )
-            self._save_state(topology=self.topology.fingerprint(), phase="new")
-        elif state.get("topology") != self.topology.fingerprint():
+            self._save_state(topology=self.topology.fingerprint(), phase="new",
+                             members=[o.name for o in self.topology.organisations])
+            return
+        if "members" not in state:
+            raise ConsortiumError(
+                f"{root} holds a network made before each organisation kept a state "
+                "directory of its own (all three members' keys in one place). Start anew "
+                "with `gridledger network down --purge`."
+            )
+        if state.get("topology") != self.topology.fingerprint():
             added = self.topology.grown_from(str(state.get("topology")))
             if added is None:
                 raise ConsortiumError(
@@ -192,89 +225,60 @@ class Consortium:
             self._save_state(topology=self.topology.fingerprint(), grown=grown)
 
     def processes(self, package_ids: Mapping[str, str] | None = None) -> list[nodes.Process]:
-        """Every process of the network, in start order."""
-        bins, layout = self.bins, self.layout
+        """Every member's processes, kind by kind (CAs, orderers, peers, chaincode servers)."""
+        order = {"ca": 0, "orderer": 1, "peer": 2, "chaincode": 3}
         procs = []
-        for org in self.topology.organisations:
-            password = enroll.ca_admin_password(layout, org.name)
-            procs.append(nodes.ca_process(bins, layout, org, password))
-        procs += [nodes.orderer_process(bins, layout, o) for o in self.topology.organisations]
-        procs += [nodes.peer_process(bins, layout, o) for o in self.topology.organisations]
-        ids = package_ids if package_ids is not None else self.recorded_state().package_ids
-        channels = {"energy": self.topology.channel}
-        market = next((c for c in self.topology.chaincodes if c.name == "market"), None)
-        if market is not None and market.channels:
-            channels["market"] = market.channels[0]
-        for i, cc in enumerate(self.topology.chaincodes):
-            for org in self.topology.organisations:
-                pid = ids.get(f"{cc.name}/{org.name}")
-                if pid:
-                    procs.append(nodes.chaincode_process(layout, org, cc, i, pid, channels))
-        return procs
-
-    def _start_all(self, procs: Sequence[nodes.Process]) -> None:
-        """Start ``procs`` side by side: supervisord holds each one ``startsecs`` to see
-        it stay up, and nodes of one kind do not wait for each other."""
-        _each(procs, self._start)
-
-    def _start(self, proc: nodes.Process) -> None:
-        sup = self.supervisor
-
-        def alive() -> bool:
-            return sup.info(proc.name)["statename"] in ("RUNNING", "STARTING", "BACKOFF")
-
-        try:
-            sup.start_process(proc.name)
-            host = self.topology.org(proc.org).host
-            if proc.kind in ("ca", "peer", "orderer"):
-                wait_healthy(proc.name, host, proc.ports[-1], alive)
-            else:
-                wait_listening(host, proc.ports[0], alive)
-        except (StartupError, SupervisorError) as exc:
-            raise ConsortiumError(
-                f"{proc.name} did not come up: {exc}\nlast lines of {self.layout.log(proc.name)}:"
-                f"\n{tail(self.layout.log(proc.name))}"
-            ) from None
+        for m in self.members:
+            if not m.layout.state_file.exists():
+                continue
+            ids = None
+            if package_ids is not None:
+                ids = {k.split("/")[0]: v for k, v in package_ids.items()
+                       if k.endswith(f"/{m.name}")}
+            procs += m.processes(ids)
+        return sorted(procs, key=lambda p: order[p.kind])
 
     # -- commands -----------------------------------------------------------------
 
     def up(self) -> None:
-        """Generate what is missing, start everything, create the channels, deploy chaincode."""
+        """Every member's steps, in the order the members' operators would run them."""
         t0 = time.monotonic()
         with self._lock():
             self._check_state_dir()
             self.say("binaries")
-            bins = self.bins
-            sup = self.supervisor
-            if not sup.running():
-                check_ports_free(self.topology.ports())
-            procs = {p.name: p for p in self.processes()}
-            sup.start(list(procs.values()))
+            self._bins = self.bins
+            members = self.members
 
-            self.say("certificate authorities")
-            self._start_all([procs[org.ca.name] for org in self.topology.organisations])
-            self.say("identities (enrolled from each organisation's CA)")
-            for org in self.topology.organisations:
-                enroll.enroll_org(bins, self.layout, org)
-            self._save_state(phase="enrolled")
+            self.say("each member: its CA and identities (`gridledger org init`)")
+            _each(members, lambda m: m.init())
+            self.say("members exchange their public definitions")
+            self.exchange.mkdir(parents=True, exist_ok=True)
+            for m in members:
+                shutil.copy(m.layout.definition_file, self.exchange / f"{m.name}.json")
+            for m in members:
+                for other in members:
+                    if other is not m:
+                        m.add_definition(self.exchange / f"{other.name}.json")
 
+            founder = members[0]
             blocks = {}
             for channel in self.topology.channels:
-                self.say(f"genesis block of channel {channel!r}")
-                blocks[channel] = ch.make_genesis_block(bins, self.topology, self.layout, channel)
+                self.say(f"genesis block of channel {channel!r} (by {founder.name})")
+                blocks[channel] = self.exchange / f"{channel}.block"
+                if not blocks[channel].exists():
+                    shutil.copy(founder.genesis_block(channel), blocks[channel])
 
-            self.say("orderers (Raft)")
-            self._start_all([procs[org.orderer.id] for org in self.topology.organisations])
+            self.say("each member: its orderer and peer")
+            _each(members, lambda m: m.start())
+            self.say("each member joins its orderer to the channels (Raft)")
+            for channel, block in blocks.items():
+                _each(members, lambda m, c=channel, b=block: m.join_orderer(c, b))
             # Each channel is a Raft cluster of its own, elected independently.
-            for channel, block in blocks.items():
-                ch.join_orderers(self.admins, channel, block)
             for channel in blocks:
-                ch.wait_for_raft(self.admins, channel)
-
-            self.say("peers")
-            self._start_all([procs[org.peer.id] for org in self.topology.organisations])
+                _each(members, lambda m, c=channel: m.wait_orderer(c))
+            self.say("each member joins its peer")
             for channel, block in blocks.items():
-                ch.join_peers(self.admins, channel, block)
+                _each(members, lambda m, c=channel, b=block: m.join_peer(c, b))
             self._save_state(phase="channel")
 
             self.deploy_chaincodes()
@@ -284,46 +288,31 @@ class Consortium:
             self.say(f"network up in {time.monotonic() - t0:.1f}s; state in {self.layout.root}")
 
     def deploy_chaincodes(self) -> None:
-        """Install each chaincode's package once per organisation, start its servers, and
-        approve and commit its definition on each of its channels (what is done is skipped).
+        """Each member installs each chaincode and runs its server; each approves; one
+        commits once the approvals meet the policy (what is done is skipped).
 
         One package per organisation serves every channel: the peer dials the one server,
         and each message names its channel.
         """
-        ids: dict[str, str] = dict(self.recorded_state().package_ids)
-        for i, cc in enumerate(self.topology.chaincodes):
+        for cc in self.topology.chaincodes:
             self.say(
                 f"chaincode {cc.name} {cc.version} (sequence {cc.sequence}) "
                 f"on {', '.join(cc.channels)}"
             )
-            self._deploy(i, cc, ids)
+            self._deploy(cc)
 
-    def _deploy(self, index: int, cc: ChaincodeDefinition, ids: dict[str, str]) -> None:
-        admins = self.admins
-
-        # Each organisation's admin acts on its own peer: side by side, as the members'
-        # operators would.
-        def install(admin: OrgAdmin) -> None:
-            pkg = lifecycle.package(self.layout, admin.org, cc, index)
-            ids[f"{cc.name}/{admin.org.name}"] = lifecycle.install(admin, pkg, cc)
-
-        _each(admins, install)
-        self._save_state(package_ids=ids)
+    def _deploy(self, cc: ChaincodeDefinition) -> None:
+        members = self.members
         # Servers must run before the definition is committed: the peer dials them on the
         # first invocation.
-        procs = self.processes(ids)
-        self.supervisor.start(procs)
-        self._start_all([p for p in procs if p.kind == "chaincode"
-                         and p.name.startswith(f"cc-{cc.name}-")])
+        _each(members, lambda m: m.install(cc))
         for channel in cc.channels:
-            committed = lifecycle.query_committed(admins[0], channel, cc.name)
+            committed = lifecycle.query_committed(members[0].admin, channel, cc.name)
             if committed and committed.sequence >= cc.sequence:
                 continue
-            _each(admins, lambda admin, channel=channel: lifecycle.approve(
-                admin, channel, cc, ids[f"{cc.name}/{admin.org.name}"]))
-            lifecycle.commit(admins, channel, cc)
-            _each(admins, lambda admin, channel=channel: lifecycle.wait_ready(
-                admin, channel, cc))
+            _each(members, lambda m, channel=channel: m.approve(channel, cc))
+            members[0].commit(channel, cc)
+            _each(members, lambda m, channel=channel: m.wait_ready(channel, cc))
 
     def _carry_crls(self) -> None:
         """Put the CRLs the main channel holds into the channels added since (if any).
@@ -338,123 +327,58 @@ class Consortium:
             self._save_state(grown=[])
 
     def write_connection_profiles(self) -> None:
-        """A standard Fabric connection profile per organisation, for our clients and others."""
-        topo, layout = self.topology, self.layout
-        peers = {
-            o.peer.id: {
-                "url": f"grpcs://{o.peer.address}",
-                "tlsCACerts": {"path": str(layout.ca_cert(o.name))},
-            }
-            for o in topo.organisations
-        }
-        cas = {
-            o.ca.name: {
-                "url": o.ca.url,
-                "caName": o.ca.name,
-                "tlsCACerts": {"path": str(layout.ca_cert(o.name))},
-            }
-            for o in topo.organisations
-        }
-        for org in topo.organisations:
-            profile = {
-                "name": f"{topo.name}-{org.name}",
-                "version": "1.0.0",
-                "client": {"organization": org.msp_id},
-                "channels": {c: {"peers": {p: {} for p in peers}} for c in topo.channels},
-                "organizations": {
-                    o.msp_id: {
-                        "mspid": o.msp_id,
-                        "peers": [o.peer.id],
-                        "certificateAuthorities": [o.ca.name],
-                        "adminPrivateKey": {"path": str(layout.msp(o.name, "Admin") / "keystore" / "key.pem")} if o is org else None,  # noqa: E501
-                        "signedCert": {"path": str(layout.msp(o.name, "Admin") / "signcerts" / "cert.pem")} if o is org else None,  # noqa: E501
-                    }
-                    for o in topo.organisations
-                },
-                "peers": peers,
-                "certificateAuthorities": cas,
-            }
-            for entry in profile["organizations"].values():
-                for key in ("adminPrivateKey", "signedCert"):
-                    if entry[key] is None:
-                        del entry[key]
-            layout.connection_profile(org.name).write_text(yaml.safe_dump(profile, sort_keys=False))
+        """Each member writes a standard Fabric connection profile for its clients."""
+        for m in self.members:
+            m.write_connection_profile()
 
     def down(self, purge: bool = False) -> None:
-        """Stop every process we started; with ``purge`` also remove all generated state."""
+        """Stop every member's processes; with ``purge`` also remove all generated state."""
+        if purge and self.layout.root.exists() and not self.layout.state_file.exists():
+            raise ConsortiumError(
+                f"{self.layout.root} has no state.json: not removing a directory GridLedger "
+                "did not make."
+            )
         with self._lock():
-            procs = self.processes() if self.layout.state_file.exists() else []
-            self.supervisor.stop_all([p.name for p in reversed(procs)])
+            # The demo's programs run under the first member's supervisord: it stops last.
+            for m in reversed(self.members):
+                if m.layout.state_file.exists():
+                    m.down()
         if purge:
-            if self.layout.root.exists() and not self.layout.state_file.exists():
-                raise ConsortiumError(
-                    f"{self.layout.root} has no state.json: not removing a directory GridLedger "
-                    "did not make."
-                )
             shutil.rmtree(self.layout.root, ignore_errors=True)
 
     def status(self) -> dict:
-        """Each node's process state and health, heights, Raft leader, committed chaincodes."""
-        sup = self.supervisor
-        info = {p["name"]: p for p in sup.all_info()}
-        report: dict = {"state_dir": str(self.layout.root), "running": sup.running(), "nodes": []}
-        for proc in self.processes():
-            entry = {
-                "name": proc.name,
-                "kind": proc.kind,
-                "org": proc.org,
-                "process": info.get(proc.name, {}).get("statename", "STOPPED"),
-                "pid": info.get(proc.name, {}).get("pid") or None,
-                "ports": list(proc.ports),
-            }
-            host = self.topology.org(proc.org).host
-            if proc.kind in ("ca", "peer", "orderer") and entry["process"] == "RUNNING":
-                ok, _ = healthz(host, proc.ports[-1])
-                entry["health"] = "OK" if ok else "FAILING"
-            if proc.kind == "chaincode" and entry["process"] == "RUNNING":
-                entry["health"] = "OK" if listening(host, proc.ports[0]) else "FAILING"
-            main = self.topology.channel
-            if proc.kind == "peer" and entry["process"] == "RUNNING":
-                heights = {}
-                for channel in self.topology.channels:
-                    with contextlib.suppress(FabricCommandError, ValueError):
-                        heights[channel] = ch.peer_height(self.admin(proc.org), channel)
-                if main in heights:
-                    entry["height"] = heights[main]  # the main channel's, as before
-                entry["heights"] = heights
-            if proc.kind == "orderer" and entry["process"] == "RUNNING":
-                text = metrics(host, proc.ports[-1])
-                raft = {}
-                for channel in self.topology.channels:
-                    size = gauge(text, "consensus_etcdraft_cluster_size", channel)
-                    raft[channel] = {
-                        "leader": gauge(text, "consensus_etcdraft_is_leader", channel) == 1,
-                        "cluster_size": int(size) if size is not None else None,
-                    }
-                entry["raft_leader"] = raft[main]["leader"]  # the main channel's, as before
-                entry["raft_cluster_size"] = raft[main]["cluster_size"]
-                entry["raft"] = raft
-            report["nodes"].append(entry)
+        """Each node's process state and health, heights, Raft leader, committed chaincodes,
+        and the certificates that expire soon."""
+        members = [m for m in self.members if m.layout.state_file.exists()]
+        report: dict = {
+            "state_dir": str(self.layout.root),
+            "running": self.supervisor.running(),
+            "members": {m.name: str(m.layout.root) for m in members},
+            "nodes": [n for m in members for n in m.status()],
+            "warnings": [w for m in members for w in m.expiry_warnings()],
+        }
         report["chaincodes"] = []
-        peer_up = [n for n in report["nodes"] if n["kind"] == "peer" and n.get("health") == "OK"]
-        if peer_up:
-            admin = self.admin(peer_up[0]["org"])
+        healthy = {n["org"] for n in report["nodes"]
+                   if n["kind"] == "peer" and n.get("health") == "OK"}
+        asker = next((m for m in members if m.name in healthy), None)
+        if asker is not None:
             for cc in self.topology.chaincodes:
                 for channel in cc.channels:
-                    with contextlib.suppress(FabricCommandError, ValueError):
-                        c = lifecycle.query_committed(admin, channel, cc.name)
-                        if c:
-                            report["chaincodes"].append(
-                                {
-                                    "name": c.name,
-                                    "channel": channel,
-                                    "version": c.version,
-                                    "sequence": c.sequence,
-                                    "endorsement_policy": cc.endorsement_policy,
-                                    "approvals": c.approvals,
-                                }
-                            )
+                    report["chaincodes"].append(self._chaincode_status(asker, cc, channel))
         return report
+
+    def _chaincode_status(self, asker: Member, cc: ChaincodeDefinition, channel: str) -> dict:
+        entry: dict = {"name": cc.name, "channel": channel,
+                       "endorsement_policy": cc.endorsement_policy}
+        with contextlib.suppress(FabricCommandError, ValueError):
+            c = lifecycle.query_committed(asker.admin, channel, cc.name)
+            if c:
+                entry.update(version=c.version, sequence=c.sequence, approvals=c.approvals)
+            if not c or c.sequence < cc.sequence:
+                # The topology's definition is ahead of the channel's: who approved it so far.
+                entry["pending"] = {"version": cc.version, "sequence": cc.sequence,
+                                    "approvals": asker.approvals(channel, cc)}
+        return entry
 
     def log_path(self, node: str) -> Path:
         names = [p.name for p in self.processes()] + ["supervisord"]

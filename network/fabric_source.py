@@ -37,7 +37,7 @@ from .go import GoToolchain, run_go
 FABRIC_VERSION = "3.1.5"
 FABRIC_COMMIT = "86c1172bec37e6590c6b1ae6f847833df48d65fc"
 FABRIC_MODULE = "github.com/hyperledger/fabric"
-FABRIC_TOOLS = ("peer", "orderer", "osnadmin", "configtxgen")
+FABRIC_TOOLS = ("peer", "orderer", "osnadmin", "configtxgen", "configtxlator")
 CCAAS_TOOLS = ("detect", "build", "release")
 COMMIT_MARKER = ".fabric-commit"
 BUILD_INFO = "BUILD.json"

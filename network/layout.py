@@ -1,20 +1,31 @@
-"""Where generated state lives: one directory per network, outside the repository.
+"""Where generated state lives: one directory per member, outside the repository.
 
-::
+A member's state directory is what one organisation keeps on its own host: its CA, its
+nodes' keys and ledgers, its supervisord, and the *public* definitions of the other
+members (certificates and endpoints, never a key)::
 
     <state>/
-      state.json                    what `up` has finished, and the topology fingerprint
+      state.json                    what `org init`/`up` has finished, and for what topology
+      definition.json               this member's public definition, to hand to the others
+      definitions/<org>.json        the definitions the other members handed us
       supervisor/                   supervisord.conf, socket, pid
       logs/<process>.log            one log per process
       orgs/<org>/ca/                fabric-ca-server home (SQLite, CA key)
       orgs/<org>/ca-admin.secret    CA bootstrap password (mode 0600)
       orgs/<org>/msp/               the organisation's MSP for the channel config
       orgs/<org>/<node>/msp, tls/   peer0, orderer0, chaincode, Admin identities
+      orgs/<other>/msp, ca/ca-cert.pem, <orderer>/tls/server.crt
+                                    another member's public certificates, from its definition
       nodes/<process>/              each node's FABRIC_CFG_PATH and ledger data
       channel/<channel>.block       genesis block of each application channel
       chaincode/<name>-<org>.tar.gz ccaas packages
       connection-<org>.yaml         Fabric connection profile per organisation
       wallet/<label>/               client identities (the clients package's Wallet)
+
+Several members on one machine (``make run``, the tests) keep one such directory each
+under ``<root>/members/<org>/``, as if on separate hosts; :class:`ConsortiumLayout` sees
+them as one for the clients and tools that run beside them (the wallet and the
+demo's files stay at ``<root>``).
 
 Every MSP directory written here (nodes, admins, wallet entries) carries the same
 ``config.yaml`` (:data:`NODE_OUS`), so a certificate's OU gives its role.  The helpers
@@ -24,6 +35,7 @@ directory, that MSP layout, and :func:`write_private` for keys and secrets.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +134,89 @@ class Layout:
     def wallet(self) -> Path:
         """Client identities enrolled through ``gridledger identity enroll``."""
         return self.root / "wallet"
+
+    @property
+    def definition_file(self) -> Path:
+        """This member's public organisation definition (``gridledger org init`` writes it)."""
+        return self.root / "definition.json"
+
+    @property
+    def definitions_dir(self) -> Path:
+        """The public definitions other members handed us, one ``<org>.json`` each."""
+        return self.root / "definitions"
+
+    @property
+    def updates_dir(self) -> Path:
+        """Channel config updates proposed or signed here (files that travel)."""
+        return self.root / "updates"
+
+
+class ConsortiumLayout(Layout):
+    """Several members' state directories on one machine, seen as one.
+
+    Each organisation's paths are those of its own member directory
+    (``<root>/members/<org>/``); a process's log and data are its organisation's (the
+    suffix of its name, ``peer0-utility``); anything not of one organisation (the demo's
+    simulator and bridge) is the first member's, whose host runs them.
+    """
+
+    @property
+    def members_dir(self) -> Path:
+        return self.root / "members"
+
+    def member(self, org: str) -> Layout:
+        """The state directory of one member, as on its own host."""
+        return Layout(self.members_dir / org)
+
+    def member_names(self) -> list[str]:
+        """The members with a state directory here: in the order ``state.json`` records
+        (the founders first, then those who joined), else by name."""
+        try:
+            recorded = json.loads(self.state_file.read_text()).get("members")
+        except (FileNotFoundError, ValueError):
+            recorded = None
+        if isinstance(recorded, list):
+            return [str(m) for m in recorded]
+        if not self.members_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.members_dir.iterdir() if p.is_dir())
+
+    def owner(self, process: str) -> str | None:
+        """The organisation a process belongs to, by its name's suffix."""
+        for org in self.member_names():
+            if process.endswith(f"-{org}"):
+                return org
+        return None
+
+    def host_of(self, process: str) -> Layout:
+        """The member directory a process lives in: its organisation's, else the first's."""
+        names = self.member_names()
+        owner = self.owner(process) or (names[0] if names else None)
+        return self.member(owner) if owner else Layout(self.root)
+
+    def org(self, org: str) -> Path:
+        return self.member(org).org(org)
+
+    def node(self, process: str) -> Path:
+        return self.host_of(process).node(process)
+
+    def log(self, process: str) -> Path:
+        return self.host_of(process).log(process)
+
+    def connection_profile(self, org: str) -> Path:
+        return self.member(org).connection_profile(org)
+
+    def all_logs(self) -> list[Path]:
+        """Every member's log files."""
+        return sorted(p for m in self.member_names() for p in self.member(m).logs.glob("*.log"))
+
+
+def open_layout(path: Path | str) -> Layout:
+    """The layout of a state directory: one member's, or several members' on one machine."""
+    root = Path(path).expanduser()
+    if (root / "members").is_dir():
+        return ConsortiumLayout(root)
+    return Layout(root)
 
 
 def write_private(path: Path, data: bytes | str) -> None:

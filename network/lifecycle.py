@@ -140,17 +140,44 @@ def approve(admin: OrgAdmin, channel: str, cc: ChaincodeDefinition, package_id: 
         raise
 
 
-def commit(admins: list[OrgAdmin], channel: str, cc: ChaincodeDefinition) -> None:
-    """Commit the definition, collecting endorsements from every organisation's peer."""
-    first = admins[0]
-    peers: list[str] = []
-    for a in admins:
-        peers += ["--peerAddresses", a.org.peer.address]
-        peers += ["--tlsRootCertFiles", str(a.layout.ca_cert(a.org.name))]
-    first.peer(
-        "lifecycle", "chaincode", "commit", *_definition_args(first.layout, channel, cc),
-        *first.orderer_tls_args(), *peers, "--waitForEvent",
+class NotEnoughApprovals(LifecycleError):
+    """A commit was refused because too few organisations approved the definition."""
+
+
+def commit(
+    admin: OrgAdmin, channel: str, cc: ChaincodeDefinition, peers: list[tuple[str, Path]]
+) -> None:
+    """Commit the definition as ``admin``, collecting endorsements from ``peers``
+    (address, TLS root certificate file): each peer checks the approvals it has seen
+    against the channel's LifecycleEndorsement policy before it endorses."""
+    flags: list[str] = []
+    for address, tls_root in peers:
+        flags += ["--peerAddresses", address, "--tlsRootCertFiles", str(tls_root)]
+    try:
+        admin.peer(
+            "lifecycle", "chaincode", "commit", *_definition_args(admin.layout, channel, cc),
+            *admin.orderer_tls_args(), *flags, "--waitForEvent",
+        )  # fmt: skip
+    except FabricCommandError as exc:
+        if "ENDORSEMENT_POLICY_FAILURE" in exc.stderr or (
+            "chaincode definition not agreed to by this org" in exc.stderr
+        ):
+            said = next((ln for ln in reversed(exc.stderr.splitlines()) if ln.strip()), "")
+            raise NotEnoughApprovals(
+                f"{cc.name} sequence {cc.sequence} on {channel} cannot be committed yet: "
+                f"{said.strip()}\nEach member approves on its own host "
+                "(`gridledger lifecycle approve`); `gridledger lifecycle status` shows who has."
+            ) from None
+        raise
+
+
+def commit_readiness(admin: OrgAdmin, channel: str, cc: ChaincodeDefinition) -> dict[str, bool]:
+    """Which organisations have approved ``cc``'s definition as given (by MSP ID)."""
+    out = admin.peer(
+        "lifecycle", "chaincode", "checkcommitreadiness",
+        *_definition_args(admin.layout, channel, cc), "-O", "json",
     )  # fmt: skip
+    return {k: bool(v) for k, v in json.loads(out).get("approvals", {}).items()}
 
 
 def wait_ready(

@@ -16,7 +16,7 @@ from pathlib import Path
 from supervisor.xmlrpc import SupervisorTransport
 
 from .errors import NetworkError
-from .layout import Layout, write_private
+from .layout import ConsortiumLayout, Layout, write_private
 from .nodes import Process
 from .polling import poll
 
@@ -215,3 +215,53 @@ def tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log yet)"
+
+
+class MembersSupervisor:
+    """The supervisords of several members on one machine, driven as one.
+
+    Each member's processes run under its own supervisord (as on its own host); a process
+    is found by its name's suffix (``peer0-utility``, ``portal-regulator``), and a program
+    of no organisation (the demo's simulator and bridge) runs under the first member's.
+    """
+
+    def __init__(self, layout: ConsortiumLayout):
+        self.layout = layout
+
+    def _members(self) -> list[Supervisor]:
+        return [Supervisor(self.layout.member(m)) for m in self.layout.member_names()]
+
+    def _of(self, name: str) -> Supervisor:
+        return Supervisor(self.layout.host_of(name))
+
+    def running(self) -> bool:
+        sups = self._members()
+        return bool(sups) and all(s.running() for s in sups)
+
+    def info(self, name: str) -> dict:
+        return self._of(name).info(name)
+
+    def all_info(self) -> list[dict]:
+        return [p for s in self._members() for p in s.all_info()]
+
+    def start_process(self, name: str) -> None:
+        self._of(name).start_process(name)
+
+    def stop_process(self, name: str) -> None:
+        self._of(name).stop_process(name)
+
+    def add_programs(self, owner: str, processes: list[Process]) -> None:
+        """Each program under its own member's supervisord (see :meth:`Supervisor.add_programs`)."""
+        by_host: dict[Path, list[Process]] = {}
+        for proc in processes:
+            by_host.setdefault(self.layout.host_of(proc.name).root, []).append(proc)
+        for root, procs in by_host.items():
+            Supervisor(Layout(root)).add_programs(owner, procs)
+
+
+def host_supervisor(layout: Layout) -> Supervisor | MembersSupervisor:
+    """The supervisord(s) that run this host's programs: a member's own, or where several
+    members share one machine, each program under its organisation's."""
+    if isinstance(layout, ConsortiumLayout):
+        return MembersSupervisor(layout)
+    return Supervisor(layout)

@@ -210,6 +210,13 @@ class Topology:
         blob = json.dumps(nodes, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def member_fingerprint(self, org: str) -> str:
+        """What one member's state directory depends on: its own nodes' names, addresses
+        and ports (channels come and go by config updates and joins, not by a new member)."""
+        own = asdict(self.org(org))
+        blob = json.dumps({"name": self.name, "org": own}, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     def grown_from(self, fingerprint: str) -> tuple[str, ...] | None:
         """The channels added since a state directory of ``fingerprint`` was made, if it was
         made for this topology with fewer channels (the same nodes, the first channels the

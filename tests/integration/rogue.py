@@ -48,7 +48,7 @@ def modified_chaincode(net: Consortium, org: str, contracts: str,
     supervisor = net.supervisor
     supervisor.stop_process(name)
     _wait(lambda: not listening(host, port), f"{name} did not stop")
-    log = open(net.layout.logs / f"{name}-modified.log", "a")  # noqa: SIM115
+    log = open(net.member(org).layout.logs / f"{name}-modified.log", "a")  # noqa: SIM115
     env = {**os.environ, **proc.env, **(env or {}),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                        os.environ.get("PYTHONPATH")]))}

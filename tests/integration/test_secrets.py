@@ -16,11 +16,13 @@ import psutil
 def _secrets(state: Path) -> dict[str, str]:
     """Every password and private key the network generated, by where it lives."""
     found: dict[str, str] = {}
-    for path in state.glob("orgs/*/ca-admin.secret"):
+    for path in state.glob("members/*/orgs/*/ca-admin.secret"):
         found[str(path)] = path.read_text().strip()
-    for path in state.glob("orgs/*/.*.secret"):
+    for path in state.glob("members/*/orgs/*/.*.secret"):
         found[str(path)] = path.read_text().strip()
-    for path in [*state.glob("orgs/*/*/msp/keystore/*"), *state.glob("orgs/*/*/tls/server.key")]:
+    keys = [*state.glob("members/*/orgs/*/*/msp/keystore/*"),
+            *state.glob("members/*/orgs/*/*/tls/server.key")]
+    for path in keys:
         raw = path.read_bytes()
         if raw.startswith(b"-----BEGIN"):
             # A line from the middle of the key's base64 body: unique to that key.
@@ -56,8 +58,8 @@ def test_no_secret_in_any_process_command_line(consortium):
 
 def test_no_secret_in_any_log(consortium):
     secrets = _secrets(consortium.layout.root)
-    logs = list(consortium.layout.logs.glob("*.log"))
-    assert len(logs) >= 9  # every node logs there
+    logs = consortium.layout.all_logs()
+    assert len(logs) >= 9  # every node logs in its member's directory
     for log in logs:
         text = log.read_text(errors="replace")
         for where, secret in secrets.items():
@@ -74,7 +76,9 @@ def test_files_holding_secrets_are_for_this_user_only(consortium):
         # Fabric CA writes its own key files with its own modes, inside its home (0700).
         if not any(home in where.parents for home in ca_homes):
             assert _mode(where) & 0o077 == 0, f"{where} is mode {oct(_mode(where))}"
-    # supervisord's configuration carries the CAs' bootstrap identities in their environment.
-    config = consortium.layout.supervisor / "supervisord.conf"
-    assert "FABRIC_CA_SERVER_BOOT" in config.read_text()
-    assert _mode(config) == 0o600
+    # Each member's supervisord configuration carries its CA's bootstrap identity in its
+    # environment, and no other member's.
+    for member in consortium.members:
+        config = member.layout.supervisor / "supervisord.conf"
+        assert config.read_text().count("FABRIC_CA_SERVER_BOOT") == 1
+        assert _mode(config) == 0o600

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from gridledger.errors import GridLedgerError
-from gridledger.network.layout import Layout, default_state_dir
+from gridledger.network.layout import default_state_dir, open_layout
 
 # The portal's own modules (SQLAlchemy, Flask, Alembic) are imported by the commands that
 # need them, so `gridledger` starts as fast as before for every other command.
@@ -145,7 +145,7 @@ def add_account(org: str, state_dir: Path, username: str, identity: str,
     from .provision import config_for, ensure_imported
     from .services import build_services
 
-    layout = Layout(state_dir)
+    layout = open_layout(state_dir)
     msp = layout.wallet / identity / "msp"
     if not msp.is_dir():
         msp = layout.msp(org, identity)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridledger.clients.profile import ConnectionProfile
-from gridledger.network.layout import Layout, write_private
+from gridledger.network.layout import open_layout, write_private
 from gridledger.network.nodes import Process
 
 from .accounts import AccountError
@@ -28,7 +28,7 @@ MSP_OF = {"utility": "UtilityMSP", "regulator": "RegulatorMSP", "aggregator": "A
 
 def address(state_dir: Path, org: str) -> tuple[str, int]:
     """Host and port of ``org``'s portal, from the network's connection profile."""
-    profile = ConnectionProfile.load(Layout(state_dir).connection_profile(org))
+    profile = ConnectionProfile.load(open_layout(state_dir).connection_profile(org))
     host, port = profile.peer_endpoint().address.rsplit(":", 1)
     return host, int(port) + PORT_FROM_PEER
 
@@ -36,7 +36,7 @@ def address(state_dir: Path, org: str) -> tuple[str, int]:
 def config_for(state_dir: Path, org: str, **settings) -> PortalConfig:
     """``org``'s portal on the network in ``state_dir``: its address, and the channels of
     the topology from the connection profile (the main one first, then the market's)."""
-    profile = ConnectionProfile.load(Layout(state_dir).connection_profile(org))
+    profile = ConnectionProfile.load(open_layout(state_dir).connection_profile(org))
     host, port = address(state_dir, org)
     values = {"org": org, "msp_id": profile.msp_id, "state_dir": Path(state_dir),
               "data_dir": portal_data_dir(state_dir, org), "host": host, "port": port}
@@ -105,7 +105,7 @@ def ensure_demo_accounts(state_dir: Path, org: str, secrets_dir: Path,
     url = f"http://{host}:{port}/"
     out = []
     try:
-        wallet = Layout(state_dir).wallet
+        wallet = open_layout(state_dir).wallet
         wanted = [("operator", None, org)] + [(u, label, "customer") for u, label in customers]
         for username, label, role in wanted:
             secret = secrets_dir / f"portal-{org}-{username}.password"
@@ -156,6 +156,6 @@ def start_demo_portals(state_dir: Path, supervisor, customers: list[tuple[str, s
                                    f"{timeout:.0f} s; see <state>/logs/portal-{org}.log")
             time.sleep(0.3)
         portals.append({"org": org, "url": f"http://{host}:{port}/",
-                        "log": str(Layout(state_dir).log(f"portal-{org}"))})
+                        "log": str(open_layout(state_dir).log(f"portal-{org}"))})
     return {"portals": portals, "accounts": [a.__dict__ for a in accounts],
             "passwords": str(secrets_dir)}

@@ -21,12 +21,15 @@ from gridledger.network.binaries import BinaryError, ensure_all, locate
 from gridledger.network.fabric_source import (
     COMMIT_MARKER,
     FABRIC_COMMIT,
+    FABRIC_TOOLS,
     SourceError,
     build_from_source,
     inspect_source,
 )
 from gridledger.network.go import GoError, find_go
 
+# Every Fabric tool, then the ccaas builder's three.
+STEPS = len(FABRIC_TOOLS) + 3
 OTHER_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -39,7 +42,7 @@ def _fabric_tree(root: Path, commit: str | None = FABRIC_COMMIT) -> Path:
         "sampleconfig/core.yaml": "peer: {}\n",
         "sampleconfig/orderer.yaml": "General: {}\n",
     }
-    for tool in ("peer", "orderer", "osnadmin", "configtxgen"):
+    for tool in FABRIC_TOOLS:
         files[f"cmd/{tool}/main.go"] = "package main\n"
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -171,12 +174,12 @@ def test_a_build_from_an_archive_assembles_every_tool_and_records_its_source(tmp
     said: list[str] = []
     final = build_from_source(inspect_source(archive), tmp_path / "cache" / "fabric-3.1.5",
                               fake_go, said.append)
-    for tool in ("peer", "orderer", "osnadmin", "configtxgen"):
+    for tool in FABRIC_TOOLS:
         assert os.access(final / "bin" / tool, os.X_OK)
     for tool in ("detect", "build", "release"):
         assert os.access(final / "ccaas_builder" / "bin" / tool, os.X_OK)
     assert (final / "sampleconfig" / "core.yaml").is_file()
-    assert any("[7/7] release done" in line for line in said), said
+    assert any(f"[{STEPS}/{STEPS}] release done" in line for line in said), said
     # The unpacked source is scratch: only the build stays.
     assert _cache_entries(tmp_path) == ["fabric-3.1.5"]
     monkeypatch.setenv("GRIDLEDGER_FABRIC_SOURCE", str(archive))
@@ -199,7 +202,7 @@ def test_an_interrupted_build_leaves_no_tool_in_the_cache(tmp_path, fake_go):
     tree = _fabric_tree(tmp_path / "src")
 
     def interrupt_at_the_third_tool(line: str) -> None:
-        if line.startswith("[3/7]"):
+        if line.startswith(f"[3/{STEPS}]"):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -212,7 +215,7 @@ def test_a_killed_builds_partial_directory_is_never_taken_for_a_build(tmp_path, 
                                                                       monkeypatch):
     # What a kill -9 leaves: tools in fabric-3.1.5.partial, and no BUILD.json anywhere.
     partial = tmp_path / "cache" / "fabric-3.1.5.partial"
-    for tool in ("peer", "orderer", "osnadmin", "configtxgen"):
+    for tool in FABRIC_TOOLS:
         (partial / "bin").mkdir(parents=True, exist_ok=True)
         (partial / "bin" / tool).write_text("#!/bin/sh\necho ' Version: 3.1.5'\n")
         (partial / "bin" / tool).chmod(0o755)

@@ -2,9 +2,9 @@ import os
 import socket
 import stat
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-import yaml
 
 from gridledger.network import crl_publish
 from gridledger.network.channel import ChannelError, render_configtx
@@ -14,6 +14,8 @@ from gridledger.network.layout import Layout, write_private
 from gridledger.network.nodes import Process
 from gridledger.network.supervisor import render_config
 from gridledger.network.topology import load
+
+from . import definitions
 
 
 def test_a_taken_port_is_reported_with_its_owner_process():
@@ -76,27 +78,43 @@ def test_secrets_are_written_0600(tmp_path):
     assert stat.S_IMODE((tmp_path / "s" / "secret").stat().st_mode) == 0o600
 
 
-def test_configtx_is_filled_from_the_topology(tmp_path):
-    topo = load(port_offset=1000)
-    doc = render_configtx(topo, Layout(tmp_path))
+FOUNDERS = [("utility", "127.0.1.1", 8150), ("regulator", "127.0.2.1", 8250),
+            ("aggregator", "127.0.3.1", 8350)]
+
+
+def test_configtx_is_filled_from_the_members_definitions(tmp_path):
+    layout = Layout(tmp_path)
+    founders = [definitions.make(*f) for f in FOUNDERS]
+    for d in founders:
+        d.install(layout)
+    doc = render_configtx(founders, layout)
     orgs = doc["Profiles"]["Energy"]["Application"]["Organizations"]
     assert [o["AnchorPeers"] for o in orgs] == [
-        [{"Host": "127.0.0.1", "Port": p}] for p in (8151, 8251, 8351)
+        [{"Host": h, "Port": p + 1}] for _, h, p in FOUNDERS
     ]
+    assert [o["MSPDir"] for o in orgs] == [str(layout.org_msp(n)) for n, _, _ in FOUNDERS]
     consenters = doc["Profiles"]["Energy"]["Orderer"]["EtcdRaft"]["Consenters"]
-    assert [c["Port"] for c in consenters] == [8150, 8250, 8350]
+    assert [(c["Host"], c["Port"]) for c in consenters] == [(h, p) for _, h, p in FOUNDERS]
+    # Each consenter is named by the TLS certificate its organisation's definition carries.
+    for c, d in zip(consenters, founders, strict=True):
+        assert Path(c["ServerTLSCert"]).read_text() == d.orderer_tls_cert
     assert doc["Application"]["Policies"]["LifecycleEndorsement"]["Rule"] == "MAJORITY Endorsement"
 
 
-def test_configtx_and_topology_must_name_the_same_organisations(tmp_path):
-    source = tmp_path / "configtx.yaml"
-    from gridledger.network.channel import REPO_CONFIGTX
-
-    doc = yaml.safe_load(REPO_CONFIGTX.read_text())
-    doc["Organizations"] = doc["Organizations"][:2]
-    source.write_text(yaml.safe_dump(doc))
+def test_configtx_and_the_founders_definitions_must_name_the_same_organisations(tmp_path):
+    founders = [definitions.make(*f) for f in FOUNDERS]
     with pytest.raises(ChannelError, match="AggregatorMSP"):
-        render_configtx(load(), Layout(tmp_path), source)
+        render_configtx(founders[:2], Layout(tmp_path))
+
+
+def test_a_member_configtx_does_not_declare_gets_the_same_policies_in_its_own_name(tmp_path):
+    founders = [definitions.make(*f) for f in FOUNDERS]
+    fourth = definitions.make("trader", "127.0.4.1", 8450)
+    doc = render_configtx([*founders, fourth], Layout(tmp_path), founders=False)
+    entry = next(o for o in doc["Organizations"] if o["ID"] == "TraderMSP")
+    assert entry["Policies"]["Admins"]["Rule"] == "OR('TraderMSP.admin')"
+    assert entry["Policies"]["Endorsement"]["Rule"] == "OR('TraderMSP.peer')"
+    assert "UtilityMSP" not in str(entry)
 
 
 def test_supervisor_config_quotes_values_and_never_autostarts(tmp_path):
@@ -118,7 +136,12 @@ def test_recorded_state_reads_what_up_wrote_and_cannot_change_it(tmp_path):
     assert not empty.is_up and not empty.made_for(net.topology)
 
     net._check_state_dir()
-    net._save_state(phase="up", package_ids={"health/utility": "health_1.0:abc"})
+    net._save_state(phase="up")
+    # Package ids are each member's own record, in its own state directory.
+    utility = net.member("utility")
+    utility.layout.root.mkdir(parents=True)
+    utility.check_state_dir()
+    utility._save_state(package_ids={"health": "health_1.0:abc"})
     state = net.recorded_state()
     assert state.phase == "up" and state.is_up
     assert state.made_for(net.topology) and not state.made_for(load(port_offset=5))

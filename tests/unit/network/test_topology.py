@@ -23,7 +23,7 @@ def test_default_topology_has_three_organisations_with_distinct_ports():
 def test_port_offset_shifts_every_port():
     base, shifted = load(), load(port_offset=1000)
     assert sorted(p + 1000 for p in base.ports()) == sorted(shifted.ports())
-    assert shifted.org("utility").peer.address == "127.0.0.1:8151"
+    assert shifted.org("utility").peer.address == "127.0.1.1:8151"
     assert base.fingerprint() != shifted.fingerprint()
 
 

@@ -9,29 +9,27 @@ import sys
 import pytest
 
 from gridledger.network.consortium import Consortium
-from gridledger.network.layout import Layout
+from gridledger.network.layout import Layout, open_layout
 from gridledger.network.topology import load
 from gridledger.webui.portal import provision
+from tests.unit.network import definitions
 
 
 @pytest.fixture
 def state(tmp_path):
-    layout = Layout(tmp_path / "state")
-    net = Consortium(load(port_offset=1000), layout)
-    for org in net.topology.organisations:
-        layout.ca_cert(org.name).parent.mkdir(parents=True, exist_ok=True)
-        layout.ca_cert(org.name).write_text("-----BEGIN CERTIFICATE-----\n")
+    net = Consortium(load(port_offset=1000), Layout(tmp_path / "state"))
+    definitions.install_members(net)
     net.write_connection_profiles()
-    return layout.root
+    return net.layout.root
 
 
 def test_each_portal_listens_beside_its_peer(state):
-    assert provision.address(state, "utility") == ("127.0.0.1", 8151 + 29)
-    assert provision.address(state, "aggregator") == ("127.0.0.1", 8351 + 29)
+    assert provision.address(state, "utility") == ("127.0.1.1", 8151 + 29)
+    assert provision.address(state, "aggregator") == ("127.0.3.1", 8351 + 29)
     config = provision.config_for(state, "regulator", integrity_interval=5)
     assert (config.msp_id, config.port, config.integrity_interval) == ("RegulatorMSP", 8280, 5)
     assert config.data_dir == state / "portal" / "regulator"
-    assert config.url.startswith("sqlite:///") and config.host == "127.0.0.1"
+    assert config.url.startswith("sqlite:///") and config.host == "127.0.2.1"
 
 
 def test_the_portal_follows_the_topologys_channels(state):
@@ -45,7 +43,7 @@ def test_the_portal_follows_the_topologys_channels(state):
 def test_a_network_of_one_channel_keeps_the_market_on_it(state):
     import yaml
 
-    path = Layout(state).connection_profile("utility")
+    path = open_layout(state).connection_profile("utility")
     profile = yaml.safe_load(path.read_text())
     profile["channels"] = {"solo": profile["channels"]["energy"]}
     path.write_text(yaml.safe_dump(profile))

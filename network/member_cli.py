@@ -1,0 +1,299 @@
+"""`gridledger org | channel | lifecycle ...`: what one member's operator runs on its host.
+
+Every command acts as one organisation, from that organisation's state directory
+(``--state-dir``; on a machine that holds several members' directories side by side, as
+``make run`` makes them, the consortium's directory and ``--org``).  What the members
+exchange are files: definitions (``org definition``), genesis blocks (``channel
+genesis``) and config updates (``channel update propose | sign | submit``).  The runbook,
+step by step and member by member, is docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from . import config_update as cu
+from .errors import NetworkError
+from .layout import ConsortiumLayout, Layout, default_state_dir, open_layout
+from .member import Member
+from .topology import DEFAULT_TOPOLOGY, load
+
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except NetworkError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+
+
+def member_options(fn: Callable) -> Callable:
+    """The options that say which member acts: its state directory, its name, the topology."""
+    fn = click.option("--port-offset", type=int, default=0,
+                      help="Shift every port (a second network).")(fn)
+    fn = click.option("--topology", type=click.Path(path_type=Path), default=DEFAULT_TOPOLOGY,
+                      show_default=True, help="Topology file naming the nodes and ports.")(fn)
+    fn = click.option("--org", default=None,
+                      help="The organisation acting (recorded in its state directory once "
+                           "initialised; needed where several members' directories share one).")(fn)
+    return click.option(
+        "--state-dir", type=click.Path(path_type=Path), default=default_state_dir,
+        show_default=True, help="This member's state directory (env GRIDLEDGER_STATE).")(fn)
+
+
+def open_member(state_dir: Path, org: str | None, topology: Path, port_offset: int) -> Member:
+    """The member acting: from ``--org`` or what its state directory records."""
+    topo = _run(lambda: load(topology, port_offset=port_offset))
+    layout = open_layout(state_dir)
+    if isinstance(layout, ConsortiumLayout):
+        if not org:
+            names = ", ".join(layout.member_names()) or "none yet"
+            raise click.UsageError(f"{state_dir} holds several members' state directories "
+                                   f"({names}): say which acts with --org")
+        layout = layout.member(_run(lambda: topo.org(org)).name)
+    recorded = None
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        recorded = json.loads(layout.state_file.read_text()).get("org")
+    name = org or recorded
+    if not name:
+        raise click.UsageError(f"{state_dir} holds no member yet: `gridledger org init ORG`")
+    return _run(lambda: Member(topo, topo.org(name).name, Layout(layout.root)))
+
+
+# -- gridledger org ---------------------------------------------------------------------------
+
+
+@click.group()
+def org() -> None:
+    """This organisation's own nodes, keys and definition."""
+
+
+@org.command("init")
+@click.argument("name")
+@member_options
+def org_init(name: str, state_dir: Path, org: str | None, topology: Path,
+             port_offset: int) -> None:
+    """Create NAME's CA, identities and state directory; write its public definition."""
+    if org and org != name:
+        raise click.UsageError(f"--org {org} and NAME {name} disagree")
+    member = open_member(state_dir, name, topology, port_offset)
+    _run(member.init)
+    click.echo(f"{member.name} initialised in {member.layout.root}")
+    click.echo(f"public definition: {member.layout.definition_file} (hand it to the other members)")
+
+
+@org.command("definition")
+@click.option("--out", type=click.Path(path_type=Path), help="Write it here (default: stdout).")
+@member_options
+def org_definition(out: Path | None, **opts) -> None:
+    """This organisation's public definition (certificates and endpoints, no key)."""
+    definition = _run(open_member(**opts).definition)
+    if out:
+        definition.save(out)
+        click.echo(f"written to {out}")
+    else:
+        click.echo(definition.to_json(), nl=False)
+
+
+@org.command("add-member")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@member_options
+def org_add_member(files: tuple[Path, ...], **opts) -> None:
+    """Take in other members' definition FILES (checked: certificates only, consistent)."""
+    member = open_member(**opts)
+    for path in files:
+        d = _run(lambda p=path: member.add_definition(p))
+        click.echo(f"{member.name} now knows {d.name} ({d.msp_id}): peer {d.anchor_peer.address}, "
+                   f"orderer {d.orderer.address}")
+
+
+@org.command("start")
+@member_options
+def org_start(**opts) -> None:
+    """Start this organisation's nodes that are not running."""
+    _run(open_member(**opts).start)
+
+
+@org.command("stop")
+@member_options
+def org_stop(**opts) -> None:
+    """Stop this organisation's nodes (its ledgers and keys are kept)."""
+    _run(open_member(**opts).down)
+
+
+# -- gridledger channel ----------------------------------------------------------------------
+
+
+@click.group()
+def channel() -> None:
+    """Channels: create one from the members' definitions, join it, change it by majority."""
+
+
+@channel.command("genesis")
+@click.argument("name")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@member_options
+def channel_genesis(name: str, out: Path, **opts) -> None:
+    """(A founder) make channel NAME's genesis block from every founder's definition."""
+    import shutil
+
+    block = _run(lambda: open_member(**opts).genesis_block(name))
+    shutil.copy(block, out)
+    click.echo(f"genesis block of {name} written to {out} (hand it to the other founders)")
+
+
+@channel.command("join")
+@click.argument("name")
+@click.argument("block", type=click.Path(exists=True, path_type=Path))
+@member_options
+def channel_join(name: str, block: Path, **opts) -> None:
+    """Join our orderer, then our peer, to channel NAME from its BLOCK."""
+    member = open_member(**opts)
+    _run(lambda: member.join_orderer(name, block))
+    _run(lambda: member.wait_orderer(name))
+    _run(lambda: member.join_peer(name, block))
+    click.echo(f"{member.name}'s orderer and peer joined {name}")
+
+
+@channel.group("update")
+def update() -> None:
+    """A config update as a file: propose, show, sign (each member), submit."""
+
+
+@update.command("propose")
+@click.argument("name")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--batch-timeout", help="Orderers cut a block after this long (e.g. 250ms).")
+@click.option("--max-message-count", type=int, help="At most this many transactions a block.")
+@member_options
+def update_propose(name: str, out: Path, batch_timeout: str | None,
+                   max_message_count: int | None, **opts) -> None:
+    """Write the update of channel NAME to --out, unsigned: each member signs it."""
+    if batch_timeout is None and max_message_count is None:
+        raise click.UsageError("say what to change (--batch-timeout, --max-message-count)")
+    member = open_member(**opts)
+    change = _run(lambda: cu.set_batch(batch_timeout, max_message_count))
+    _show(_run(lambda: cu.propose(member.admin, name, change, out)), out)
+
+
+@update.command("show")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+def update_show(file: Path) -> None:
+    """What an update FILE changes, and who has signed it."""
+    _show(_run(lambda: cu.describe(file)), file)
+
+
+@update.command("sign")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@member_options
+def update_sign(file: Path, **opts) -> None:
+    """Add our admin's signature to FILE (read `show` first: you sign what it changes)."""
+    _show(_run(lambda: cu.sign(open_member(**opts).admin, file)), file)
+
+
+@update.command("submit")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@member_options
+def update_submit(file: Path, **opts) -> None:
+    """Submit FILE to our orderer; refused with Fabric's reason if too few have signed."""
+    number = _run(lambda: cu.submit(open_member(**opts).admin, file))
+    click.echo(f"applied: config block {number}")
+
+
+def _show(described: cu.UpdateFile, path: Path) -> None:
+    click.echo(f"{path}: update of channel {described.channel}")
+    for change in described.changes:
+        click.echo(f"  changes {change}")
+    click.echo(f"  signed by: {', '.join(described.signers) or 'nobody yet'}")
+
+
+# -- gridledger chaincode ---------------------------------------------------------------------
+
+
+@click.group("lifecycle")
+def lifecycle_group() -> None:
+    """Chaincode lifecycle, member by member: install, approve, commit, status."""
+
+
+def _definition(member: Member, name: str, sequence: int | None, version: str | None):
+    from dataclasses import replace
+
+    cc = _run(lambda: member.topology.chaincode(name))
+    if sequence is not None or version is not None:
+        cc = replace(cc, sequence=sequence or cc.sequence, version=version or cc.version)
+    return cc
+
+
+def chaincode_options(fn: Callable) -> Callable:
+    fn = click.option("--version", default=None, help="Default: the topology's.")(fn)
+    fn = click.option("--sequence", type=int, default=None, help="Default: the topology's.")(fn)
+    fn = click.option("--channel", "on", default=None, help="Default: each of its channels.")(fn)
+    return click.argument("name")(fn)
+
+
+@lifecycle_group.command("install")
+@click.argument("name")
+@member_options
+def chaincode_install(name: str, **opts) -> None:
+    """Install NAME on our peer and start our server for it."""
+    member = open_member(**opts)
+    package_id = _run(lambda: member.install(_definition(member, name, None, None)))
+    click.echo(f"installed on {member.org.peer.id}: {package_id}")
+
+
+@lifecycle_group.command("approve")
+@chaincode_options
+@member_options
+def chaincode_approve(name: str, on: str | None, sequence: int | None, version: str | None,
+                      **opts) -> None:
+    """Approve NAME's definition for our organisation."""
+    member = open_member(**opts)
+    cc = _definition(member, name, sequence, version)
+    for ch in [on] if on else cc.channels:
+        _run(lambda ch=ch: member.approve(ch, cc))
+        click.echo(f"{member.org.msp_id} approved {cc.name} sequence {cc.sequence} on {ch}")
+
+
+@lifecycle_group.command("commit")
+@chaincode_options
+@member_options
+def chaincode_commit(name: str, on: str | None, sequence: int | None, version: str | None,
+                     **opts) -> None:
+    """Commit NAME's definition; refused until a majority of members has approved it."""
+    member = open_member(**opts)
+    cc = _definition(member, name, sequence, version)
+    for ch in [on] if on else cc.channels:
+        _run(lambda ch=ch: member.commit(ch, cc))
+        click.echo(f"{cc.name} sequence {cc.sequence} committed on {ch}")
+
+
+@lifecycle_group.command("status")
+@chaincode_options
+@member_options
+def chaincode_status(name: str, on: str | None, sequence: int | None, version: str | None,
+                     **opts) -> None:
+    """Who has approved NAME's definition (at --sequence), and what is committed."""
+    from . import lifecycle
+
+    member = open_member(**opts)
+    cc = _definition(member, name, sequence, version)
+    for ch in [on] if on else cc.channels:
+        committed = _run(lambda ch=ch: lifecycle.query_committed(member.admin, ch, cc.name))
+        have = f"sequence {committed.sequence} (v{committed.version})" if committed else "nothing"
+        click.echo(f"{cc.name} on {ch}: committed {have}")
+        if committed is None or committed.sequence < cc.sequence:
+            approvals = _run(lambda ch=ch: member.approvals(ch, cc))
+            listed = ", ".join(f"{m} {'yes' if ok else 'no'}" for m, ok in approvals.items())
+            click.echo(f"  sequence {cc.sequence} approvals: {listed}")
+
+
+COMMANDS = (org, channel, lifecycle_group)
