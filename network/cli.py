@@ -134,10 +134,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
         )  # fmt: skip
     console.print(table)
     for cc in report["chaincodes"]:
-        console.print(
-            f"chaincode [bold]{cc['name']}[/] on {cc['channel']} v{cc['version']} "
-            f"seq {cc['sequence']}: {cc['endorsement_policy']}"
-        )
+        if "sequence" in cc:
+            console.print(
+                f"chaincode [bold]{cc['name']}[/] on {cc['channel']} v{cc['version']} "
+                f"seq {cc['sequence']}: {cc['endorsement_policy']}"
+            )
+        if pending := cc.get("pending"):
+            approved = ", ".join(m for m, ok in pending["approvals"].items() if ok) or "nobody"
+            console.print(f"  pending {cc['name']} v{pending['version']} seq "
+                          f"{pending['sequence']} on {cc['channel']}: approved by {approved}")
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 @network.command()

@@ -214,7 +214,7 @@ class ConsortiumLayout(Layout):
 def open_layout(path: Path | str) -> Layout:
     """The layout of a state directory: one member's, or several members' on one machine."""
     root = Path(path).expanduser()
-    if (root / "members").is_dir():
+    if (root / "members").is_dir() or ConsortiumLayout(root).member_names():
         return ConsortiumLayout(root)
     return Layout(root)
 

@@ -469,7 +469,7 @@ class Member:
                 what = f"{self.name} {cert['identity']} ({cert['kind']} certificate)"
                 lines.append(f"{what} expired at {cert['not_after']}" if left.total_seconds() <= 0
                              else f"{what} expires in {_span(left)} ({cert['not_after']}): "
-                             "renew it (docs/operations.md, 'Renewing certificates')")
+                             "renew it before then")
         return lines
 
     def down(self, purge: bool = False) -> None:

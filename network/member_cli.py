@@ -130,6 +130,31 @@ def org_stop(**opts) -> None:
     _run(open_member(**opts).down)
 
 
+@org.command("backup")
+@click.argument("kind", type=click.Choice(["peer", "orderer"]))
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@member_options
+def org_backup(kind: str, out: Path, **opts) -> None:
+    """Back up our KIND node's ledger (it stops for the copy; the others go on)."""
+    from . import backup
+
+    done = _run(lambda: backup.backup(open_member(**opts), kind, out))
+    click.echo(f"{done.node}: {done.bytes / 2**20:.1f} MiB in {out}, heights {done.heights}, "
+               f"stopped {done.seconds_stopped:.1f}s")
+
+
+@org.command("restore")
+@click.argument("kind", type=click.Choice(["peer", "orderer"]))
+@click.argument("archive", type=click.Path(exists=True, path_type=Path))
+@member_options
+def org_restore(kind: str, archive: Path, **opts) -> None:
+    """Restore our KIND node's ledger from ARCHIVE and wait until it has caught up."""
+    from . import backup
+
+    heights = _run(lambda: backup.restore(open_member(**opts), kind, archive))
+    click.echo(f"restored and caught up: heights {heights}")
+
+
 # -- gridledger channel ----------------------------------------------------------------------
 
 
