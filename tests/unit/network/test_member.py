@@ -75,12 +75,14 @@ def test_a_state_directory_from_before_members_is_refused_not_rewritten(tmp_path
 
 def test_a_deep_state_directory_gets_its_supervisor_socket_in_a_private_directory(
         tmp_path, monkeypatch):
+    import shutil
     import stat
+    import tempfile
 
     from gridledger.network.supervisor import socket_path
 
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
-    (tmp_path / "run").mkdir()
+    run = tempfile.mkdtemp(prefix="glrun")  # short, as /run/user/<uid> is
+    monkeypatch.setenv("XDG_RUNTIME_DIR", run)
     short = Layout(tmp_path / "s")
     assert socket_path(short) == short.supervisor / "supervisor.sock"
     deep = Layout(tmp_path / ("d" * 60) / "members" / "aggregator")
@@ -88,3 +90,4 @@ def test_a_deep_state_directory_gets_its_supervisor_socket_in_a_private_director
     assert len(str(path)) <= 100 and path.parent.name.startswith("gridledger-")
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert socket_path(deep) == path != socket_path(Layout(tmp_path / ("e" * 60)))
+    shutil.rmtree(run)
