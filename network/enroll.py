@@ -64,7 +64,7 @@ class CAClient:
         self.org = org
         self.home = layout.org(org.name) / "ca-client"
 
-    def _run(self, *args: str, secrets_env: dict[str, str] | None = None) -> str:
+    def run(self, *args: str, secrets_env: dict[str, str] | None = None) -> str:
         # Secrets (enrollment URLs with passwords, registration secrets) go through the
         # environment, which only this user can read, never through the command line.
         cmd = [self.bin, *args, "--tls.certfiles", str(self.layout.ca_cert(self.org.name))]
@@ -85,12 +85,12 @@ class CAClient:
         if (self.home / "msp" / "signcerts" / "cert.pem").exists():
             return
         password = ca_admin_password(self.layout, self.org.name)
-        self._run("enroll", "-M", str(self.home / "msp"),
+        self.run("enroll", "-M", str(self.home / "msp"),
                   secrets_env={"FABRIC_CA_CLIENT_URL": self._url("admin", password)})
 
     def register(self, ident: NodeIdentity, password: str) -> None:
         try:
-            self._run(
+            self.run(
                 "register",
                 "--id.name", ident.name,
                 "--id.type", ident.type,
@@ -116,11 +116,11 @@ class CAClient:
         shutil.rmtree(work, ignore_errors=True)
         url = {"FABRIC_CA_CLIENT_URL": self._url(ident.name, password)}
         hosts = f"{self.org.host},localhost,127.0.0.1,{ident.name}.{self.org.name}"
-        self._run("enroll", "-M", str(work / "msp"), "--csr.hosts", hosts, secrets_env=url)
-        _tidy_msp(work / "msp")
+        self.run("enroll", "-M", str(work / "msp"), "--csr.hosts", hosts, secrets_env=url)
+        tidy_msp(work / "msp")
         if ident.tls:
             tls_msp = work / "tls-msp"
-            self._run(
+            self.run(
                 "enroll", "-M", str(tls_msp),
                 "--enrollment.profile", "tls", "--csr.hosts", hosts, secrets_env=url,
             )  # fmt: skip
@@ -136,7 +136,7 @@ class CAClient:
         work.rename(final)
 
 
-def _tidy_msp(msp: Path) -> None:
+def tidy_msp(msp: Path) -> None:
     """Give an enrolled MSP the fixed names our configs use, and NodeOU roles."""
     cacerts = list((msp / "cacerts").iterdir())
     ca_pem = cacerts[0].read_bytes()

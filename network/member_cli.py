@@ -155,6 +155,38 @@ def org_restore(kind: str, archive: Path, **opts) -> None:
     click.echo(f"restored and caught up: heights {heights}")
 
 
+@org.command("renew")
+@click.option("--within-days", type=float, default=30, show_default=True,
+              help="Renew each certificate that expires within this many days.")
+@click.option("--all", "every", is_flag=True, help="Renew every certificate of ours.")
+@member_options
+def org_renew(within_days: float, every: bool, **opts) -> None:
+    """Renew our certificates before they expire; restart our nodes one at a time."""
+    from datetime import timedelta
+
+    from . import renewal
+
+    member = open_member(**opts)
+    done = _run(lambda: renewal.renew(member, timedelta(days=within_days), every))
+    for r in done:
+        click.echo(f"{r.identity} {r.kind}: valid until {r.not_after:%Y-%m-%d %H:%M} UTC "
+                   f"(was {r.not_after_before:%Y-%m-%d %H:%M})")
+    if not done:
+        click.echo(f"nothing expires within {within_days:g} days")
+
+
+@org.command("ca-lifetime")
+@click.option("--expiry", required=True, help="Enrollment certificates (e.g. 8760h).")
+@click.option("--tls-expiry", default=None, help="TLS certificates (default: --expiry).")
+@member_options
+def org_ca_lifetime(expiry: str, tls_expiry: str | None, **opts) -> None:
+    """How long the certificates our CA issues from now on last (restarts the CA)."""
+    from . import renewal
+
+    changed = _run(lambda: renewal.set_lifetime(open_member(**opts), expiry, tls_expiry))
+    click.echo(f"certificates now last {expiry}" + ("" if changed else " (unchanged)"))
+
+
 # -- gridledger channel ----------------------------------------------------------------------
 
 
