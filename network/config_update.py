@@ -15,9 +15,11 @@ No private key travels: each signature is made where its key is.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +28,13 @@ from fabric_protos.msp import identities_pb2
 from fabric_protos.orderer import configuration_pb2 as orderer_config
 from google.protobuf.message import DecodeError
 
+from . import channel as ch
 from . import crl_publish
 from .binaries import FabricBinaries
+from .definition import OrgDefinition
 from .errors import NetworkError
 from .fabric_cli import FabricCommandError, OrgAdmin, run
+from .layout import Layout
 from .polling import poll
 
 Change = Callable[[configtx_pb2.Config], None]
@@ -183,6 +188,77 @@ def batch_settings(config: configtx_pb2.Config) -> tuple[str, int]:
     timeout = orderer_config.BatchTimeout.FromString(values["BatchTimeout"].value).timeout
     size = orderer_config.BatchSize.FromString(values["BatchSize"].value)
     return timeout, size.max_message_count
+
+
+def add_member(bins: FabricBinaries, layout: Layout, definitions: Sequence[OrgDefinition],
+               new: OrgDefinition) -> Change:
+    """Add the organisation ``new`` to a channel: its peers' side (Application: MSP,
+    policies, anchor peer), its orderer's side (Orderer: MSP, policies, endpoint) and its
+    orderer as a Raft consenter.  ``definitions``: every member's, installed in ``layout``
+    (the proposer's), ``new`` among them.
+
+    The organisation's groups are made by configtxgen (``-printOrg``) from the same
+    configtx.yaml the channel was made from, so they carry the same policies as the
+    founders', in its own name.
+    """
+    with tempfile.TemporaryDirectory(prefix="gridledger-org-") as tmp:
+        doc = ch.render_configtx(definitions, layout, founders=False)
+        orderer_side = _print_org(bins, Path(tmp) / "orderer", doc, new.msp_id)
+        for entry in doc["Organizations"]:
+            entry.pop("OrdererEndpoints", None)
+        peer_side = _print_org(bins, Path(tmp) / "peer", doc, new.msp_id)
+    consenter = {
+        "host": new.orderer.host, "port": new.orderer.port,
+        "client_tls_cert": base64.b64encode(new.orderer_tls_cert.encode()).decode(),
+        "server_tls_cert": base64.b64encode(new.orderer_tls_cert.encode()).decode(),
+    }
+
+    def change(config: configtx_pb2.Config) -> None:
+        data = _to_json(bins, config)
+        groups = data["channel_group"]["groups"]
+        groups["Application"]["groups"][new.msp_id] = peer_side
+        groups["Orderer"]["groups"][new.msp_id] = orderer_side
+        metadata = groups["Orderer"]["values"]["ConsensusType"]["value"]["metadata"]
+        if all(c["host"] != new.orderer.host or c["port"] != new.orderer.port
+               for c in metadata["consenters"]):
+            metadata["consenters"].append(consenter)
+        config.CopyFrom(_from_json(bins, data))
+
+    return change
+
+
+def _print_org(bins: FabricBinaries, directory: Path, doc: dict, msp_id: str) -> dict:
+    ch.write_configtx(directory, doc)
+    out = run([bins["configtxgen"], "-printOrg", msp_id, "-configPath", str(directory)])
+    return json.loads(out.stdout)
+
+
+def _to_json(bins: FabricBinaries, config: configtx_pb2.Config) -> dict:
+    with tempfile.TemporaryDirectory(prefix="gridledger-config-") as tmp:
+        path = Path(tmp) / "config.pb"
+        path.write_bytes(config.SerializeToString())
+        out = run([bins["configtxlator"], "proto_decode", "--type", "common.Config",
+                   "--input", str(path)])
+    return json.loads(out.stdout)
+
+
+def _from_json(bins: FabricBinaries, data: dict) -> configtx_pb2.Config:
+    with tempfile.TemporaryDirectory(prefix="gridledger-config-") as tmp:
+        src, out = Path(tmp) / "config.json", Path(tmp) / "config.pb"
+        src.write_text(json.dumps(data))
+        run([bins["configtxlator"], "proto_encode", "--type", "common.Config",
+             "--input", str(src), "--output", str(out)])
+        return configtx_pb2.Config.FromString(out.read_bytes())
+
+
+def consenters(config: configtx_pb2.Config) -> list[str]:
+    """The Raft consenters of a channel, as ``host:port``."""
+    from fabric_protos.orderer.etcdraft import configuration_pb2 as raft
+
+    value = config.channel_group.groups["Orderer"].values["ConsensusType"].value
+    metadata = raft.ConfigMetadata.FromString(
+        orderer_config.ConsensusType.FromString(value).metadata)
+    return [f"{c.host}:{c.port}" for c in metadata.consenters]
 
 
 # -- signing and submitting -----------------------------------------------------------------

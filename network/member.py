@@ -44,6 +44,7 @@ from .health import (
     wait_listening,
 )
 from .layout import NODE_OUS, Layout
+from .polling import poll
 from .supervisor import Supervisor, SupervisorError, tail
 from .topology import ChaincodeDefinition, Organisation, Topology
 
@@ -319,11 +320,50 @@ class Member:
         """Our admin joins our peer to ``channel``."""
         ch.join_peers([self.admin], channel, block)
 
+    def fetch_config_block(self, channel: str, out: Path) -> Path:
+        """The channel's latest config block, as our admin fetches it (for a member that
+        joins: its orderer joins from it)."""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.admin.peer("channel", "fetch", "config", str(out), "-c", channel,
+                        *self.admin.orderer_tls_args())
+        return out
+
+    def snapshot(self, channel: str, timeout: float = 120) -> Path:
+        """Have our peer write a snapshot of ``channel``'s ledger at its last block; the
+        directory it wrote (for a member that joins: its peer starts from it)."""
+        peer = ["--peerAddress", self.org.peer.address,
+                "--tlsRootCertFile", str(self.layout.ca_cert(self.name))]
+        height = ch.peer_height(self.admin, channel)
+        self.admin.peer("snapshot", "submitrequest", "-c", channel, "-b", "0", *peer)
+        done = self.layout.node(self.org.peer.id) / "data" / "snapshots" / "completed" / channel
+        polled = poll(lambda: sorted((p for p in done.glob("*") if p.is_dir()),
+                                     key=lambda p: int(p.name)),
+                      lambda found: bool(found) and int(found[-1].name) >= height - 1,
+                      timeout=timeout, interval=0.5)
+        if not polled.done:
+            raise MemberError(f"{self.org.peer.id} wrote no snapshot of {channel} within "
+                              f"{timeout:.0f}s; see its log")
+        return polled.last[-1]
+
+    def join_peer_from_snapshot(self, channel: str, snapshot: Path,
+                                timeout: float = 120) -> None:
+        """Our admin joins our peer to ``channel`` from another member's snapshot: its
+        ledger starts at the snapshot's height, not at the genesis block."""
+        if channel in ch.peer_channels(self.admin):
+            return
+        self.admin.peer("channel", "joinbysnapshot", "--snapshotpath", str(snapshot))
+        polled = poll(lambda: channel in ch.peer_channels(self.admin)
+                      and "is running" not in self.admin.peer("channel", "joinbysnapshotstatus"),
+                      bool, timeout=timeout, interval=0.5)
+        if not polled.done:
+            raise MemberError(f"{self.org.peer.id} did not join {channel} from {snapshot} "
+                              f"within {timeout:.0f}s; see its log")
+
     # -- chaincode ------------------------------------------------------------------------
 
     def install(self, cc: ChaincodeDefinition) -> str:
         """Package and install ``cc`` on our peer, start our server for it; its package id."""
-        index = self.topology.chaincodes.index(cc)
+        index = [c.name for c in self.topology.chaincodes].index(cc.name)
         with self.lock():
             pkg = lifecycle.package(self.layout, self.org, cc, index)
             package_id = lifecycle.install(self.admin, pkg, cc)

@@ -211,14 +211,40 @@ def channel_genesis(name: str, out: Path, **opts) -> None:
 @channel.command("join")
 @click.argument("name")
 @click.argument("block", type=click.Path(exists=True, path_type=Path))
+@click.option("--peer-snapshot", type=click.Path(exists=True, path_type=Path),
+              help="Join our peer from this ledger snapshot (a member joining a running "
+                   "channel; BLOCK is then its latest config block).")
 @member_options
-def channel_join(name: str, block: Path, **opts) -> None:
+def channel_join(name: str, block: Path, peer_snapshot: Path | None, **opts) -> None:
     """Join our orderer, then our peer, to channel NAME from its BLOCK."""
     member = open_member(**opts)
     _run(lambda: member.join_orderer(name, block))
-    _run(lambda: member.wait_orderer(name))
-    _run(lambda: member.join_peer(name, block))
+    _run(lambda: member.wait_orderer(name, timeout=180))
+    if peer_snapshot:
+        _run(lambda: member.join_peer_from_snapshot(name, peer_snapshot))
+    else:
+        _run(lambda: member.join_peer(name, block))
+    _run(member.write_connection_profile)
     click.echo(f"{member.name}'s orderer and peer joined {name}")
+
+
+@channel.command("fetch-config")
+@click.argument("name")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@member_options
+def channel_fetch_config(name: str, out: Path, **opts) -> None:
+    """Write channel NAME's latest config block to --out (a joining member's orderer
+    joins from it)."""
+    _run(lambda: open_member(**opts).fetch_config_block(name, out))
+    click.echo(f"config block of {name} written to {out}")
+
+
+@channel.command("snapshot")
+@click.argument("name")
+@member_options
+def channel_snapshot(name: str, **opts) -> None:
+    """Have our peer write a snapshot of channel NAME's ledger; print its directory."""
+    click.echo(str(_run(lambda: open_member(**opts).snapshot(name))))
 
 
 @channel.group("update")
@@ -231,14 +257,28 @@ def update() -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--batch-timeout", help="Orderers cut a block after this long (e.g. 250ms).")
 @click.option("--max-message-count", type=int, help="At most this many transactions a block.")
+@click.option("--add-member", "new_member", type=click.Path(exists=True, path_type=Path),
+              help="Add the organisation of this definition file (taken in first with "
+                   "`org add-member`): its peers, its orderer as a consenter.")
 @member_options
 def update_propose(name: str, out: Path, batch_timeout: str | None,
-                   max_message_count: int | None, **opts) -> None:
+                   max_message_count: int | None, new_member: Path | None, **opts) -> None:
     """Write the update of channel NAME to --out, unsigned: each member signs it."""
-    if batch_timeout is None and max_message_count is None:
-        raise click.UsageError("say what to change (--batch-timeout, --max-message-count)")
+    batch = batch_timeout is not None or max_message_count is not None
+    if batch == bool(new_member):
+        raise click.UsageError("say what to change: --batch-timeout/--max-message-count, "
+                               "or --add-member (one kind of change per update)")
     member = open_member(**opts)
-    change = _run(lambda: cu.set_batch(batch_timeout, max_message_count))
+    if new_member:
+        from .definition import load as load_definition
+
+        definition = _run(lambda: load_definition(new_member))
+        if definition.name not in {d.name for d in _run(member.definitions)}:
+            raise click.UsageError(f"take in {new_member} first: `gridledger org add-member`")
+        change = _run(lambda: cu.add_member(member.bins, member.layout, member.definitions(),
+                                            definition))
+    else:
+        change = _run(lambda: cu.set_batch(batch_timeout, max_message_count))
     _show(_run(lambda: cu.propose(member.admin, name, change, out)), out)
 
 

@@ -127,7 +127,7 @@ def portals(consortium, node) -> Iterator[dict[str, Portal]]:
                 services.mirror.close()
             url = f"http://{config.host}:{config.port}"
             assert not _listening(url), f"{url} is taken by another process (a demo portal?)"
-            log = open(state / "logs" / f"test-portal-{org}.log", "ab")  # noqa: SIM115
+            log = open(consortium.layout.log(f"test-portal-{org}"), "ab")  # noqa: SIM115
             extra = ["--service-node", node.url] if org == "utility" else []
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gridledger", "portal", "run", "--org", org,
@@ -137,14 +137,14 @@ def portals(consortium, node) -> Iterator[dict[str, Portal]]:
             started[org] = portal
             _wait(f"the {org} portal listens", lambda p=portal: _listening(p.url) or
                   p.process.poll() is not None, 60)
-            assert proc.poll() is None, (state / "logs" / f"test-portal-{org}.log").read_text()
+            assert proc.poll() is None, consortium.layout.log(f"test-portal-{org}").read_text()
         yield started
     finally:
         for portal in started.values():
             portal.process.terminate()
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         for org in started:  # the network's state goes at the end of the session: keep logs
-            log = state / "logs" / f"test-portal-{org}.log"
+            log = consortium.layout.log(f"test-portal-{org}")
             if log.exists():
                 shutil.copy(log, ARTEFACTS / log.name)
         for portal in started.values():
