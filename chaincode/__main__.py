@@ -21,6 +21,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .code_identity import code_digest
 from .shim import ChaincodeServer, Contract, ContractRouter, ServerConfig, TLSConfig
 
 log = logging.getLogger("gridledger.chaincode")
@@ -58,8 +59,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grace", type=float, default=5.0, help="seconds running transactions get on shutdown"
     )
+    p.add_argument(
+        "--code-sha256",
+        help="the code digest the approved package pins: refuse to serve other code "
+             "[CHAINCODE_CODE_SHA256]",
+    )
+    p.add_argument("--print-code-sha256", action="store_true",
+                   help="print the digest of the code serving --contracts, and exit")
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+def check_code_identity(pinned: str | None, packages: Sequence[str]) -> None:
+    """Refuse (SystemExit) to serve code other than what the approved package pins."""
+    if not pinned:
+        return
+    running = code_digest(packages)
+    if running != pinned:
+        raise SystemExit(
+            f"code identity mismatch: the approved package pins code {pinned[:16]}..., this "
+            f"server would run {running[:16]}... ({', '.join(packages)}). Refusing to serve: "
+            "install and approve a package of this code, or run the code that was approved."
+        )
 
 
 def server_config(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfig:
@@ -110,8 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = server_config(args, os.environ)
     packages = [p.strip() for p in args.contracts.split(",") if p.strip()]
+    if args.print_code_sha256:
+        print(code_digest(packages))
+        return 0
+    check_code_identity(args.code_sha256 or os.environ.get("CHAINCODE_CODE_SHA256"), packages)
+    config = server_config(args, os.environ)
     router = ContractRouter(load_contracts(packages))
     server = ChaincodeServer(config, router)
 

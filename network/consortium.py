@@ -309,6 +309,10 @@ class Consortium:
         for channel in cc.channels:
             committed = lifecycle.query_committed(members[0].admin, channel, cc.name)
             if committed and committed.sequence >= cc.sequence:
+                # Committed already; a member that installed new code approves the same
+                # sequence again with its new package (its own choice of package).
+                stale = [m for m in members if m.approved_stale(channel, cc)]
+                _each(stale, lambda m, channel=channel: m.approve(channel, cc))
                 continue
             _each(members, lambda m, channel=channel: m.approve(channel, cc))
             members[0].commit(channel, cc)

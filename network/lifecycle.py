@@ -1,17 +1,25 @@
 """Chaincode as a service through Fabric's lifecycle: package, install, approve, commit.
 
 A ccaas package holds no code, only where the chaincode server listens
-(``connection.json``).  Each organisation runs its own server, so each has its own
-package (same label, different address, hence a different package id); the chaincode
-definition the organisations approve (name, version, sequence, endorsement policy)
-is the same, and that is what Fabric compares.
+(``connection.json``) and, ours, the digest of the code that server is to run
+(``code-identity.json``, :mod:`gridledger.chaincode.code_identity`): the package id is a
+hash of the package, so approving it pins the code, and the server refuses to run other
+code.  Each organisation runs its own server, so each has its own package (same label,
+different address, hence a different package id); the chaincode definition the
+organisations approve (name, version, sequence, endorsement policy) is the same, and
+that is what Fabric compares.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +38,59 @@ class LifecycleError(NetworkError):
 
 def _tar(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
-            info.mtime = 0  # same inputs, same bytes, same package id
+            info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    # Same inputs, same bytes, same package id: gzip's header holds a time too.
+    return gzip.compress(buf.getvalue(), mtime=0)
 
 
 def label(cc: ChaincodeDefinition) -> str:
     return f"{cc.name}_{cc.version}"
+
+
+CODE_IDENTITY = "code-identity.json"
+
+
+def code_digest(cc: ChaincodeDefinition) -> str:
+    """The digest of the code a server of ``cc`` runs, as the server computes it."""
+    return _code_digest(cc.contracts)
+
+
+@functools.lru_cache(maxsize=32)
+def _code_digest(contracts: tuple[str, ...]) -> str:
+    # Computed by the chaincode package itself, in a process of its own: the network
+    # layer imports nothing of the chaincode's.
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridledger.chaincode", "--print-code-sha256",
+         "--contracts", ",".join(contracts)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise LifecycleError(f"cannot compute the code digest of {contracts}: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def pinned_code(pkg: Path) -> str:
+    """The code digest a package pins."""
+    with tarfile.open(pkg, "r:gz") as outer:
+        code = outer.extractfile("code.tar.gz")
+        if code is None:
+            raise LifecycleError(f"{pkg} has no code.tar.gz")
+        with tarfile.open(fileobj=io.BytesIO(code.read()), mode="r:gz") as inner:
+            member = inner.extractfile(CODE_IDENTITY)
+            if member is None:
+                raise LifecycleError(f"{pkg} pins no code ({CODE_IDENTITY})")
+            return json.loads(member.read())["sha256"]
+
+
+def package_id(cc: ChaincodeDefinition, pkg: Path) -> str:
+    """The id the peer gives a package: its label and the SHA-256 of its bytes."""
+    return f"{label(cc)}:{hashlib.sha256(pkg.read_bytes()).hexdigest()}"
 
 
 def package(layout: Layout, org: Organisation, cc: ChaincodeDefinition, index: int) -> Path:
@@ -53,7 +102,9 @@ def package(layout: Layout, org: Organisation, cc: ChaincodeDefinition, index: i
         "client_auth_required": False,
         "root_cert": layout.ca_cert(org.name).read_text(),
     }
-    code = _tar({"connection.json": json.dumps(connection, indent=2).encode()})
+    identity = {"contracts": list(cc.contracts), "sha256": code_digest(cc)}
+    code = _tar({"connection.json": json.dumps(connection, indent=2).encode(),
+                 CODE_IDENTITY: json.dumps(identity, indent=2).encode()})
     metadata = json.dumps({"type": "ccaas", "label": label(cc)}).encode()
     out = layout.chaincode_dir / f"{cc.name}-{org.name}.tar.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -61,22 +112,18 @@ def package(layout: Layout, org: Organisation, cc: ChaincodeDefinition, index: i
     return out
 
 
-def installed_package_id(admin: OrgAdmin, cc: ChaincodeDefinition) -> str | None:
+def installed_package_ids(admin: OrgAdmin) -> set[str]:
     body = json.loads(admin.peer("lifecycle", "chaincode", "queryinstalled", "-O", "json") or "{}")
-    for item in body.get("installed_chaincodes") or []:
-        if item["label"] == label(cc):
-            return item["package_id"]
-    return None
+    return {item["package_id"] for item in body.get("installed_chaincodes") or []}
 
 
 def install(admin: OrgAdmin, pkg: Path, cc: ChaincodeDefinition) -> str:
     """Install the package on the organisation's peer (idempotent) and return its id."""
-    existing = installed_package_id(admin, cc)
-    if existing:
-        return existing
+    pid = package_id(cc, pkg)
+    if pid in installed_package_ids(admin):
+        return pid
     admin.peer("lifecycle", "chaincode", "install", str(pkg), timeout=300)
-    pid = installed_package_id(admin, cc)
-    if not pid:
+    if pid not in installed_package_ids(admin):
         raise LifecycleError(f"{cc.name} installed on {admin.org.peer.id} but not listed")
     return pid
 

@@ -192,10 +192,12 @@ class Member:
             nodes.peer_process(bins, layout, org),
         ]
         ids = package_ids if package_ids is not None else self.recorded_state().package_ids
+        code = self._state().get("code") or {}
         for i, cc in enumerate(self.topology.chaincodes):
             if pid := ids.get(cc.name):
                 procs.append(nodes.chaincode_process(layout, org, cc, i, pid,
-                                                     self.chaincode_channels()))
+                                                     self.chaincode_channels(),
+                                                     code.get(pid)))
         return procs
 
     def _procs(self) -> dict[str, nodes.Process]:
@@ -368,7 +370,9 @@ class Member:
             pkg = lifecycle.package(self.layout, self.org, cc, index)
             package_id = lifecycle.install(self.admin, pkg, cc)
             ids = {**self.recorded_state().package_ids, cc.name: package_id}
-            self._save_state(package_ids=ids)
+            # The code this package pins, by package id: the server is told it at start.
+            code = {**(self._state().get("code") or {}), package_id: lifecycle.pinned_code(pkg)}
+            self._save_state(package_ids=ids, code=code)
             procs = self._supervise()
             self.start_process(procs[f"cc-{cc.name}-{self.name}"])
             return package_id
@@ -379,6 +383,14 @@ class Member:
         if not package_id:
             raise MemberError(f"{cc.name} is not installed on {self.org.peer.id}: install first")
         lifecycle.approve(self.admin, channel, cc, package_id)
+        approved = {**(self._state().get("approved") or {}), f"{cc.name}/{channel}": package_id}
+        self._save_state(approved=approved)
+
+    def approved_stale(self, channel: str, cc: ChaincodeDefinition) -> bool:
+        """Whether our installed package of ``cc`` is not the one we approved on
+        ``channel`` (new code was installed): approve again, or our peer runs the old."""
+        installed = self.recorded_state().package_ids.get(cc.name)
+        return (self._state().get("approved") or {}).get(f"{cc.name}/{channel}") != installed
 
     def approvals(self, channel: str, cc: ChaincodeDefinition) -> dict[str, bool]:
         """Which organisations approved ``cc`` at its sequence (``checkcommitreadiness``)."""

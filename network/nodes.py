@@ -176,7 +176,7 @@ def chaincode_address(org: Organisation, index: int) -> str:
 
 def chaincode_process(
     layout: Layout, org: Organisation, cc: ChaincodeDefinition, index: int, package_id: str,
-    channels: dict[str, str] | None = None,
+    channels: dict[str, str] | None = None, code_sha256: str | None = None,
 ) -> Process:
     """An organisation's server for one chaincode (a ccaas connection registers one package).
 
@@ -195,6 +195,9 @@ def chaincode_process(
         "--tls-key", str(tls / "server.key"),
         "--log-level", "INFO",
     ]  # fmt: skip
+    if code_sha256:
+        # The code the approved package pins: the server refuses to run other code.
+        cmd += ["--code-sha256", code_sha256]
     return Process(
         name=f"cc-{cc.name}-{org.name}", kind="chaincode", org=org.name, command=cmd,
         cwd=str(layout.root), env={"PYTHONUNBUFFERED": "1", **{

@@ -7,7 +7,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
     # A test that purges the session's network (new CAs, new ledger) runs after every
     # other, so session fixtures (gateways, the tariff) hold for the rest.
-    items.sort(key=lambda item: item.get_closest_marker("purges_network") is not None)
+    # Tests that restart nodes (a restored peer, renewed certificates) run after the others
+    # too: gossip and discovery take seconds to see a restarted peer again.
+    items.sort(key=lambda item: (item.get_closest_marker("purges_network") is not None,
+                                 item.get_closest_marker("restarts_nodes") is not None))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from gridledger.network import backup
 from gridledger.network import channel as ch
 
 CHANNEL = "energy"
+pytestmark = pytest.mark.restarts_nodes
 
 
 def _put(consortium, key: str, value: str) -> None:

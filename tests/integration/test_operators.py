@@ -252,3 +252,43 @@ def test_a_chaincode_definition_commits_only_once_a_majority_of_members_approved
         contract.submit("Put", key, "v2", endorsing_organizations=["AggregatorMSP",
                                                                    "RegulatorMSP"])
         assert contract.evaluate("Get", key) == b"v2"
+
+
+# -- code identity --------------------------------------------------------------------------
+
+
+def test_a_member_running_other_code_than_it_approved_is_stopped_before_it_endorses(
+        consortium, tmp_path):
+    import subprocess
+    import sys
+
+    regulator = consortium.member("regulator")
+    (proc,) = [p for p in regulator.processes() if p.name == "cc-health-regulator"]
+    command = list(proc.command)
+    pinned = command[command.index("--code-sha256") + 1]
+    # What the Regulator approved pins that code: the package id is the package's hash,
+    # and the package carries the digest.
+    package_id = regulator.recorded_state().package_ids["health"]
+    package = regulator.layout.chaincode_dir / "health-regulator.tar.gz"
+    assert lifecycle.package_id(consortium.topology.chaincode("health"), package) == package_id
+    assert lifecycle.pinned_code(package) == pinned
+    assert package_id in lifecycle.installed_package_ids(regulator.admin)
+
+    # Its host now serves other code (a contract module that was not approved) on a port
+    # of its own: the server refuses to start, before any peer could reach it.
+    command[command.index("--contracts") + 1] = "health,tests.integration.rogue_access"
+    command[command.index("--address") + 1] = f"{regulator.org.host}:{_free_port()}"
+    started = subprocess.run(command, cwd=proc.cwd, capture_output=True, text=True, timeout=60,
+                             env={**proc.env, "PATH": "/usr/bin:/bin",
+                                  "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert started.returncode != 0
+    assert "code identity mismatch" in started.stderr and pinned[:16] in started.stderr
+    assert sys.executable == command[0]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

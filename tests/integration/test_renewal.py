@@ -14,12 +14,15 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gridledger.clients.errors import GridLedgerError
 from gridledger.clients.session import Session
 from gridledger.network import channel as ch
 from gridledger.network import renewal
 
 CHANNEL = "energy"
+pytestmark = pytest.mark.restarts_nodes
 SHORT = timedelta(minutes=3)
 
 
