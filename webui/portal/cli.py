@@ -1,6 +1,6 @@
 """``gridledger portal``: run an organisation's portal, and set up its accounts.
 
-    gridledger portal run --org utility            # http://127.0.0.1:7180/
+    gridledger portal run --org utility            # http://127.0.1.1:7180/
     gridledger portal add-operator --org regulator alice --password-file pw.txt
     gridledger portal add-account --org utility bob --identity demo-DEMO-CUST-1
     gridledger portal signup-code --org utility C-1001
@@ -68,7 +68,7 @@ def portal() -> None:
 def run(org: str, state_dir: Path, port: int | None, database_url: str | None,
         integrity_interval: float | None, tls_cert: Path | None, tls_key: Path | None,
         threads: int, service_node: str | None) -> None:
-    """Serve ORG's portal on 127.0.0.1 until SIGTERM/SIGINT."""
+    """Serve ORG's portal on its organisation's address until SIGTERM/SIGINT."""
     from . import create_app
     from .provision import config_for
 

@@ -2,7 +2,7 @@
 and customers' accounts, and the supervisord program that runs it.
 
 A portal of organisation ``org`` keeps its data in ``<state>/portal/<org>/`` and listens
-on 127.0.0.1 (the organisation's host in the connection profile) at its peer's port plus
+on its organisation's host (its peer's, in the connection profile) at its peer's port plus
 :data:`PORT_FROM_PEER` (7180, 7280, 7380 on the main network; shifted with the test
 network's ports).
 """
