@@ -223,7 +223,13 @@ class Access:
     # DACTs (the owner's, or the Utility's for the customer named)
     def register_dact(self, table: Mapping[str, Any],
                       customer_id: str | None = None) -> dict[str, Any]:
-        return self._submit("RegisterDact", _dump(_owned(table, customer_id)))
+        return _json(self.register_dact_async(table, customer_id).wait())
+
+    def register_dact_async(self, table: Mapping[str, Any],
+                            customer_id: str | None = None) -> Commit:
+        """RegisterDact, returning at once with a handle on the commit (its transaction
+        id lets the requester wait until its own peer has it before certifying)."""
+        return self._submit_async("RegisterDact", _dump(_owned(table, customer_id)))
 
     def amend_dact(self, table: Mapping[str, Any],
                    customer_id: str | None = None) -> dict[str, Any]:

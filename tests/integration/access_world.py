@@ -166,7 +166,11 @@ def owner_grant(net: Consortium, home: Household, requester_gateway: Gateway, de
         purpose=PURPOSE, not_after=(dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime(
             "%Y-%m-%dT%H:%M:%SZ"), **table)
     with home.gateway(net) as gw:
-        Access(gw.network(net.topology.channel)).register_dact(dact)
+        commit = Access(gw.network(net.topology.channel)).register_dact_async(dact)
+        commit.wait()
+    # The requester certifies through its own peer next: wait until that peer has the DACT
+    # (the customer's gateway waited for the Utility's peer only).
+    requester_gateway.commit_status(net.topology.channel, commit.transaction_id)
     return dact
 
 
