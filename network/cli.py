@@ -50,7 +50,8 @@ def network(ctx: click.Context, topology: Path, state_dir: Path, port_offset: in
     ctx.obj = {"topology": topology, "state_dir": state_dir, "port_offset": port_offset}
 
 
-def _run(fn: Callable[[], T]) -> T:
+def run_or_exit(fn: Callable[[], T]) -> T:
+    """Run ``fn``; a NetworkError becomes one red line on stderr and exit status 1."""
     # Errors a user meets and can act on: shown as one clear message, no traceback.
     try:
         return fn()
@@ -63,7 +64,7 @@ def _run(fn: Callable[[], T]) -> T:
 @click.pass_context
 def up(ctx: click.Context) -> None:
     """Generate what is missing, start every node, create the channels, deploy chaincode."""
-    _run(lambda: consortium(ctx).up())
+    run_or_exit(lambda: consortium(ctx).up())
 
 
 @network.command()
@@ -74,7 +75,7 @@ def binaries(build: bool, as_json: bool) -> None:
     from .binaries import ensure_all, locate
 
     if build:
-        _run(ensure_all)
+        run_or_exit(ensure_all)
     located = locate()
     if as_json:
         click.echo(json.dumps([{
@@ -102,7 +103,7 @@ def binaries(build: bool, as_json: bool) -> None:
 @click.pass_context
 def down(ctx: click.Context, purge: bool) -> None:
     """Stop every process the network started (ledgers are kept unless --purge)."""
-    _run(lambda: consortium(ctx).down(purge=purge))
+    run_or_exit(lambda: consortium(ctx).down(purge=purge))
     click.echo("network stopped" + (" and its state removed" if purge else "; ledgers kept"))
 
 
@@ -111,7 +112,7 @@ def down(ctx: click.Context, purge: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Each node's health, peer block heights and Raft leaders per channel, committed chaincodes."""
-    report = _run(lambda: consortium(ctx).status())
+    report = run_or_exit(lambda: consortium(ctx).status())
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -154,6 +155,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def logs(ctx: click.Context, node: str, follow: bool, lines: int) -> None:
     """Show a node's log (e.g. peer0-utility, orderer0-regulator, ca-aggregator)."""
-    path = _run(lambda: consortium(ctx).log_path(node))
+    path = run_or_exit(lambda: consortium(ctx).log_path(node))
     cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
     os.execvp(cmd[0], cmd) if follow else subprocess.run(cmd, check=False)

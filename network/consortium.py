@@ -22,12 +22,10 @@ Anything else that changed (ports, organisations, a channel dropped or reordered
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,30 +159,14 @@ class Consortium:
         )
 
     def _state(self) -> dict:
-        try:
-            return json.loads(self.layout.state_file.read_text())
-        except FileNotFoundError:
-            return {}
+        return self.layout.read_state()
 
     def _save_state(self, **changes) -> None:
-        state = {**self._state(), **changes}
-        tmp = self.layout.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-        tmp.replace(self.layout.state_file)
+        self.layout.save_state(**changes)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.layout.root.mkdir(parents=True, exist_ok=True)
-        # Keys, secrets and ledgers live below: only this user may enter.
-        self.layout.root.chmod(0o700)
-        with open(self.layout.root / ".lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConsortiumError(
-                    f"another `gridledger network` command is working on {self.layout.root}"
-                ) from None
-            yield
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return self.layout.locked(ConsortiumError(
+            f"another `gridledger network` command is working on {self.layout.root}"))
 
     def _check_state_dir(self) -> None:
         root = self.layout.root

@@ -35,8 +35,11 @@ directory, that MSP layout, and :func:`write_private` for keys and secrets.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +138,33 @@ class Layout:
         """Client identities enrolled through ``gridledger identity enroll``."""
         return self.root / "wallet"
 
+    def read_state(self) -> dict:
+        """What ``state.json`` records ({} when there is none yet)."""
+        try:
+            return json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def save_state(self, **changes: object) -> None:
+        """Record ``changes`` in ``state.json``, written whole (temp file, then rename)."""
+        state = {**self.read_state(), **changes}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        tmp.replace(self.state_file)
+
+    @contextlib.contextmanager
+    def locked(self, busy: Exception) -> Iterator[None]:
+        """One command at a time on this state directory; ``busy`` is raised otherwise."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Keys, secrets and ledgers live below: only this user may enter.
+        self.root.chmod(0o700)
+        with open(self.root / ".lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            yield
+
     @property
     def definition_file(self) -> Path:
         """This member's public organisation definition (``gridledger org init`` writes it)."""
@@ -172,8 +202,8 @@ class ConsortiumLayout(Layout):
         """The members with a state directory here: in the order ``state.json`` records
         (the founders first, then those who joined), else by name."""
         try:
-            recorded = json.loads(self.state_file.read_text()).get("members")
-        except (FileNotFoundError, ValueError):
+            recorded = self.read_state().get("members")
+        except ValueError:
             recorded = None
         if isinstance(recorded, list):
             return [str(m) for m in recorded]

@@ -13,11 +13,9 @@ is safe, and an interrupted one is resumed by the next run.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,31 +117,15 @@ class Member:
         )  # fmt: skip
 
     def _state(self) -> dict:
-        try:
-            return json.loads(self.layout.state_file.read_text())
-        except FileNotFoundError:
-            return {}
+        return self.layout.read_state()
 
     def _save_state(self, **changes) -> None:
-        state = {**self._state(), **changes}
-        tmp = self.layout.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-        tmp.replace(self.layout.state_file)
+        self.layout.save_state(**changes)
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """One command at a time on this member's state directory."""
-        self.layout.root.mkdir(parents=True, exist_ok=True)
-        # Keys, secrets and ledgers live below: only this user may enter.
-        self.layout.root.chmod(0o700)
-        with open(self.layout.root / ".lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise MemberError(
-                    f"another `gridledger` command is working on {self.layout.root}"
-                ) from None
-            yield
+        return self.layout.locked(
+            MemberError(f"another `gridledger` command is working on {self.layout.root}"))
 
     def check_state_dir(self) -> None:
         """Adopt an empty directory; refuse one made for another organisation or topology."""

@@ -12,28 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
 from . import config_update as cu
-from .errors import NetworkError
+from .cli import run_or_exit
 from .layout import ConsortiumLayout, Layout, default_state_dir, open_layout
 from .member import Member
 from .topology import DEFAULT_TOPOLOGY, load
-
-T = TypeVar("T")
-
-
-def _run(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except NetworkError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(1)
 
 
 def member_options(fn: Callable) -> Callable:
@@ -52,21 +40,21 @@ def member_options(fn: Callable) -> Callable:
 
 def open_member(state_dir: Path, org: str | None, topology: Path, port_offset: int) -> Member:
     """The member acting: from ``--org`` or what its state directory records."""
-    topo = _run(lambda: load(topology, port_offset=port_offset))
+    topo = run_or_exit(lambda: load(topology, port_offset=port_offset))
     layout = open_layout(state_dir)
     if isinstance(layout, ConsortiumLayout):
         if not org:
             names = ", ".join(layout.member_names()) or "none yet"
             raise click.UsageError(f"{state_dir} holds several members' state directories "
                                    f"({names}): say which acts with --org")
-        layout = layout.member(_run(lambda: topo.org(org)).name)
+        layout = layout.member(run_or_exit(lambda: topo.org(org)).name)
     recorded = None
     with contextlib.suppress(FileNotFoundError, ValueError):
         recorded = json.loads(layout.state_file.read_text()).get("org")
     name = org or recorded
     if not name:
         raise click.UsageError(f"{state_dir} holds no member yet: `gridledger org init ORG`")
-    return _run(lambda: Member(topo, topo.org(name).name, Layout(layout.root)))
+    return run_or_exit(lambda: Member(topo, topo.org(name).name, Layout(layout.root)))
 
 
 # -- gridledger org ---------------------------------------------------------------------------
@@ -86,7 +74,7 @@ def org_init(name: str, state_dir: Path, org: str | None, topology: Path,
     if org and org != name:
         raise click.UsageError(f"--org {org} and NAME {name} disagree")
     member = open_member(state_dir, name, topology, port_offset)
-    _run(member.init)
+    run_or_exit(member.init)
     click.echo(f"{member.name} initialised in {member.layout.root}")
     click.echo(f"public definition: {member.layout.definition_file} (hand it to the other members)")
 
@@ -96,7 +84,7 @@ def org_init(name: str, state_dir: Path, org: str | None, topology: Path,
 @member_options
 def org_definition(out: Path | None, **opts) -> None:
     """This organisation's public definition (certificates and endpoints, no key)."""
-    definition = _run(open_member(**opts).definition)
+    definition = run_or_exit(open_member(**opts).definition)
     if out:
         definition.save(out)
         click.echo(f"written to {out}")
@@ -111,7 +99,7 @@ def org_add_member(files: tuple[Path, ...], **opts) -> None:
     """Take in other members' definition FILES (checked: certificates only, consistent)."""
     member = open_member(**opts)
     for path in files:
-        d = _run(lambda p=path: member.add_definition(p))
+        d = run_or_exit(lambda p=path: member.add_definition(p))
         click.echo(f"{member.name} now knows {d.name} ({d.msp_id}): peer {d.anchor_peer.address}, "
                    f"orderer {d.orderer.address}")
 
@@ -120,14 +108,14 @@ def org_add_member(files: tuple[Path, ...], **opts) -> None:
 @member_options
 def org_start(**opts) -> None:
     """Start this organisation's nodes that are not running."""
-    _run(open_member(**opts).start)
+    run_or_exit(open_member(**opts).start)
 
 
 @org.command("stop")
 @member_options
 def org_stop(**opts) -> None:
     """Stop this organisation's nodes (its ledgers and keys are kept)."""
-    _run(open_member(**opts).down)
+    run_or_exit(open_member(**opts).down)
 
 
 @org.command("backup")
@@ -138,7 +126,7 @@ def org_backup(kind: str, out: Path, **opts) -> None:
     """Back up our KIND node's ledger (it stops for the copy; the others go on)."""
     from . import backup
 
-    done = _run(lambda: backup.backup(open_member(**opts), kind, out))
+    done = run_or_exit(lambda: backup.backup(open_member(**opts), kind, out))
     click.echo(f"{done.node}: {done.bytes / 2**20:.1f} MiB in {out}, heights {done.heights}, "
                f"stopped {done.seconds_stopped:.1f}s")
 
@@ -151,7 +139,7 @@ def org_restore(kind: str, archive: Path, **opts) -> None:
     """Restore our KIND node's ledger from ARCHIVE and wait until it has caught up."""
     from . import backup
 
-    heights = _run(lambda: backup.restore(open_member(**opts), kind, archive))
+    heights = run_or_exit(lambda: backup.restore(open_member(**opts), kind, archive))
     click.echo(f"restored and caught up: heights {heights}")
 
 
@@ -167,7 +155,7 @@ def org_renew(within_days: float, every: bool, **opts) -> None:
     from . import renewal
 
     member = open_member(**opts)
-    done = _run(lambda: renewal.renew(member, timedelta(days=within_days), every))
+    done = run_or_exit(lambda: renewal.renew(member, timedelta(days=within_days), every))
     for r in done:
         click.echo(f"{r.identity} {r.kind}: valid until {r.not_after:%Y-%m-%d %H:%M} UTC "
                    f"(was {r.not_after_before:%Y-%m-%d %H:%M})")
@@ -183,7 +171,7 @@ def org_ca_lifetime(expiry: str, tls_expiry: str | None, **opts) -> None:
     """How long the certificates our CA issues from now on last (restarts the CA)."""
     from . import renewal
 
-    changed = _run(lambda: renewal.set_lifetime(open_member(**opts), expiry, tls_expiry))
+    changed = run_or_exit(lambda: renewal.set_lifetime(open_member(**opts), expiry, tls_expiry))
     click.echo(f"certificates now last {expiry}" + ("" if changed else " (unchanged)"))
 
 
@@ -203,7 +191,7 @@ def channel_genesis(name: str, out: Path, **opts) -> None:
     """(A founder) make channel NAME's genesis block from every founder's definition."""
     import shutil
 
-    block = _run(lambda: open_member(**opts).genesis_block(name))
+    block = run_or_exit(lambda: open_member(**opts).genesis_block(name))
     shutil.copy(block, out)
     click.echo(f"genesis block of {name} written to {out} (hand it to the other founders)")
 
@@ -218,13 +206,13 @@ def channel_genesis(name: str, out: Path, **opts) -> None:
 def channel_join(name: str, block: Path, peer_snapshot: Path | None, **opts) -> None:
     """Join our orderer, then our peer, to channel NAME from its BLOCK."""
     member = open_member(**opts)
-    _run(lambda: member.join_orderer(name, block))
-    _run(lambda: member.wait_orderer(name, timeout=180))
+    run_or_exit(lambda: member.join_orderer(name, block))
+    run_or_exit(lambda: member.wait_orderer(name, timeout=180))
     if peer_snapshot:
-        _run(lambda: member.join_peer_from_snapshot(name, peer_snapshot))
+        run_or_exit(lambda: member.join_peer_from_snapshot(name, peer_snapshot))
     else:
-        _run(lambda: member.join_peer(name, block))
-    _run(member.write_connection_profile)
+        run_or_exit(lambda: member.join_peer(name, block))
+    run_or_exit(member.write_connection_profile)
     click.echo(f"{member.name}'s orderer and peer joined {name}")
 
 
@@ -235,7 +223,7 @@ def channel_join(name: str, block: Path, peer_snapshot: Path | None, **opts) -> 
 def channel_fetch_config(name: str, out: Path, **opts) -> None:
     """Write channel NAME's latest config block to --out (a joining member's orderer
     joins from it)."""
-    _run(lambda: open_member(**opts).fetch_config_block(name, out))
+    run_or_exit(lambda: open_member(**opts).fetch_config_block(name, out))
     click.echo(f"config block of {name} written to {out}")
 
 
@@ -244,7 +232,7 @@ def channel_fetch_config(name: str, out: Path, **opts) -> None:
 @member_options
 def channel_snapshot(name: str, **opts) -> None:
     """Have our peer write a snapshot of channel NAME's ledger; print its directory."""
-    click.echo(str(_run(lambda: open_member(**opts).snapshot(name))))
+    click.echo(str(run_or_exit(lambda: open_member(**opts).snapshot(name))))
 
 
 @channel.group("update")
@@ -272,21 +260,21 @@ def update_propose(name: str, out: Path, batch_timeout: str | None,
     if new_member:
         from .definition import load as load_definition
 
-        definition = _run(lambda: load_definition(new_member))
-        if definition.name not in {d.name for d in _run(member.definitions)}:
+        definition = run_or_exit(lambda: load_definition(new_member))
+        if definition.name not in {d.name for d in run_or_exit(member.definitions)}:
             raise click.UsageError(f"take in {new_member} first: `gridledger org add-member`")
-        change = _run(lambda: cu.add_member(member.bins, member.layout, member.definitions(),
+        change = run_or_exit(lambda: cu.add_member(member.bins, member.layout, member.definitions(),
                                             definition))
     else:
-        change = _run(lambda: cu.set_batch(batch_timeout, max_message_count))
-    _show(_run(lambda: cu.propose(member.admin, name, change, out)), out)
+        change = run_or_exit(lambda: cu.set_batch(batch_timeout, max_message_count))
+    _show(run_or_exit(lambda: cu.propose(member.admin, name, change, out)), out)
 
 
 @update.command("show")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 def update_show(file: Path) -> None:
     """What an update FILE changes, and who has signed it."""
-    _show(_run(lambda: cu.describe(file)), file)
+    _show(run_or_exit(lambda: cu.describe(file)), file)
 
 
 @update.command("sign")
@@ -294,7 +282,7 @@ def update_show(file: Path) -> None:
 @member_options
 def update_sign(file: Path, **opts) -> None:
     """Add our admin's signature to FILE (read `show` first: you sign what it changes)."""
-    _show(_run(lambda: cu.sign(open_member(**opts).admin, file)), file)
+    _show(run_or_exit(lambda: cu.sign(open_member(**opts).admin, file)), file)
 
 
 @update.command("submit")
@@ -302,7 +290,7 @@ def update_sign(file: Path, **opts) -> None:
 @member_options
 def update_submit(file: Path, **opts) -> None:
     """Submit FILE to our orderer; refused with Fabric's reason if too few have signed."""
-    number = _run(lambda: cu.submit(open_member(**opts).admin, file))
+    number = run_or_exit(lambda: cu.submit(open_member(**opts).admin, file))
     click.echo(f"applied: config block {number}")
 
 
@@ -324,7 +312,7 @@ def lifecycle_group() -> None:
 def _definition(member: Member, name: str, sequence: int | None, version: str | None):
     from dataclasses import replace
 
-    cc = _run(lambda: member.topology.chaincode(name))
+    cc = run_or_exit(lambda: member.topology.chaincode(name))
     if sequence is not None or version is not None:
         cc = replace(cc, sequence=sequence or cc.sequence, version=version or cc.version)
     return cc
@@ -343,7 +331,7 @@ def chaincode_options(fn: Callable) -> Callable:
 def chaincode_install(name: str, **opts) -> None:
     """Install NAME on our peer and start our server for it."""
     member = open_member(**opts)
-    package_id = _run(lambda: member.install(_definition(member, name, None, None)))
+    package_id = run_or_exit(lambda: member.install(_definition(member, name, None, None)))
     click.echo(f"installed on {member.org.peer.id}: {package_id}")
 
 
@@ -356,7 +344,7 @@ def chaincode_approve(name: str, on: str | None, sequence: int | None, version: 
     member = open_member(**opts)
     cc = _definition(member, name, sequence, version)
     for ch in [on] if on else cc.channels:
-        _run(lambda ch=ch: member.approve(ch, cc))
+        run_or_exit(lambda ch=ch: member.approve(ch, cc))
         click.echo(f"{member.org.msp_id} approved {cc.name} sequence {cc.sequence} on {ch}")
 
 
@@ -369,7 +357,7 @@ def chaincode_commit(name: str, on: str | None, sequence: int | None, version: s
     member = open_member(**opts)
     cc = _definition(member, name, sequence, version)
     for ch in [on] if on else cc.channels:
-        _run(lambda ch=ch: member.commit(ch, cc))
+        run_or_exit(lambda ch=ch: member.commit(ch, cc))
         click.echo(f"{cc.name} sequence {cc.sequence} committed on {ch}")
 
 
@@ -384,11 +372,11 @@ def chaincode_status(name: str, on: str | None, sequence: int | None, version: s
     member = open_member(**opts)
     cc = _definition(member, name, sequence, version)
     for ch in [on] if on else cc.channels:
-        committed = _run(lambda ch=ch: lifecycle.query_committed(member.admin, ch, cc.name))
+        committed = run_or_exit(lambda ch=ch: lifecycle.query_committed(member.admin, ch, cc.name))
         have = f"sequence {committed.sequence} (v{committed.version})" if committed else "nothing"
         click.echo(f"{cc.name} on {ch}: committed {have}")
         if committed is None or committed.sequence < cc.sequence:
-            approvals = _run(lambda ch=ch: member.approvals(ch, cc))
+            approvals = run_or_exit(lambda ch=ch: member.approvals(ch, cc))
             listed = ", ".join(f"{m} {'yes' if ok else 'no'}" for m, ok in approvals.items())
             click.echo(f"  sequence {cc.sequence} approvals: {listed}")
 
